@@ -1,0 +1,16 @@
+"""The results store: ``results/<run-id>/`` folders, atomic artefacts and a SQLite index for resume."""
+
+from harness.store._atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from harness.store._index import Index
+from harness.store._run import Manifest, Run, default_results_dir, new_run_id
+
+__all__ = [
+    "Index",
+    "Manifest",
+    "Run",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "default_results_dir",
+    "new_run_id",
+]

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from harness.errors import StoreError
+from harness.store import Index, Run, atomic_write_json
+
+
+def test_run_manifest_and_resume(tmp_path: Path) -> None:
+    run = Run(tmp_path, "r1", "select", {"a": 1}, seeds=[7])
+    manifest = json.loads((tmp_path / "r1" / "manifest.json").read_text())
+    assert manifest["config"] == {"a": 1}
+    assert manifest["seeds"] == [7]
+    assert manifest["version"] == 1
+    assert not run.resumed
+    run.mark("matrix", "HumanEval/0", "done", artefact="04_matrix/0.npz")
+    run.mark("matrix", "HumanEval/1", "running")
+    run.close()
+
+    again = Run(tmp_path, "r1", "select", {"a": 1})
+    assert again.resumed
+    assert again.unit_done("matrix", "HumanEval/0")
+    assert not again.unit_done("matrix", "HumanEval/1")
+    assert again.index.units("r1", "matrix") == [
+        ("matrix", "HumanEval/0", "done"),
+        ("matrix", "HumanEval/1", "running"),
+    ]
+    again.close()
+
+
+def test_resume_with_other_config_is_refused(tmp_path: Path) -> None:
+    Run(tmp_path, "r1", "select", {"a": 1}).close()
+    with pytest.raises(StoreError, match="different config"):
+        Run(tmp_path, "r1", "select", {"a": 2})
+
+
+def _write_forever(path: str) -> None:
+    i = 0
+    while True:
+        atomic_write_json(path, {"i": i, "pad": "x" * 100_000})
+        i += 1
+
+
+def test_atomic_write_survives_sigkill(tmp_path: Path) -> None:
+    target = tmp_path / "a.json"
+    atomic_write_json(target, {"i": -1})
+    for _ in range(5):
+        proc = multiprocessing.get_context("fork").Process(target=_write_forever, args=(str(target),))
+        proc.start()
+        proc.join(0.2)
+        assert proc.pid is not None
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join()
+        data = json.loads(target.read_text())  # never half-written
+        assert isinstance(data["i"], int)
+
+
+def test_index_is_shared_between_connections(tmp_path: Path) -> None:
+    a = Index(tmp_path / "index.sqlite")
+    b = Index(tmp_path / "index.sqlite")
+    a.upsert_run("r", "x", "{}")
+    a.set_unit("r", "s", "u", "done")
+    assert b.unit_status("r", "s", "u") == "done"
+    assert b.runs()[0][:3] == ("r", "x", "running")
+    a.close()
+    b.close()
