@@ -51,7 +51,7 @@ class GeneratedTest(BaseModel):
 
 
 class PassMatrix:
-    """Candidates x tests outcomes over *distinct* candidates and *distinct* tests.
+    """Candidates x tests outcomes over *distinct* candidates and *distinct* tests (of one task).
 
     ``cells[i, j]`` is a :class:`Cell` code; ``times_ms[i, j]`` its run time. ``candidate_counts[i]`` and
     ``test_counts[j]`` keep the multiplicity of each distinct program and test in the original samples,
@@ -77,6 +77,7 @@ class PassMatrix:
         times_ms: npt.NDArray[np.float32] | None = None,
         candidate_counts: npt.NDArray[np.int64] | None = None,
         test_counts: npt.NDArray[np.int64] | None = None,
+        outputs: npt.NDArray[np.int64] | None = None,
     ) -> None:
         n, m = len(candidate_ids), len(test_ids)
         if cells.shape != (n, m):
@@ -90,6 +91,9 @@ class PassMatrix:
             candidate_counts if candidate_counts is not None else np.ones(n, dtype=np.int64)
         )
         self.test_counts = test_counts if test_counts is not None else np.ones(m, dtype=np.int64)
+        self.outputs = outputs
+        """Optional behaviour: ``outputs[i, j]`` is a 64-bit hash of what candidate ``i`` computed on test
+        ``j``'s input (e.g. the left side of ``assert f(x) == y``), 0 where unknown. Used by MBR-exec."""
 
     @property
     def shape(self) -> tuple[int, int]:
