@@ -62,6 +62,7 @@ class PassMatrix:
         "candidate_counts",
         "candidate_ids",
         "cells",
+        "outputs",
         "task_id",
         "test_counts",
         "test_ids",
