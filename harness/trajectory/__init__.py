@@ -1,0 +1,6 @@
+"""Trajectory logs: append-only, versioned JSONL events, flushed at every step."""
+
+from harness.trajectory._events import FORMAT_VERSION, EventType, TrajectoryEvent
+from harness.trajectory._log import TrajectoryLog, iter_events
+
+__all__ = ["FORMAT_VERSION", "EventType", "TrajectoryEvent", "TrajectoryLog", "iter_events"]

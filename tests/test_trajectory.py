@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.errors import DataError
+from harness.trajectory import TrajectoryLog, iter_events
+
+
+def test_events_are_flushed_at_every_step(tmp_path: Path) -> None:
+    path = tmp_path / "t" / "traj.jsonl"
+    log = TrajectoryLog(path)
+    log.append("start", {"task_id": "x"})
+    # Without closing, the line is already on disk (a SIGKILL now would lose nothing).
+    assert json.loads(path.read_text().splitlines()[0])["type"] == "start"
+    log.append("model_response", {"text": "hi"}, cost_usd=0.25, usage={"input_tokens": 3, "output_tokens": 1})
+    log.close()
+    events = list(iter_events(path))
+    assert [e.seq for e in events] == [0, 1]
+    assert events[1].usage is not None and events[1].usage.input_tokens == 3
+    assert log.cost_usd == 0.25
+
+
+def test_reopen_continues_sequence_and_ignores_torn_line(tmp_path: Path) -> None:
+    path = tmp_path / "traj.jsonl"
+    with TrajectoryLog(path) as log:
+        log.append("start")
+        log.append("note", {"text": "a"})
+    with open(path, "a") as fh:
+        fh.write('{"v": 1, "seq": 2, "type": "no')  # torn by a crash
+    assert [e.seq for e in iter_events(path)] == [0, 1]
+    path.write_text(path.read_text().rsplit("\n", 1)[0] + "\n")
+    with TrajectoryLog(path) as log:
+        log.append("end")
+    assert [e.seq for e in iter_events(path)] == [0, 1, 2]
+    assert [e.seq for e in iter_events(path, offset=1, limit=1)] == [1]
+
+
+def test_error_inside_context_is_logged(tmp_path: Path) -> None:
+    path = tmp_path / "traj.jsonl"
+    with pytest.raises(RuntimeError), TrajectoryLog(path) as log:
+        log.append("start")
+        raise RuntimeError("sandbox died")
+    last = list(iter_events(path))[-1]
+    assert last.type == "error" and last.data["message"] == "sandbox died"
+
+
+def test_malformed_middle_line_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "traj.jsonl"
+    path.write_text('{"v":1,"seq":0,"type":"start"}\nnot json\n{"v":1,"seq":2,"type":"end"}\n')
+    with pytest.raises(DataError, match=r"traj.jsonl:2"):
+        list(iter_events(path))
+    path.write_text('{"v":99,"seq":0,"type":"start"}\n')
+    with pytest.raises(DataError, match="newer harness"):
+        list(iter_events(path))
