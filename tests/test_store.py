@@ -70,3 +70,18 @@ def test_index_is_shared_between_connections(tmp_path: Path) -> None:
     assert b.runs()[0][:3] == ("r", "x", "running")
     a.close()
     b.close()
+
+
+def test_outcomes_last_record_wins_and_torn_line_ignored(tmp_path: Path) -> None:
+    from harness.store import StageTotals, TaskOutcome, append_outcomes, read_outcomes, read_stages, write_stages
+
+    append_outcomes(tmp_path, [TaskOutcome(task_id="a", system="b4", resolved=0.0)])
+    append_outcomes(tmp_path, [TaskOutcome(task_id="a", system="b4", resolved=1.0, oracle=True)])
+    append_outcomes(tmp_path, [TaskOutcome(task_id="b", system="b4", resolved=0.5)])
+    with open(tmp_path / "outcomes.jsonl", "a") as fh:
+        fh.write('{"task_id": "c", "sys')
+    got = {o.task_id: o for o in read_outcomes(tmp_path)}
+    assert set(got) == {"a", "b"}
+    assert got["a"].resolved == 1.0 and got["a"].oracle is True
+    write_stages(tmp_path, [StageTotals(stage="matrix", time_s=2.5)])
+    assert read_stages(tmp_path)[0].time_s == 2.5

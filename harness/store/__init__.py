@@ -2,15 +2,29 @@
 
 from harness.store._atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from harness.store._index import Index
+from harness.store._outcomes import (
+    StageTotals,
+    TaskOutcome,
+    append_outcomes,
+    read_outcomes,
+    read_stages,
+    write_stages,
+)
 from harness.store._run import Manifest, Run, default_results_dir, new_run_id
 
 __all__ = [
     "Index",
     "Manifest",
     "Run",
+    "StageTotals",
+    "TaskOutcome",
+    "append_outcomes",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
     "default_results_dir",
     "new_run_id",
+    "read_outcomes",
+    "read_stages",
+    "write_stages",
 ]

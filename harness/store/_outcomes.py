@@ -1,0 +1,97 @@
+"""The per-run summary every run kind writes, so report, compare and the viewer work on any run.
+
+``results/<run-id>/outcomes.jsonl``: one :class:`TaskOutcome` per (task, system, seed) unit, appended
+as units finish (a resumed run appends only what is new; the last record of a unit wins).
+``results/<run-id>/stages.json``: a :class:`StageTotals` per stage (tokens, dollars, seconds).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.errors import DataError
+from harness.store._atomic import atomic_write_json
+
+OUTCOMES_VERSION = 1
+
+
+class TaskOutcome(BaseModel):
+    """How one system did on one task. ``system`` names the selector, strategy or pipeline config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    v: int = OUTCOMES_VERSION
+    task_id: str
+    system: str
+    seed: int = 0
+    resolved: float
+    """Pass@1 of the choice on hidden tests: 1/0, or the exact expectation over a tied group."""
+    oracle: bool | None = None
+    """Whether any candidate was correct (oracle coverage)."""
+    random_pick: float | None = None
+    """Expected correctness of a uniformly random candidate."""
+    n_candidates: int | None = None
+    selected: str | None = None
+    """Id of the chosen candidate (or a tie group's first member)."""
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    time_s: float = 0.0
+    extra: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.task_id, self.system, self.seed)
+
+
+class StageTotals(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stage: str
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    time_s: float = 0.0
+
+
+def append_outcomes(run_dir: str | Path, outcomes: Iterable[TaskOutcome]) -> None:
+    path = Path(run_dir) / "outcomes.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        for o in outcomes:
+            fh.write(o.model_dump_json() + "\n")
+        fh.flush()
+
+
+def read_outcomes(run_dir: str | Path) -> list[TaskOutcome]:
+    """The outcomes of a run, last record per unit winning; a torn last line is ignored."""
+    path = Path(run_dir) / "outcomes.jsonl"
+    if not path.exists():
+        return []
+    latest: dict[tuple[str, str, int], TaskOutcome] = {}
+    lines = path.read_text(encoding="utf-8").split("\n")
+    for lineno, line in enumerate(lines[:-1], 1):  # the part after the last newline is torn or empty
+        if not line.strip():
+            continue
+        try:
+            o = TaskOutcome.model_validate(json.loads(line))
+        except (json.JSONDecodeError, ValueError) as exc:
+            raise DataError(f"{path}:{lineno}: malformed outcome record ({exc})") from exc
+        latest[o.key] = o
+    return list(latest.values())
+
+
+def write_stages(run_dir: str | Path, stages: Iterable[StageTotals]) -> None:
+    atomic_write_json(Path(run_dir) / "stages.json", [s.model_dump() for s in stages])
+
+
+def read_stages(run_dir: str | Path) -> list[StageTotals]:
+    path = Path(run_dir) / "stages.json"
+    if not path.exists():
+        return []
+    return [StageTotals.model_validate(s) for s in json.loads(path.read_text())]
