@@ -25,8 +25,9 @@ class EnvironmentSpec(BaseModel):
 
     python: str = "3"
     """The Python the environment uses (the base image's ``python3`` when ``"3"``)."""
-    pip_packages: tuple[str, ...] = ("pytest",)
-    """Installed into the environment image at build time (the sandbox has no network)."""
+    pip_packages: tuple[str, ...] = ("pytest==8.3.4", "pluggy==1.5.0", "iniconfig==2.0.0", "packaging==24.2")
+    """Exact pins of pure-Python wheels put into the environment image at build time (the sandbox has
+    no network). They are fetched on the host with ``pip download --no-deps``, so list every dependency."""
     install: tuple[str, ...] = ()
     """Shell commands run in the repository when the instance image is built."""
     test_cmd: str = "python3 -m pytest -rA -p no:cacheprovider"

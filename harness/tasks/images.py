@@ -1,0 +1,235 @@
+"""Task images: base -> environment -> instance, each tagged by a hash of its recipe and inputs.
+
+* **base**: the sandbox's Python image (``harness.sandbox.images``) or any image given by name.
+* **environment** (``harness-task-env:<hash>``): the base plus the test tooling. The wheels of
+  ``EnvironmentSpec.pip_packages`` are downloaded on the host (``pip download --no-deps``, cached under
+  ``~/.cache/harness/wheels/``) and unpacked into the image's site-packages by the image's own Python,
+  so the build needs no network, no pip in the image and no proxy certificate.
+* **instance** (``harness-task-<id>:<hash>``): the environment plus the repository at ``base_commit``
+  in ``/testbed``: fetched by SHA into a fresh repository, so there is no remote, no commit newer than
+  ``base_commit``, no reflog, and nothing of the test patch.
+
+An image whose tag exists is reused; any change of recipe or input changes the tag. Build logs go to
+``~/.cache/harness/build-logs/<name>.log``; a failed build raises :class:`ImageError` naming the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from harness.errors import EngineUnavailable, ImageError
+from harness.tasks._local import default_cache_dir, git
+from harness.tasks._repo import EnvironmentSpec, RepoTask
+
+RECIPE_VERSION = "1"
+TESTBED = "/testbed"
+_LOCK = threading.Lock()
+
+_INSTALL_WHEELS = (
+    "import site, sys, zipfile, pathlib; "
+    "dest = site.getsitepackages()[0]; pathlib.Path(dest).mkdir(parents=True, exist_ok=True); "
+    "[zipfile.ZipFile(w).extractall(dest) for w in sorted(pathlib.Path('/tmp/wheels').glob('*.whl'))]"
+)
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _repo_name(instance_id: str) -> str:
+    name = re.sub(r"[^a-z0-9._-]+", "-", instance_id.lower()).strip("._-")
+    return f"harness-task-{name[:100] or 'x'}"
+
+
+class TaskImages:
+    """Builds and caches the environment and instance images of repository tasks."""
+
+    def __init__(
+        self,
+        *,
+        base_image: str | None = None,
+        client: Any = None,
+        cache_dir: Path | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        self._base_name = base_image
+        self._client = client
+        self.cache_dir = cache_dir or default_cache_dir()
+        self.log_dir = log_dir or self.cache_dir / "build-logs"
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import docker
+
+            try:
+                self._client = docker.from_env(timeout=600)
+                self._client.ping()
+            except Exception as exc:
+                raise EngineUnavailable(
+                    f"no Docker engine answers ({exc}); run `bash scripts/ensure-docker.sh`"
+                ) from exc
+        return self._client
+
+    def base_image(self) -> str:
+        """The base image name: the one given, ``$HARNESS_TASK_BASE_IMAGE``, or the sandbox's Python image."""
+        name = self._base_name or os.environ.get("HARNESS_TASK_BASE_IMAGE")
+        if name is None:
+            name = _sandbox_python_image()
+        if not self.exists(name):
+            raise ImageError(
+                f"base image {name!r} is missing: run `harness sandbox build` (or pass another base image)"
+            )
+        return name
+
+    def exists(self, tag: str) -> bool:
+        import docker.errors
+
+        try:
+            self.client.images.get(tag)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
+
+    def env_image(self, spec: EnvironmentSpec) -> str:
+        """The environment image of ``spec``, built when its tag is missing."""
+        base = self.base_image()
+        base_id = self.client.images.get(base).id
+        py = self._python_version(base)
+        wheels = self._wheels(spec.pip_packages, py)
+        wheel_hashes = [(w.name, hashlib.sha256(w.read_bytes()).hexdigest()) for w in wheels]
+        tag = f"harness-task-env:{_digest(RECIPE_VERSION, base_id, wheel_hashes, spec.python)[:16]}"
+        if self.exists(tag):
+            return tag
+        with tempfile.TemporaryDirectory(prefix="harness-env-") as ctx_dir:
+            ctx = Path(ctx_dir)
+            (ctx / "wheels").mkdir()
+            for w in wheels:
+                shutil.copy2(w, ctx / "wheels" / w.name)
+            dockerfile = "\n".join(
+                [
+                    f"FROM {base}",
+                    "USER root",
+                    "COPY wheels /tmp/wheels",
+                    f'RUN python3 -c "{_INSTALL_WHEELS}" && rm -rf /tmp/wheels && python3 -m pytest --version',
+                    "RUN git config --system user.name harness && git config --system user.email "
+                    "harness@harness.invalid && git config --system --add safe.directory '*'",
+                    f'LABEL harness.kind="task-env" harness.recipe="{RECIPE_VERSION}"',
+                ]
+            )
+            (ctx / "Dockerfile").write_text(dockerfile + "\n")
+            self._build(ctx, tag, log_name=tag.replace(":", "-"))
+        return tag
+
+    def instance_image(self, task: RepoTask, env_tag: str | None = None) -> str:
+        """The instance image of ``task``: the repository at ``base_commit`` in ``/testbed``."""
+        env_tag = env_tag or self.env_image(task.environment)
+        key = _digest(RECIPE_VERSION, env_tag, task.instance_id, task.base_commit, task.environment.install)
+        tag = f"{_repo_name(task.instance_id)}:{key[:16]}"
+        if self.exists(tag):
+            return tag
+        with tempfile.TemporaryDirectory(prefix="harness-inst-") as ctx_dir:
+            ctx = Path(ctx_dir)
+            checkout_at(task, ctx / "repo")
+            lines = [f"FROM {env_tag}", "USER root", f"COPY repo {TESTBED}", f"WORKDIR {TESTBED}"]
+            lines += [f"RUN {cmd}" for cmd in task.environment.install]
+            lines.append(f'LABEL harness.kind="task-instance" harness.task="{task.instance_id}"')
+            (ctx / "Dockerfile").write_text("\n".join(lines) + "\n")
+            self._build(ctx, tag, log_name=f"{_repo_name(task.instance_id)}-{key[:16]}")
+        return tag
+
+    def _build(self, ctx: Path, tag: str, *, log_name: str) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{log_name}.log"
+        error: str | None = None
+        with log_path.open("w", encoding="utf-8") as log:
+            try:
+                for chunk in self.client.api.build(
+                    path=str(ctx), tag=tag, rm=True, forcerm=True, decode=True, network_mode="none"
+                ):
+                    if "stream" in chunk:
+                        log.write(chunk["stream"])
+                    if "error" in chunk:
+                        error = str(chunk["error"])
+                        log.write(f"ERROR: {error}\n")
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                log.write(f"ERROR: {error}\n")
+        if error is not None:
+            tail = "".join(log_path.read_text(encoding="utf-8").splitlines(True)[-15:])
+            raise ImageError(f"building {tag} failed: {error}\nlog: {log_path}\n{tail}")
+
+    def _python_version(self, base: str) -> str:
+        out = self.client.containers.run(
+            base, ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], remove=True
+        )
+        return bytes(out).decode().strip()
+
+    def _wheels(self, packages: tuple[str, ...], python: str) -> list[Path]:
+        """Wheels of ``packages`` for ``python``, downloaded once into ``<cache>/wheels/<hash>/``."""
+        dest = self.cache_dir / "wheels" / _digest(packages, python)[:16]
+        with _LOCK:
+            if not (dest / ".complete").is_file():
+                dest.mkdir(parents=True, exist_ok=True)
+                cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]
+                cmd += ["--python-version", python, "--dest", str(dest), *packages]
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    raise ImageError(
+                        f"pip could not download the test tooling {list(packages)}: {proc.stderr[-2000:]}"
+                    )
+                (dest / ".complete").write_text("ok\n")
+        wheels = sorted(dest.glob("*.whl"))
+        if not wheels:
+            raise ImageError(f"no wheels in {dest}; delete the folder and retry")
+        return wheels
+
+
+def checkout_at(task: RepoTask, dest: Path) -> None:
+    """A fresh git repository in ``dest`` holding ``task.base_commit`` and its ancestors only.
+
+    The commit is fetched by SHA (no remote is configured, no tags, no other refs), checked out on
+    ``main`` with ref logging off, and the fetch's traces are removed.
+    """
+    source = task.repo_source().location
+    dest.mkdir(parents=True)
+    git(["init", "-q", "-b", "main"], dest)
+    git(["config", "core.logAllRefUpdates", "false"], dest)
+    git(
+        ["-c", "uploadpack.allowAnySHA1InWant=true", "fetch", "-q", "--no-tags", source, task.base_commit],
+        dest,
+    )
+    git(["checkout", "-q", "-B", "main", task.base_commit], dest)
+    (dest / ".git" / "FETCH_HEAD").unlink(missing_ok=True)
+    shutil.rmtree(dest / ".git" / "logs", ignore_errors=True)
+    git(["gc", "-q", "--prune=now"], dest)
+
+
+def _sandbox_python_image() -> str:
+    """The Python runner image of ``harness.sandbox.images``, when that module provides one."""
+    import importlib
+
+    try:
+        images: object = importlib.import_module("harness.sandbox.images")
+    except ImportError:
+        images = None
+    for attr in ("python_image", "PYTHON_IMAGE", "python_image_tag"):
+        value = getattr(images, attr, None)
+        if callable(value):
+            value = value()
+        if isinstance(value, str):
+            return value
+    raise ImageError(
+        "no base image: set HARNESS_TASK_BASE_IMAGE or pass --base-image "
+        "(an image with python3, git and patch)"
+    )
