@@ -1,0 +1,102 @@
+"""``harness tasks validate SUITE`` and ``harness eval PREDICTIONS --suite SUITE``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from harness.cli._common import console, friendly_errors, print_json
+
+if TYPE_CHECKING:
+    from harness.tasks import RepoTask
+
+tasks_app = typer.Typer(help="Repository task suites: validate them.", no_args_is_help=True)
+
+_BASE = typer.Option(
+    None, "--base-image", help="Base image of task images (default: the sandbox's Python image)."
+)
+_CONC = typer.Option(2, "--concurrency", "-j", min=1, help="Instances evaluated at a time.")
+
+
+@tasks_app.command("validate")
+@friendly_errors
+def validate(
+    suite: Path = typer.Argument(..., help="A folder of local tasks or a SWE-bench parquet/JSON/JSONL file."),
+    out: Path | None = typer.Option(None, "--out", help="Where reports and logs go (default: none kept)."),
+    instance: list[str] = typer.Option([], "--instance", "-i", help="Only these instance ids."),
+    base_image: str | None = _BASE,
+    concurrency: int = _CONC,
+    json_out: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+) -> None:
+    """Check that every gold patch resolves its task and the empty patch resolves none."""
+    from rich.table import Table
+
+    from harness.evaluation import Evaluator, validate_tasks
+    from harness.tasks import load_suite
+    from harness.tasks.images import TaskImages
+
+    tasks = _select(load_suite(suite), instance)
+    evaluator = Evaluator(TaskImages(base_image=base_image), concurrency=concurrency)
+    rows = asyncio.run(validate_tasks(tasks, evaluator, out))
+    if json_out:
+        print_json([{**r.model_dump(), "ok": r.ok} for r in rows])
+    table = Table(title=f"{suite}: {sum(r.ok for r in rows)}/{len(rows)} tasks valid")
+    for col in ("instance", "gold", "empty", "problems"):
+        table.add_column(col)
+    for r in rows:
+        style = None if r.ok else "red"
+        table.add_row(r.instance_id, r.gold, r.empty, "; ".join(r.problems) or "ok", style=style)
+    console.print(table)
+    if not all(r.ok for r in rows):
+        raise typer.Exit(1)
+
+
+def eval_cmd(
+    predictions: Path = typer.Argument(
+        ..., help="predictions.jsonl: instance_id, model_name_or_path, model_patch."
+    ),
+    suite: Path = typer.Option(..., "--suite", help="A folder of local tasks or a SWE-bench file."),
+    out: Path = typer.Option(Path("eval"), "--out", help="Reports go to OUT/<instance_id>/report.json."),
+    base_image: str | None = _BASE,
+    concurrency: int = _CONC,
+    test_timeout: float = typer.Option(900.0, "--test-timeout", help="Seconds for one test run."),
+) -> None:
+    """Evaluate predictions on a suite, SWE-bench style. Resumable: instances with a report are skipped."""
+    from harness.evaluation import Evaluator, load_predictions
+    from harness.tasks import load_suite
+    from harness.tasks.images import TaskImages
+
+    preds = load_predictions(predictions)
+    wanted = {p.instance_id for p in preds}
+    tasks = [t for t in load_suite(suite) if t.instance_id in wanted]
+    evaluator = Evaluator(
+        TaskImages(base_image=base_image), concurrency=concurrency, test_timeout=test_timeout
+    )
+    summary = asyncio.run(evaluator.run_predictions(tasks, preds, out))
+    console.print(
+        f"resolved {summary['resolved_instances']}/{summary['submitted_instances']} "
+        f"(patch failed {summary['patch_failed_instances']}, empty {summary['empty_patch_instances']}, "
+        f"errors {summary['error_instances']}); reports in {out}"
+    )
+    print_json(summary)
+    if summary["error_instances"]:
+        raise typer.Exit(3)
+
+
+def _select(tasks: list[RepoTask], ids: list[str]) -> list[RepoTask]:
+    if not ids:
+        return tasks
+    from harness.errors import ConfigError
+
+    missing = set(ids) - {t.instance_id for t in tasks}
+    if missing:
+        raise ConfigError(f"no such instances in the suite: {', '.join(sorted(missing))}")
+    return [t for t in tasks if t.instance_id in ids]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(tasks_app, name="tasks")
+    app.command("eval")(friendly_errors(eval_cmd))

@@ -1,0 +1,39 @@
+"""Evaluation of patches on repository tasks, as the SWE-bench harness does it.
+
+``evaluate_patch`` runs one candidate in a fresh sandbox of the task's instance image; ``Evaluator``
+runs predictions files resumably; ``validate_tasks`` checks that gold patches resolve and empty ones
+do not. Hidden tests are read here and nowhere else.
+"""
+
+from harness.evaluation._apply import APPLY_METHODS, applied_method, apply_script, patch_files
+from harness.evaluation._batch import Evaluator, Prediction, load_predictions, read_report, summarize
+from harness.evaluation._container import EvalContainer, EvalSandbox
+from harness.evaluation._instance import SandboxFactory, evaluate_patch
+from harness.evaluation._report import InstanceReport, TestGroup, TestsStatus, grade
+from harness.evaluation._validate import ValidationRow, validate_tasks
+from harness.evaluation.parsers import PARSERS, get_parser, parse_pytest
+
+__all__ = [
+    "APPLY_METHODS",
+    "PARSERS",
+    "EvalContainer",
+    "EvalSandbox",
+    "Evaluator",
+    "InstanceReport",
+    "Prediction",
+    "SandboxFactory",
+    "TestGroup",
+    "TestsStatus",
+    "ValidationRow",
+    "applied_method",
+    "apply_script",
+    "evaluate_patch",
+    "get_parser",
+    "grade",
+    "load_predictions",
+    "parse_pytest",
+    "patch_files",
+    "read_report",
+    "summarize",
+    "validate_tasks",
+]
