@@ -1,0 +1,70 @@
+"""Best-first search: a global priority queue of programs ordered by visible-test pass fraction, ties
+broken by length-normalised log-probability (BFS-Prover: ``sum(logp) / L**alpha``)."""
+
+from __future__ import annotations
+
+import heapq
+from typing import Literal
+
+from harness.models._types import Model
+from harness.search._base import CommonConfig, Search, SearchResult, StopReason, run_guarded
+from harness.search._budget import BudgetMeter
+from harness.search._executor import Executor
+from harness.search._node import Node, Origin
+from harness.tasks._function import PublicFunctionTask
+
+
+class BestFirstConfig(CommonConfig):
+    type: Literal["best_first"] = "best_first"
+    width: int = 2
+    """Expansion width W: refinements sampled from each popped node (one request with ``n=W``), and
+    seeds sampled from the prompt. BFS-Prover samples more per Lean state; 2 suits ~10-program budgets."""
+    alpha: float = 0.5
+    """Length-normalisation exponent of the tie-break (BFS-Prover's score ``sum(logp) / L**alpha``)."""
+    logprobs: bool = True
+
+
+def priority(node: Node, alpha: float) -> tuple[float, float, int]:
+    """The heap key (smallest pops first): higher pass fraction, then higher length-normalised
+    log-probability (0.0 when the backend gives none), then earlier creation."""
+    return (-node.score, -node.normalised_logprob(alpha), node.id)
+
+
+class BestFirst:
+    """Pops the best open node, samples ``width`` refinements of it conditioned on its feedback, and
+    pushes them. A popped node is closed (never expanded twice)."""
+
+    name = "best_first"
+
+    def __init__(self, config: BestFirstConfig | None = None) -> None:
+        self.config = config or BestFirstConfig()
+
+    async def search(
+        self,
+        task: PublicFunctionTask,
+        model: Model,
+        executor: Executor,
+        budget: BudgetMeter,
+        *,
+        seed: int = 0,
+    ) -> SearchResult:
+        s = Search(self.name, task, model, executor, budget, self.config, seed)
+        return await run_guarded(s, self._body(s))
+
+    async def _body(self, s: Search) -> StopReason:
+        await s.prepare_tests()
+        heap: list[tuple[tuple[float, float, int], Node]] = []
+        parent: Node | None = None
+        while True:
+            if parent is None:
+                outs = await s.call(s.seed_messages(), "program", n=self.config.width)
+                origin = Origin(kind="seed")
+            else:
+                outs = await s.call(s.refine_messages(parent), "program", n=self.config.width)
+                origin = Origin(kind="refine")
+            for out in outs:
+                node = await s.add_program(out, origin, parent)
+                if s.solved(node):
+                    return "solved_visible"
+                heapq.heappush(heap, (priority(node, self.config.alpha), node))
+            parent = heapq.heappop(heap)[1] if heap else None

@@ -1,0 +1,50 @@
+"""Best-of-N: sample independent programs from the task prompt; keep the best on the visible tests."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from harness.models._types import Model
+from harness.search._base import CommonConfig, Search, SearchResult, StopReason, run_guarded
+from harness.search._budget import BudgetMeter
+from harness.search._executor import Executor
+from harness.search._node import Origin
+from harness.tasks._function import PublicFunctionTask
+
+
+class BestOfNConfig(CommonConfig):
+    type: Literal["best_of_n"] = "best_of_n"
+    temperature: float = 0.8
+    """Repeated sampling needs diversity: 0.8 as in Codex/CodeT sampling (and the CodeT pools)."""
+    batch: int = 1
+    """Programs asked for per request. 1 keeps ``calls`` comparable with the sequential strategies."""
+
+
+class BestOfN:
+    """Samples programs one request at a time until the budget is spent or one passes every visible
+    test. The choice is the highest visible score, the earliest among ties."""
+
+    name = "best_of_n"
+
+    def __init__(self, config: BestOfNConfig | None = None) -> None:
+        self.config = config or BestOfNConfig()
+
+    async def search(
+        self,
+        task: PublicFunctionTask,
+        model: Model,
+        executor: Executor,
+        budget: BudgetMeter,
+        *,
+        seed: int = 0,
+    ) -> SearchResult:
+        s = Search(self.name, task, model, executor, budget, self.config, seed)
+        return await run_guarded(s, self._body(s))
+
+    async def _body(self, s: Search) -> StopReason:
+        await s.prepare_tests()
+        while True:
+            for completion in await s.call(s.seed_messages(), "program", n=self.config.batch):
+                node = await s.add_program(completion, Origin(kind="seed"), None)
+                if s.solved(node):
+                    return "solved_visible"

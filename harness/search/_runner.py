@@ -1,0 +1,105 @@
+"""The stdlib runner that executes one program against visible tests, as a script text.
+
+It runs *inside* the sandbox (or a local subprocess), reads one JSON request on stdin
+(``{"program", "tests": [code, ...], "timeout"}``) and prints one JSON line
+(``{"results": [{"status", "ms", "detail"}, ...]}``). Each test runs in its own forked child, so a
+test that crashes, loops or mutates global state cannot affect the others. It never raises: failures
+are data.
+
+For a failing ``assert f(x) == y`` the runner reports what ``f(x)`` returned (``detail``), which the
+search shows to the model as feedback.
+"""
+
+from __future__ import annotations
+
+RUNNER_SOURCE = r"""
+import ast, json, os, resource, signal, sys, time
+
+def _lhs(test):
+    try:
+        node = ast.parse(test).body[0]
+    except Exception:
+        return None
+    if isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1 \
+            and isinstance(node.test.ops[0], ast.Eq):
+        return ast.get_source_segment(test, node.test.left)
+    return None
+
+def _child(program, test, wfd):
+    out = {"status": "error", "detail": ""}
+    try:
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (1 << 31, 1 << 31))
+        except (ValueError, OSError):
+            pass
+        sys.stdout = open(os.devnull, "w")
+        sys.stderr = open(os.devnull, "w")
+        env = {"__name__": "__candidate__"}
+        exec(compile(program, "<candidate>", "exec"), env)
+        try:
+            exec(compile(test, "<test>", "exec"), env)
+            out = {"status": "pass", "detail": ""}
+        except AssertionError:
+            lhs = _lhs(test)
+            detail = ""
+            if lhs is not None:
+                try:
+                    detail = repr(eval(lhs, env))[:300]
+                except BaseException as exc:
+                    detail = type(exc).__name__ + ": " + str(exc)[:200]
+            out = {"status": "fail", "detail": detail}
+    except BaseException as exc:
+        out = {"status": "error", "detail": type(exc).__name__ + ": " + str(exc)[:200]}
+    os.write(wfd, json.dumps(out).encode())
+    os._exit(0)
+
+def _one(program, test, timeout):
+    r, w = os.pipe()
+    t0 = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        os.setsid()
+        _child(program, test, w)
+    os.close(w)
+    deadline = t0 + timeout
+    status = None
+    while True:
+        done, st = os.waitpid(pid, os.WNOHANG)
+        if done:
+            status = st
+            break
+        if time.monotonic() > deadline:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            os.waitpid(pid, 0)
+            break
+        time.sleep(0.002)
+    ms = (time.monotonic() - t0) * 1000.0
+    data = b""
+    while True:
+        chunk = os.read(r, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(r)
+    if status is None:
+        return {"status": "timeout", "ms": ms, "detail": "timed out after %.1fs" % timeout}
+    try:
+        res = json.loads(data.decode() or "{}")
+    except ValueError:
+        res = {}
+    if "status" not in res:
+        res = {"status": "error", "detail": "the test process died (exit status %d)" % status}
+    res["ms"] = ms
+    return res
+
+def main():
+    req = json.loads(sys.stdin.read())
+    results = [_one(req["program"], t, float(req.get("timeout", 3.0))) for t in req["tests"]]
+    sys.stdout.write(json.dumps({"results": results}) + "\n")
+
+main()
+"""

@@ -1,0 +1,184 @@
+"""Exact arithmetic of the search layer: UCT, backups, best-first priority, budget accounting."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from harness.errors import BudgetExceeded, ConfigError
+from harness.models._types import Completion, Message, Usage
+from harness.search import BudgetLimits, BudgetMeter, Node, Origin, Tree
+from harness.search._best_first import priority
+from harness.search._budget import Spent
+from harness.search._prompts import DIRECTIONS, parse_directions, parse_insights
+from harness.search._uct import backup_max, backup_mean, best_uct_child, uct
+from harness.search._visible import docstring_tests, parse_generated_tests
+
+
+def _tree(*scores: float) -> tuple[Tree, list[Node]]:
+    t = Tree()
+    nodes = [t.new_node(f"p{i}", Origin(kind="seed"), None, cost=Spent()) for i in range(len(scores))]
+    for n, s in zip(nodes, scores, strict=True):
+        n.score = n.value = s
+        n.visits = 1
+    return t, nodes
+
+
+def test_uct_formula_exact() -> None:
+    _, (a,) = _tree(0.5)
+    a.visits = 3
+    assert uct(a, 10) == pytest.approx(0.5 + math.sqrt(2) * math.sqrt(math.log(10) / 3))
+    assert uct(a, 10, c=0.0) == 0.5
+    a.visits = 0
+    assert uct(a, 10) == math.inf
+
+
+def test_best_uct_child_prefers_less_visited_and_breaks_ties_by_order() -> None:
+    t, (a, b) = _tree(0.5, 0.5)
+    t.root.visits = 5
+    a.visits, b.visits = 4, 1
+    assert best_uct_child(t.root) is b
+    b.visits = 4
+    assert best_uct_child(t.root) is a  # exact tie: the earlier child
+    a.value = 0.9
+    assert best_uct_child(t.root, c=0.0) is a
+
+
+def test_max_backup_propagates_the_best_value_to_every_ancestor() -> None:
+    t, (a,) = _tree(0.2)
+    b = t.new_node("b", Origin(kind="refine"), a, cost=Spent())
+    b.value = 0.6
+    c = t.new_node("c", Origin(kind="refine"), b, cost=Spent())
+    c.value = 0.4
+    backup_max(c)
+    assert (b.value, a.value, t.root.value) == (0.6, 0.6, 0.6)
+    d = t.new_node("d", Origin(kind="refine"), b, cost=Spent())
+    d.value = 1.0
+    backup_max(d)
+    assert (b.value, a.value, t.root.value) == (1.0, 1.0, 1.0)
+    assert c.value == 0.4  # siblings are untouched
+
+
+def test_mean_backup_is_the_running_mean_with_visits() -> None:
+    t, (a,) = _tree(0.0)
+    t.root.visits, t.root.value = 1, 0.0
+    b = t.new_node("b", Origin(kind="refine"), a, cost=Spent())
+    b.value, b.visits = 1.0, 1
+    backup_mean(b)
+    assert (a.visits, a.value) == (2, 0.5)
+    assert (t.root.visits, t.root.value) == (2, 0.5)
+    c = t.new_node("c", Origin(kind="refine"), a, cost=Spent())
+    c.value, c.visits = 0.5, 1
+    backup_mean(c)
+    assert a.visits == 3 and a.value == pytest.approx((0.0 + 1.0 + 0.5) / 3)
+
+
+def test_best_first_priority_orders_by_score_then_normalised_logprob_then_age() -> None:
+    _, (a, b, c, d) = _tree(0.5, 0.5, 0.5, 1.0)
+    a.logprob, a.n_tokens = -8.0, 16  # -8/16**0.5 = -2.0
+    b.logprob, b.n_tokens = -3.0, 4  # -3/4**0.5 = -1.5  (better)
+    c.logprob = None  # unknown: 0.0
+    assert a.normalised_logprob(0.5) == -2.0 and b.normalised_logprob(0.5) == -1.5
+    order = sorted([a, b, c, d], key=lambda n: priority(n, 0.5))
+    assert order == [d, c, b, a]
+    # With alpha = 0 the tie-break is the plain sum of log-probs; with alpha = 1 the per-token mean.
+    assert a.normalised_logprob(0.0) == -8.0 and a.normalised_logprob(1.0) == -0.5
+    c.logprob, c.n_tokens = -100.0, 10
+    assert sorted([a, b, c], key=lambda n: priority(n, 1.0)) == [a, b, c]
+
+
+def test_budget_spec_parsing() -> None:
+    assert BudgetLimits.parse("programs=10").programs == 10
+    lim = BudgetLimits.parse("calls=30|tokens=2000,dollars=0.5")
+    assert (lim.calls, lim.tokens, lim.dollars) == (30, 2000, 0.5)
+    assert lim.axis == "calls"
+    with pytest.raises(ConfigError):
+        BudgetLimits.parse("progs=3")
+    with pytest.raises(ConfigError):
+        BudgetLimits.parse("")
+
+
+class _Echo:
+    name = "echo"
+
+    async def sample(
+        self,
+        messages,
+        *,
+        n=1,
+        temperature=1.0,
+        top_p=1.0,
+        max_tokens=1024,
+        stop=None,
+        seed=None,
+        logprobs=False,
+    ):  # type: ignore[no-untyped-def]
+        # A request's prompt tokens are split across its n completions (the Completion contract).
+        return [
+            Completion(
+                text="x", usage=Usage(input_tokens=10 if i == 0 else 0, output_tokens=5), cost_usd=0.01
+            )
+            for i in range(n)
+        ]
+
+
+MSG = [Message(role="user", content="hi")]
+
+
+async def test_meter_counts_every_call_and_refuses_past_limits() -> None:
+    meter = BudgetMeter(BudgetLimits(programs=3, calls=10))
+    await meter.sample(_Echo(), MSG, purpose="tests")
+    await meter.sample(_Echo(), MSG, purpose="program", n=2)
+    await meter.sample(_Echo(), MSG, purpose="reflection")
+    s = meter.spent
+    assert (s.calls, s.programs, s.input_tokens, s.output_tokens) == (3, 2, 30, 20)
+    assert s.dollars == pytest.approx(0.04)
+    # Only one program fits: n is cut to 1, so the program limit is exact.
+    out = await meter.sample(_Echo(), MSG, purpose="program", n=5)
+    assert len(out) == 1 and meter.spent.programs == 3
+    # No program fits any more: every further call (of any purpose) is refused before it is sent.
+    with pytest.raises(BudgetExceeded) as err:
+        await meter.sample(_Echo(), MSG, purpose="insights")
+    assert err.value.spent["programs"] == 3
+    assert meter.spent.calls == 4
+    assert meter.calls_by_purpose() == {"tests": 1, "program": 2, "reflection": 1}
+
+
+async def test_meter_token_limit_overshoots_by_at_most_one_call() -> None:
+    meter = BudgetMeter(BudgetLimits(tokens=20))
+    await meter.sample(_Echo(), MSG, purpose="program")  # 15 tokens
+    await meter.sample(_Echo(), MSG, purpose="program")  # 30: over, but it was affordable when sent
+    with pytest.raises(BudgetExceeded):
+        await meter.sample(_Echo(), MSG, purpose="program")
+    assert meter.spent.tokens == 30
+
+
+def test_prompts_fail_on_missing_or_unexpected_variables() -> None:
+    with pytest.raises(ConfigError):
+        DIRECTIONS.render(prompt="p", program="x", feedback="f", insights="i")
+    with pytest.raises(ConfigError):
+        DIRECTIONS.render(prompt="p", program="x", feedback="f", insights="i", n=2, extra=1)
+    msgs = DIRECTIONS.render(prompt="p", program="x", feedback="f", insights="i", n=2)
+    assert "2 different ways" in msgs[1].content
+
+
+def test_parse_directions_and_insights() -> None:
+    text = "Some thoughts.\nIdea 1: do A\nmore on A\n**Idea 2:** do B\nIdea 3: do C"
+    assert parse_directions(text, 2) == ["do A more on A", "do B"]
+    assert parse_directions("1. first\n2. second", 5) == ["first", "second"]
+    assert parse_insights("blah\nUpdated insights:\n- a\n- b") == "- a\n- b"
+
+
+def test_docstring_tests_parse_doctest_and_arrow_examples() -> None:
+    prompt = (
+        "def f(x, y):\n    '''Add.\n    >>> f(1, 2)\n    3\n    f(2, 2) ==> 4\n    f(a) -> 5\n"
+        "    f(0, 0) ➞ 0.\n    f(3, 3) -> 6 - 0\n    '''\n"
+    )
+    codes = [t.code for t in docstring_tests(prompt, "f")]
+    assert codes == ["assert f(1, 2) == 3", "assert f(2, 2) == 4", "assert f(0, 0) == 0"]
+
+
+def test_generated_tests_keep_valid_asserts_on_the_entry_point() -> None:
+    text = "```python\nassert f(1) == 2, 'msg'\nassert g(1) == 2\nassert f(( == 1\nassert f(2) == 3\n```"
+    assert [t.code for t in parse_generated_tests(text, "f", 5)] == ["assert f(1) == 2", "assert f(2) == 3"]
