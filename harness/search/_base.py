@@ -78,7 +78,11 @@ class SearchStrategy(Protocol):
         budget: BudgetMeter,
         *,
         seed: int = 0,
-    ) -> SearchResult: ...
+        tests: Sequence[VisibleTest] | None = None,
+    ) -> SearchResult:
+        """Search for a program; ``tests`` are the visible tests when given (else the strategy's
+        ``tests`` setting decides: the prompt's examples and/or model-written tests)."""
+        ...
 
 
 class Search:
@@ -97,6 +101,7 @@ class Search:
         meter: BudgetMeter,
         cfg: CommonConfig,
         seed: int,
+        tests: Sequence[VisibleTest] | None = None,
     ) -> None:
         self.strategy = strategy
         self.task = task
@@ -106,6 +111,7 @@ class Search:
         self.cfg = cfg
         self.seed = seed
         self.tree = Tree()
+        self.given_tests = None if tests is None else list(tests)
         self.tests: list[VisibleTest] = []
         self._n_calls = 0
 
@@ -127,7 +133,11 @@ class Search:
         )
 
     async def prepare_tests(self) -> None:
-        """Fill :attr:`tests` from the prompt's examples and/or the model (a counted ``tests`` call)."""
+        """Fill :attr:`tests`: the given tests, else the prompt's examples and/or the model (a counted
+        ``tests`` call)."""
+        if self.given_tests is not None:
+            self.tests = self.given_tests
+            return
         if self.cfg.tests in ("docstring", "auto"):
             self.tests = docstring_tests(self.task.prompt, self.task.entry_point)
         if self.cfg.tests == "generated" or (self.cfg.tests == "auto" and not self.tests):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from harness.models._types import Model
 from harness.search._base import CommonConfig, Search, SearchResult, StopReason, run_guarded
 from harness.search._budget import BudgetMeter
-from harness.search._executor import Executor
+from harness.search._executor import Executor, VisibleTest
 from harness.search._node import Origin
 from harness.tasks._function import PublicFunctionTask
 
@@ -37,8 +38,9 @@ class BestOfN:
         budget: BudgetMeter,
         *,
         seed: int = 0,
+        tests: Sequence[VisibleTest] | None = None,
     ) -> SearchResult:
-        s = Search(self.name, task, model, executor, budget, self.config, seed)
+        s = Search(self.name, task, model, executor, budget, self.config, seed, tests)
         return await run_guarded(s, self._body(s))
 
     async def _body(self, s: Search) -> StopReason:

@@ -92,12 +92,12 @@ class Executor(Protocol):
     async def run(self, program: str, tests: Sequence[VisibleTest]) -> ExecutionReport: ...
 
 
-def _request(program: str, tests: Sequence[VisibleTest], timeout: float) -> str:
-    return json.dumps({"program": program, "tests": [t.code for t in tests], "timeout": timeout})
+def _request(program: str, tests: Sequence[str], timeout: float) -> str:
+    return json.dumps({"program": program, "tests": list(tests), "timeout": timeout})
 
 
-def _parse(stdout: str, tests: Sequence[VisibleTest], why: str) -> ExecutionReport:
-    codes = [t.code for t in tests]
+def _parse(stdout: str, tests: Sequence[str], why: str) -> ExecutionReport:
+    codes = list(tests)
     try:
         data = json.loads(stdout.strip().splitlines()[-1])
         outs = [
@@ -121,8 +121,15 @@ class LocalExecutor:
         self._sem = asyncio.Semaphore(concurrency)
 
     async def run(self, program: str, tests: Sequence[VisibleTest]) -> ExecutionReport:
+        return await self.run_codes(program, [t.code for t in tests])
+
+    async def run_codes(
+        self, program: str, tests: Sequence[str], timeout_s: float | None = None
+    ) -> ExecutionReport:
+        """Run ``program`` then each test statement in its own process (the evaluator also uses this)."""
         if not tests:
             return ExecutionReport()
+        timeout = self.timeout_s if timeout_s is None else timeout_s
         async with self._sem:
             proc = await asyncio.create_subprocess_exec(
                 self.python,
@@ -133,10 +140,10 @@ class LocalExecutor:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
-            budget = self.timeout_s * len(tests) + 30.0
+            budget = timeout * len(tests) + 30.0
             try:
                 out, err = await asyncio.wait_for(
-                    proc.communicate(_request(program, tests, self.timeout_s).encode()), budget
+                    proc.communicate(_request(program, tests, timeout).encode()), budget
                 )
             except TimeoutError:
                 proc.kill()
@@ -155,13 +162,20 @@ class SandboxExecutor:
         self._lock = asyncio.Lock()
 
     async def run(self, program: str, tests: Sequence[VisibleTest]) -> ExecutionReport:
+        return await self.run_codes(program, [t.code for t in tests])
+
+    async def run_codes(
+        self, program: str, tests: Sequence[str], timeout_s: float | None = None
+    ) -> ExecutionReport:
+        """Run ``program`` then each test statement in its own process (the evaluator also uses this)."""
         if not tests:
             return ExecutionReport()
+        timeout = self.timeout_s if timeout_s is None else timeout_s
         async with self._lock:
             res = await self.sandbox.run(
                 [self.python, "-I", "-c", RUNNER_SOURCE],
-                stdin=_request(program, tests, self.timeout_s),
-                timeout=self.timeout_s * len(tests) + 30.0,
+                stdin=_request(program, tests, timeout),
+                timeout=timeout * len(tests) + 30.0,
             )
         if res.status == "error":
             raise SandboxError(f"the sandbox could not run the visible tests: {res.stderr[:500]}")

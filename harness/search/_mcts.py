@@ -3,12 +3,13 @@ on the visible tests (the pass fraction is the reward; no rollout), back up the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from harness.models._types import Model
 from harness.search._base import CommonConfig, Search, SearchResult, StopReason, run_guarded
 from harness.search._budget import BudgetMeter
-from harness.search._executor import Executor
+from harness.search._executor import Executor, VisibleTest
 from harness.search._node import Node, Origin
 from harness.search._uct import SQRT2, backup_max, backup_mean, best_uct_child
 from harness.tasks._function import PublicFunctionTask
@@ -44,8 +45,9 @@ class MCTS:
         budget: BudgetMeter,
         *,
         seed: int = 0,
+        tests: Sequence[VisibleTest] | None = None,
     ) -> SearchResult:
-        s = Search(self.name, task, model, executor, budget, self.config, seed)
+        s = Search(self.name, task, model, executor, budget, self.config, seed, tests)
         return await run_guarded(s, self._body(s))
 
     def _width(self, s: Search, node: Node) -> int:

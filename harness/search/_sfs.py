@@ -23,6 +23,7 @@ examples; visible tests from the prompt's examples first.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field
@@ -30,7 +31,7 @@ from pydantic import Field
 from harness.models._types import Model
 from harness.search._base import CommonConfig, Search, SearchResult, StopReason, run_guarded
 from harness.search._budget import BudgetMeter
-from harness.search._executor import Executor
+from harness.search._executor import Executor, VisibleTest
 from harness.search._node import Node, Origin
 from harness.search._prompts import DIRECTIONS, IMPLEMENT, INSIGHTS, STYLES, parse_directions, parse_insights
 from harness.search._uct import SQRT2, backup_max, best_uct_child
@@ -78,8 +79,9 @@ class SFS:
         budget: BudgetMeter,
         *,
         seed: int = 0,
+        tests: Sequence[VisibleTest] | None = None,
     ) -> SearchResult:
-        s = Search(self.name, task, model, executor, budget, self.config, seed)
+        s = Search(self.name, task, model, executor, budget, self.config, seed, tests)
         return await run_guarded(s, self._body(s))
 
     def select(self, s: Search) -> Node:

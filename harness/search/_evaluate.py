@@ -1,0 +1,55 @@
+"""Final evaluation: the only place in the search layer that touches a task's hidden tests.
+
+Strategies never import this module; the comparison calls it after a search has returned, on the
+programs of the finished tree. :class:`RunnerEvaluator` runs HumanEval-style ``check(entry_point)``
+hidden tests through the same isolated runner as the visible tests (in the Docker sandbox for real
+runs). When the selection engine's ground-truth path is wired in, it can replace this behind the
+:class:`HiddenEvaluator` seam.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from harness.search._executor import ExecutionReport
+from harness.selection._types import Cell
+from harness.tasks._function import FunctionTask
+
+
+class _CodeRunner(Protocol):
+    async def run_codes(
+        self, program: str, tests: Sequence[str], timeout_s: float | None = None
+    ) -> ExecutionReport: ...
+
+
+@runtime_checkable
+class HiddenEvaluator(Protocol):
+    """Says which programs pass a task's hidden tests."""
+
+    async def evaluate(self, task: FunctionTask, programs: Sequence[str]) -> list[bool]: ...
+
+
+def hidden_test_statement(task: FunctionTask) -> str:
+    """HumanEval's protocol: define ``check`` and call it on the entry point; plain asserts (MBPP) run
+    as they are."""
+    code = task.hidden.code
+    if "def check(" in code:
+        return f"{code}\n\ncheck({task.hidden.entry_point})\n"
+    return code
+
+
+class RunnerEvaluator:
+    """Runs the hidden tests with an executor's isolated runner; distinct programs run once."""
+
+    def __init__(self, runner: _CodeRunner, *, timeout_s: float = 10.0) -> None:
+        self.runner = runner
+        self.timeout_s = timeout_s
+
+    async def evaluate(self, task: FunctionTask, programs: Sequence[str]) -> list[bool]:
+        stmt = hidden_test_statement(task)
+        verdict: dict[str, bool] = {}
+        for program in dict.fromkeys(programs):
+            report = await self.runner.run_codes(program, [stmt], timeout_s=self.timeout_s)
+            verdict[program] = report.cells == [Cell.PASS]
+        return [verdict[p] for p in programs]
