@@ -17,7 +17,10 @@ from harness.selection._types import Cell
 from harness.tasks._function import FunctionTask
 
 
-class _CodeRunner(Protocol):
+@runtime_checkable
+class CodeRunner(Protocol):
+    """An executor that can also run arbitrary test statements (both executors of this package)."""
+
     async def run_codes(
         self, program: str, tests: Sequence[str], timeout_s: float | None = None
     ) -> ExecutionReport: ...
@@ -42,7 +45,7 @@ def hidden_test_statement(task: FunctionTask) -> str:
 class RunnerEvaluator:
     """Runs the hidden tests with an executor's isolated runner; distinct programs run once."""
 
-    def __init__(self, runner: _CodeRunner, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, runner: CodeRunner, *, timeout_s: float = 10.0) -> None:
         self.runner = runner
         self.timeout_s = timeout_s
 

@@ -1,0 +1,167 @@
+"""``harness search``: compare search strategies at equal budget on a function suite."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from harness.cli._common import console, friendly_errors, print_json
+from harness.errors import ConfigError
+
+
+def _overrides(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``sfs.seeds=3`` -> ``{"sfs": {"seeds": 3}}`` (values parsed as JSON when they parse)."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        strategy, dot, field = key.partition(".")
+        if not sep or not dot or not field:
+            raise ConfigError(f"bad --set {item!r}: use STRATEGY.FIELD=VALUE, e.g. sfs.seeds=3")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out.setdefault(strategy, {})[field] = value
+    return out
+
+
+def _make_model(spec: str, base_url: str | None) -> Any:
+    """A model from the model layer's spec syntax (``openai:gpt-4o-mini``, ``vllm:...``, ``replay:...``)."""
+    from harness import models
+
+    factory = getattr(models, "from_spec", None) or getattr(models, "make_model", None)
+    if factory is None:
+        raise ConfigError("this build of harness has no model backends yet (harness.models.from_spec)")
+    kwargs: dict[str, Any] = {} if base_url is None else {"base_url": base_url}
+    return factory(spec, **kwargs)
+
+
+@asynccontextmanager
+async def _executor(kind: str, timeout_s: float) -> AsyncIterator[Any]:
+    from harness.search import LocalExecutor, SandboxExecutor
+
+    if kind == "local":
+        yield LocalExecutor(timeout_s=timeout_s)
+        return
+    from harness import sandbox as sb
+
+    docker_cls = getattr(sb, "DockerSandbox", None)
+    images = getattr(sb, "images", None)
+    if docker_cls is None or images is None:
+        raise ConfigError("the Docker sandbox is not available in this build; use --executor local")
+    image = images.python_image()
+    async with docker_cls(image) as box:
+        yield SandboxExecutor(box, timeout_s=timeout_s)
+
+
+def _visible_tests(suite: str, mode: str, task_ids: list[str]) -> dict[str, Any]:
+    """``examples``: the docstring examples of the *original* HumanEval prompt of each task (public
+    text; CodeT's prompts had them removed), else of the task's own prompt."""
+    if mode != "examples":
+        return {}
+    from harness.search import docstring_tests
+    from harness.tasks import load_function_suite
+
+    prompts: dict[str, tuple[str, str]] = {}
+    if suite == "humaneval":
+        prompts = {t.task_id: (t.prompt, t.entry_point) for t in load_function_suite("humaneval-pypi")}
+    out: dict[str, Any] = {}
+    for tid in task_ids:
+        if tid in prompts:
+            out[tid] = docstring_tests(*prompts[tid])
+    return {k: v for k, v in out.items() if v}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("search")
+    @friendly_errors
+    def search(
+        model: Annotated[str, typer.Option(help="Model spec, e.g. openai:gpt-4o-mini or replay:codet.")],
+        suite: Annotated[str, typer.Option(help="humaneval | humaneval-pypi | mbpp")] = "humaneval",
+        strategies: Annotated[str, typer.Option(help="Comma list: best_of_n,line,mcts,best_first,sfs")] = (
+            "best_of_n,line,mcts,best_first,sfs"
+        ),
+        budget: Annotated[
+            str, typer.Option(help="Per task: programs=10 | calls=30 | tokens=100000 | ...")
+        ] = ("programs=10"),
+        seeds: Annotated[int, typer.Option(help="Paired seeds (every strategy sees the same seeds).")] = 1,
+        limit_tasks: Annotated[int | None, typer.Option(help="Only the first N tasks.")] = None,
+        tasks: Annotated[str | None, typer.Option(help="Comma list of task ids.")] = None,
+        allocation: Annotated[str, typer.Option(help="uniform | adaptive (also runs uniform)")] = "uniform",
+        visible: Annotated[
+            str, typer.Option(help="examples (original prompt's examples) | strategy (its own tests setting)")
+        ] = "examples",
+        executor: Annotated[
+            str, typer.Option(help="docker (sandbox) | local (trusted code only)")
+        ] = "docker",
+        timeout: Annotated[float, typer.Option(help="Seconds per visible test.")] = 3.0,
+        base_url: Annotated[
+            str | None, typer.Option(help="OpenAI-compatible server, e.g. vllm serve.")
+        ] = None,
+        set_: Annotated[
+            list[str] | None, typer.Option("--set", help="STRATEGY.FIELD=VALUE, repeatable.")
+        ] = None,
+        run_id: Annotated[str | None, typer.Option(help="Resume or name a run.")] = None,
+        results_dir: Annotated[
+            Path | None, typer.Option(help="Default: $HARNESS_RESULTS or results/")
+        ] = None,
+        plot: Annotated[bool, typer.Option(help="Write the budget-curve PNG.")] = True,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    ) -> None:
+        """Run every strategy on every task at the same budget with paired seeds; report pass@1 of the
+        choice, oracle coverage and the spend to the first correct program, with budget curves."""
+        from harness.search import STRATEGY_NAMES, BudgetLimits
+        from harness.search._adaptive import AdaptiveConfig
+        from harness.search._compare import CompareConfig
+        from harness.store import default_results_dir, new_run_id
+        from harness.tasks import load_function_suite
+
+        names = [s.strip() for s in strategies.split(",") if s.strip()]
+        unknown = [n for n in names if n not in STRATEGY_NAMES]
+        if unknown:
+            raise ConfigError(f"unknown strategies {unknown}; choose from {', '.join(STRATEGY_NAMES)}")
+        if allocation not in ("uniform", "adaptive"):
+            raise ConfigError("--allocation is uniform or adaptive")
+        all_tasks = load_function_suite(suite)
+        if tasks:
+            wanted = {t.strip() for t in tasks.split(",")}
+            all_tasks = [t for t in all_tasks if t.task_id in wanted]
+        if limit_tasks is not None:
+            all_tasks = all_tasks[:limit_tasks]
+        if not all_tasks:
+            raise ConfigError("no tasks selected")
+        cfg = CompareConfig(
+            suite=suite,
+            model=model,
+            strategies=names,
+            budget=BudgetLimits.parse(budget),
+            seeds=seeds,
+            allocation="adaptive" if allocation == "adaptive" else "uniform",
+            adaptive=AdaptiveConfig(),
+            overrides=_overrides(set_ or []),
+            task_ids=[t.task_id for t in all_tasks],
+        )
+        from harness.search._run import run_comparison
+
+        summary = asyncio.run(
+            run_comparison(
+                cfg,
+                all_tasks,
+                _make_model(model, base_url),
+                lambda: _executor(executor, timeout),
+                visible=_visible_tests(suite, visible, cfg.task_ids),
+                results_dir=results_dir or default_results_dir(),
+                run_id=run_id or new_run_id("search"),
+                extra_config={"visible": visible, "executor": executor, "timeout": timeout},
+                plot_png=plot,
+                progress=None if as_json else console,
+            )
+        )
+        if as_json:
+            print_json(summary)

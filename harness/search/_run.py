@@ -1,0 +1,123 @@
+"""Wiring of one comparison run: results folder, executor, units, summary, table and plot."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.models._types import Model
+from harness.search._compare import CompareConfig, Comparison, UnitRecord
+from harness.search._evaluate import CodeRunner, RunnerEvaluator
+from harness.search._executor import Executor, VisibleTest
+from harness.search._report import budget_grid, curves, plot, report_json, summarise
+from harness.store import Run, StageTotals, write_stages
+from harness.tasks._function import FunctionTask
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+async def run_comparison(
+    cfg: CompareConfig,
+    tasks: Sequence[FunctionTask],
+    model: Model,
+    executor_factory: Callable[[], AbstractAsyncContextManager[Any]],
+    *,
+    results_dir: Path,
+    run_id: str,
+    visible: Mapping[str, Sequence[VisibleTest]] | None = None,
+    extra_config: Mapping[str, Any] | None = None,
+    plot_png: bool = True,
+    progress: Console | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) a comparison; write ``search/summary.json`` and ``search/budget.png`` under
+    ``results/<run-id>/`` and return the summary."""
+    config = {**cfg.model_dump(mode="json"), **dict(extra_config or {})}
+    run = Run(results_dir, run_id, "search", config, seeds=list(range(cfg.seeds)))
+    started = time.monotonic()
+
+    def on_unit(r: UnitRecord) -> None:
+        if progress is not None:
+            mark = "correct" if r.resolved else ("oracle" if r.oracle else "wrong")
+            progress.print(
+                f"{r.task_id:<18} {r.system:<22} seed {r.seed}  {mark:<8} "
+                f"programs {r.spent.programs:>3}  calls {r.spent.calls:>3}  tokens {r.spent.tokens:>7}"
+            )
+
+    try:
+        async with executor_factory() as executor:
+            if not isinstance(executor, Executor) or not isinstance(executor, CodeRunner):
+                raise TypeError(f"{type(executor).__name__} cannot run visible and hidden tests")
+            comparison = Comparison(
+                run, cfg, model, executor, RunnerEvaluator(executor), visible=visible, on_unit=on_unit
+            )
+            records = await comparison.run_all(tasks)
+        axis = cfg.budget.axis
+        limit = float(cfg.budget.model_dump()[axis])
+        summary = {"run_id": run_id, "run_dir": str(run.dir), **report_json(records, axis, limit)}
+        run.write_json("search/summary.json", summary)
+        write_stages(
+            run.dir,
+            [
+                StageTotals(
+                    stage="search",
+                    calls=sum(r.spent.calls for r in records),
+                    input_tokens=sum(r.spent.input_tokens for r in records),
+                    output_tokens=sum(r.spent.output_tokens for r in records),
+                    cost_usd=sum(r.spent.dollars for r in records),
+                    time_s=time.monotonic() - started,
+                )
+            ],
+        )
+        if plot_png:
+            cv = curves(records, axis, budget_grid(limit, axis))
+            title = f"{cfg.suite} · {cfg.model} · {len(tasks)} tasks × {cfg.seeds} seeds"
+            summary["plot"] = str(plot(run.dir / "search" / "budget.png", cv, records, axis, title))
+        if progress is not None:
+            progress.print(_table(records))
+            progress.print(f"results: {run.dir}")
+        run.finish("done")
+        return summary
+    except BaseException:
+        run.finish("failed")
+        raise
+    finally:
+        run.close()
+
+
+def _fmt(x: float | None, digits: int = 1) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _table(records: Sequence[UnitRecord]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="search strategies at equal budget")
+    for col in (
+        "system",
+        "units",
+        "pass@1",
+        "oracle",
+        "calls→1st ok",
+        "tokens→1st ok",
+        "calls",
+        "tokens",
+        "$",
+    ):
+        table.add_column(col, justify="left" if col == "system" else "right")
+    for s in summarise(records):
+        table.add_row(
+            s.system,
+            str(s.units),
+            f"{100 * s.pass_at_1:.1f}",
+            f"{100 * s.oracle:.1f}",
+            _fmt(s.calls_to_first_correct),
+            _fmt(s.tokens_to_first_correct, 0),
+            _fmt(s.mean_calls),
+            _fmt(s.mean_tokens, 0),
+            f"{s.mean_dollars:.4f}",
+        )
+    return table
