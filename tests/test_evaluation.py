@@ -1,0 +1,150 @@
+"""Evaluation pieces without an engine: pytest output parsing, grading, reports, predictions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ConfigError, DataError
+from harness.evaluation import (
+    InstanceReport,
+    applied_method,
+    apply_script,
+    get_parser,
+    grade,
+    load_predictions,
+    parse_pytest,
+    patch_files,
+    read_report,
+    summarize,
+)
+
+PYTEST_OUTPUT = """\
+============================= test session starts ==============================
+tests/test_a.py ..F.E                                                    [100%]
+=========================== short test summary info ============================
+PASSED tests/test_a.py::test_plain
+PASSED tests/test_a.py::test_param[a b]
+PASSED tests/test_a.py::test_param[x - y]
+PASSED tests/test_a.py::TestK::test_m[[nested]-1]
+FAILED tests/test_a.py::test_fail - AssertionError: assert 1 == 2
+FAILED tests/test_a.py::test_param[${Server:Port}] - KeyError: 'x - y'
+ERROR tests/test_a.py::test_err - fixture 'nope' not found
+PASSED tests/test_a.py::test_teardown
+ERROR tests/test_a.py::test_teardown - RuntimeError: boom
+XFAIL tests/test_a.py::test_xfail - reason: known
+SKIPPED [1] tests/test_a.py:40: no network
+\x1b[31mFAILED\x1b[0m tests/test_b.py::test_colour
+ERROR tests/test_c.py - ImportError: cannot import name 'x'
+==================== 2 failed, 4 passed, 1 error in 0.12s =====================
+"""
+
+
+def test_parse_pytest_statuses_and_ids() -> None:
+    status = parse_pytest(PYTEST_OUTPUT)
+    assert status == {
+        "tests/test_a.py::test_plain": "PASSED",
+        "tests/test_a.py::test_param[a b]": "PASSED",
+        "tests/test_a.py::test_param[x - y]": "PASSED",
+        "tests/test_a.py::TestK::test_m[[nested]-1]": "PASSED",
+        "tests/test_a.py::test_fail": "FAILED",
+        "tests/test_a.py::test_param[${Server:Port}]": "FAILED",
+        "tests/test_a.py::test_err": "ERROR",
+        "tests/test_a.py::test_teardown": "ERROR",
+        "tests/test_a.py::test_xfail": "XFAIL",
+        "tests/test_b.py::test_colour": "FAILED",
+        "tests/test_c.py": "ERROR",
+    }
+
+
+def test_parser_registry() -> None:
+    assert get_parser("pytest") is parse_pytest
+    with pytest.raises(ConfigError, match="known parsers: pytest"):
+        get_parser("nose")
+
+
+def test_grade_counts_missing_tests_as_failures() -> None:
+    status = parse_pytest(PYTEST_OUTPUT)
+    tests, resolved = grade(
+        ["tests/test_a.py::test_param[a b]", "tests/test_a.py::test_xfail"],
+        ["tests/test_a.py::test_plain", "tests/test_a.py::never_ran"],
+        status,
+    )
+    assert tests.FAIL_TO_PASS.failure == [] and len(tests.FAIL_TO_PASS.success) == 2
+    assert tests.PASS_TO_PASS.failure == ["tests/test_a.py::never_ran"]
+    assert resolved is False
+    assert grade(["tests/test_a.py::test_plain"], [], status)[1] is True
+
+
+def test_report_round_trip_in_swebench_shape(tmp_path: Path) -> None:
+    tests, resolved = grade(["t::a"], ["t::b"], {"t::a": "PASSED", "t::b": "PASSED"})
+    rep = InstanceReport(
+        instance_id="x__y-1",
+        patch_exists=True,
+        patch_successfully_applied=True,
+        resolved=resolved,
+        tests_status=tests,
+        outcome="resolved",
+    )
+    data = rep.to_swebench()
+    body = data["x__y-1"]
+    assert set(body) >= {"patch_is_None", "patch_exists", "patch_successfully_applied", "resolved"}
+    assert body["tests_status"]["FAIL_TO_PASS"] == {"success": ["t::a"], "failure": []}
+    (tmp_path / "report.json").write_text(json.dumps(data))
+    assert read_report(tmp_path / "report.json") == rep
+    (tmp_path / "torn.json").write_text('{"x": ')
+    assert read_report(tmp_path / "torn.json") is None
+    assert read_report(tmp_path / "absent.json") is None
+
+
+def test_summary_separates_model_and_infra_failures() -> None:
+    reps = [
+        InstanceReport(instance_id="a", outcome="resolved", resolved=True),
+        InstanceReport(instance_id="b", outcome="patch_failed"),
+        InstanceReport(instance_id="c", outcome="error", error="ImageError: boom"),
+        InstanceReport(instance_id="d", outcome="empty_patch"),
+        InstanceReport(instance_id="e", outcome="unresolved"),
+    ]
+    s = summarize(6, reps)
+    assert (s["total_instances"], s["submitted_instances"], s["completed_instances"]) == (6, 5, 2)
+    assert s["resolved_ids"] == ["a"] and s["error_ids"] == ["c"] and s["patch_failed_ids"] == ["b"]
+
+
+def test_apply_script_and_marks() -> None:
+    script = apply_script("/tmp/p q.patch")
+    assert "git apply -v '/tmp/p q.patch'" in script
+    assert "patch --batch --fuzz=5 -p1 -i '/tmp/p q.patch'" in script
+    assert (
+        applied_method("noise\nHARNESS_APPLY=patch --batch --fuzz=5 -p1 -i\n")
+        == "patch --batch --fuzz=5 -p1 -i"
+    )
+    assert applied_method("HARNESS_APPLY=FAILED\n") is None
+    assert applied_method("") is None
+
+
+def test_patch_files_skips_deleted() -> None:
+    diff = (
+        "diff --git a/tests/new.py b/tests/new.py\nnew file mode 100644\n--- /dev/null\n+++ b/tests/new.py\n"
+        "diff --git a/tests/old.py b/tests/old.py\ndeleted file mode 100644\n--- a/tests/old.py\n+++ /dev/null\n"
+        "diff --git a/tests/x.py b/tests/x.py\n--- a/tests/x.py\n+++ b/tests/x.py\n"
+    )
+    assert patch_files(diff) == ["tests/new.py", "tests/x.py"]
+
+
+def test_load_predictions(tmp_path: Path) -> None:
+    p = tmp_path / "preds.jsonl"
+    rows = [
+        {"instance_id": "a", "model_name_or_path": "m", "model_patch": "diff"},
+        {"instance_id": "b", "model_name_or_path": "m", "model_patch": None, "extra": 1},
+    ]
+    p.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    preds = load_predictions(p)
+    assert [(x.instance_id, x.model_patch) for x in preds] == [("a", "diff"), ("b", None)]
+    p.write_text(json.dumps(rows[0]) + "\n" + json.dumps(rows[0]) + "\n")
+    with pytest.raises(DataError, match="appears twice"):
+        load_predictions(p)
+    p.write_text("{not json\n")
+    with pytest.raises(DataError, match=r"preds\.jsonl"):
+        load_predictions(p)
