@@ -1,0 +1,107 @@
+"""What the viewer server remembers between requests: loaded runs, reports and trajectory pagers.
+
+Everything is keyed by the files' (size, mtime), so a live run is re-read as it grows and an idle one
+costs one ``stat`` per request. Paths from requests are resolved only to folders under the results
+folder: a request cannot name a file outside it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from harness.errors import DataError
+from harness.report import RunData, RunReport, build_report, load_run
+from harness.report._artefacts import list_trajectories
+from harness.trajectory import TrajectoryPager
+
+_PAGERS_KEPT = 64
+
+
+class NotFound(DataError):
+    """The request names a run, task or trajectory that does not exist."""
+
+
+def _stamp(run_dir: Path) -> tuple[tuple[int, int], ...]:
+    stamps = []
+    for name in ("manifest.json", "outcomes.jsonl", "stages.json"):
+        try:
+            st = (run_dir / name).stat()
+            stamps.append((st.st_size, st.st_mtime_ns))
+        except FileNotFoundError:
+            stamps.append((-1, 0))
+    for name in ("index.sqlite", "index.sqlite-wal"):  # unit status lives here
+        try:
+            st = (run_dir.parent / name).stat()
+            stamps.append((st.st_size, st.st_mtime_ns))
+        except FileNotFoundError:
+            stamps.append((-1, 0))
+    return tuple(stamps)
+
+
+class ViewerState:
+    """Caches shared by the request handlers (which run in a thread pool, hence the lock)."""
+
+    def __init__(self, results_dir: str | Path) -> None:
+        self.results_dir = Path(results_dir).resolve()
+        self._lock = threading.Lock()
+        self._runs: dict[str, tuple[tuple[tuple[int, int], ...], RunData, RunReport]] = {}
+        self._plots: dict[tuple[str, str], tuple[tuple[tuple[int, int], ...], bytes]] = {}
+        self._pagers: OrderedDict[Path, tuple[threading.Lock, TrajectoryPager]] = OrderedDict()
+
+    def run_dir(self, run_id: str) -> Path:
+        if not run_id or run_id in {".", ".."} or "/" in run_id or "\\" in run_id:
+            raise NotFound(f"no run {run_id!r}")
+        path = self.results_dir / run_id
+        if not path.is_dir():
+            raise NotFound(f"no run {run_id!r} under {self.results_dir}")
+        return path
+
+    def run(self, run_id: str) -> tuple[RunData, RunReport]:
+        """The run and its report, rebuilt only when its files changed."""
+        run_dir = self.run_dir(run_id)
+        stamp = _stamp(run_dir)
+        with self._lock:
+            hit = self._runs.get(run_id)
+        if hit is not None and hit[0] == stamp:
+            return hit[1], hit[2]
+        data = load_run(run_dir, self.results_dir)
+        report = build_report(data)
+        with self._lock:
+            self._runs[run_id] = (stamp, data, report)
+        return data, report
+
+    def plot(self, run_id: str, name: str) -> bytes:
+        from harness.report._plots import available_plots, plot_png
+
+        data, report = self.run(run_id)
+        if name not in available_plots(report):
+            raise NotFound(f"run {run_id!r} has no plot {name!r}")
+        stamp = _stamp(data.dir)
+        with self._lock:
+            hit = self._plots.get((run_id, name))
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        png = plot_png(report, name)
+        with self._lock:
+            self._plots[(run_id, name)] = (stamp, png)
+        return png
+
+    def trajectory_path(self, run_id: str, task_id: str, traj_id: str) -> Path:
+        for task, traj, path in list_trajectories(self.run_dir(run_id), task_id):
+            if traj == traj_id and task is not None:
+                return path
+        raise NotFound(f"run {run_id!r} has no trajectory {traj_id!r} for task {task_id!r}")
+
+    def pager(self, path: Path) -> tuple[threading.Lock, TrajectoryPager]:
+        """The (lock, pager) of a log, kept for the most recently used logs only."""
+        with self._lock:
+            entry = self._pagers.get(path)
+            if entry is None:
+                entry = (threading.Lock(), TrajectoryPager(path))
+                self._pagers[path] = entry
+                while len(self._pagers) > _PAGERS_KEPT:
+                    self._pagers.popitem(last=False)
+            self._pagers.move_to_end(path)
+            return entry
