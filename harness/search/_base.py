@@ -47,6 +47,14 @@ class CommonConfig(BaseModel):
     """Stop as soon as a program passes every visible test (all published strategies do)."""
     logprobs: bool = False
     """Ask the backend for token log-probabilities (best-first uses them to break ties)."""
+    seed_prompt: Literal["chat", "raw"] = "chat"
+    """How programs are asked for from the prompt: ``chat`` (an instruction and the prompt in a code
+    block, with the seed's style) or ``raw`` (the bare prompt as the user message, for completion
+    models and for replaying recorded pools such as CodeT's, which are matched by exact prompt)."""
+    call_seeds: Literal["per_call", "per_search"] = "per_call"
+    """``per_call``: each request gets its own sampling seed (search seed and call position), so
+    identical prompts still differ; ``per_search``: every request uses the search seed (the replay
+    backend then draws its pool without replacement)."""
 
 
 class SearchResult(BaseModel):
@@ -128,7 +136,7 @@ class Search:
             n=n,
             temperature=self.cfg.temperature if temperature is None else temperature,
             max_tokens=self.cfg.max_tokens,
-            seed=self.seed * 100_003 + self._n_calls,
+            seed=self.seed if self.cfg.call_seeds == "per_search" else self.seed * 100_003 + self._n_calls,
             logprobs=self.cfg.logprobs,
         )
 
@@ -172,6 +180,8 @@ class Search:
     # Prompts shared by several strategies.
 
     def seed_messages(self, style: str = "") -> list[Message]:
+        if self.cfg.seed_prompt == "raw":
+            return [Message(role="user", content=self.task.prompt)]
         return SEED.render(style=style_suffix(style), prompt=self.task.prompt)
 
     def refine_messages(self, node: Node) -> list[Message]:
