@@ -32,14 +32,17 @@ def _overrides(items: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def _make_model(spec: str, base_url: str | None) -> Any:
-    """A model from the model layer's spec syntax (``openai:gpt-4o-mini``, ``vllm:...``, ``replay:...``)."""
+    """A model from the model layer's spec syntax (``openai:gpt-4o-mini``, ``anthropic:...``,
+    ``vllm:...``, ``replay:FILE``), recording its spend under the ``search`` stage."""
     from harness import models
 
-    factory = getattr(models, "from_spec", None) or getattr(models, "make_model", None)
-    if factory is None:
-        raise ConfigError("this build of harness has no model backends yet (harness.models.from_spec)")
-    kwargs: dict[str, Any] = {} if base_url is None else {"base_url": base_url}
-    return factory(spec, **kwargs)
+    load = getattr(models, "load", None)
+    if load is None:
+        raise ConfigError("this build of harness has no model backends (harness.models.load is missing)")
+    kwargs: dict[str, Any] = {"stage": "search"}
+    if base_url is not None:
+        kwargs["base_url"] = base_url
+    return load(spec, **kwargs)
 
 
 @asynccontextmanager
@@ -101,6 +104,7 @@ def register(app: typer.Typer) -> None:
             str, typer.Option(help="docker (sandbox) | local (trusted code only)")
         ] = "docker",
         timeout: Annotated[float, typer.Option(help="Seconds per visible test.")] = 3.0,
+        concurrency: Annotated[int, typer.Option(help="Units (searches) running at once.")] = 4,
         base_url: Annotated[
             str | None, typer.Option(help="OpenAI-compatible server, e.g. vllm serve.")
         ] = None,
@@ -160,6 +164,7 @@ def register(app: typer.Typer) -> None:
                 run_id=run_id or new_run_id("search"),
                 extra_config={"visible": visible, "executor": executor, "timeout": timeout},
                 plot_png=plot,
+                concurrency=concurrency,
                 progress=None if as_json else console,
             )
         )

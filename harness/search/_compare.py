@@ -11,6 +11,7 @@ With ``allocation="adaptive"`` each (strategy, seed) also runs the adaptive spli
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -132,6 +133,7 @@ class Comparison:
         *,
         visible: Mapping[str, Sequence[VisibleTest]] | None = None,
         on_unit: Callable[[UnitRecord], None] | None = None,
+        concurrency: int = 1,
     ) -> None:
         self.run = run
         self.cfg = cfg
@@ -141,6 +143,7 @@ class Comparison:
         self.visible = dict(visible or {})
         """Visible tests per task id, when given from outside (e.g. the original prompt's examples)."""
         self.on_unit = on_unit
+        self.concurrency = max(1, concurrency)
 
     def _path(self, kind: str, uid: str) -> str:
         return f"{STAGE}/{kind}/{_safe(uid)}.json"
@@ -191,10 +194,16 @@ class Comparison:
     async def run_all(self, tasks: Sequence[FunctionTask]) -> list[UnitRecord]:
         """Every unit, seed-major, so an interrupted run has whole seeds of every strategy first."""
         records: list[UnitRecord] = []
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def one(task: FunctionTask, strategy: str, seed: int) -> UnitRecord:
+            async with sem:
+                return await self.unit(task, strategy, seed, self.cfg.budget, strategy)
+
         for seed in range(self.cfg.seeds):
-            for task in tasks:
-                for strategy in self.cfg.strategies:
-                    records.append(await self.unit(task, strategy, seed, self.cfg.budget, strategy))
+            # Units of one seed run concurrently (up to ``concurrency``); results keep a fixed order.
+            jobs = [one(task, strategy, seed) for task in tasks for strategy in self.cfg.strategies]
+            records.extend(await asyncio.gather(*jobs))
             if self.cfg.allocation == "adaptive":
                 for strategy in self.cfg.strategies:
                     records.extend(await self.adaptive(tasks, strategy, seed))

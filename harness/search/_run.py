@@ -32,6 +32,7 @@ async def run_comparison(
     extra_config: Mapping[str, Any] | None = None,
     plot_png: bool = True,
     progress: Console | None = None,
+    concurrency: int = 1,
 ) -> dict[str, Any]:
     """Run (or resume) a comparison; write ``search/summary.json`` and ``search/budget.png`` under
     ``results/<run-id>/`` and return the summary."""
@@ -52,7 +53,14 @@ async def run_comparison(
             if not isinstance(executor, Executor) or not isinstance(executor, CodeRunner):
                 raise TypeError(f"{type(executor).__name__} cannot run visible and hidden tests")
             comparison = Comparison(
-                run, cfg, model, executor, RunnerEvaluator(executor), visible=visible, on_unit=on_unit
+                run,
+                cfg,
+                model,
+                executor,
+                RunnerEvaluator(executor),
+                visible=visible,
+                on_unit=on_unit,
+                concurrency=concurrency,
             )
             records = await comparison.run_all(tasks)
         axis = cfg.budget.axis
