@@ -98,7 +98,7 @@ class EvalContainer:
 
         try:
             res = await asyncio.to_thread(_exec)
-        except Exception as exc:
+        except Exception as exc:  # docker-py and requests errors alike: the engine failed, not the command
             raise SandboxError(f"exec in container {self.id} failed: {exc}") from exc
         out, err = res.output if res.output is not None else (None, None)
         code = res.exit_code
@@ -122,7 +122,10 @@ class EvalContainer:
             info.size, info.mode, info.mtime = len(data), mode, int(time.time())
             tar.addfile(info, io.BytesIO(data))
         await self.run(["mkdir", "-p", folder or "/"])
-        ok = await asyncio.to_thread(self._container.put_archive, folder or "/", buf.getvalue())
+        try:
+            ok = await asyncio.to_thread(self._container.put_archive, folder or "/", buf.getvalue())
+        except Exception as exc:  # docker-py and requests errors alike
+            raise SandboxError(f"could not write {path} into container {self.id}: {exc}") from exc
         if not ok:
             raise SandboxError(f"could not write {path} into container {self.id}")
 

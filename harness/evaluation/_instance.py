@@ -9,6 +9,7 @@ tests) are report outcomes; failures of images, the engine or the harness are ``
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 import time
 from collections.abc import Awaitable, Callable
@@ -41,11 +42,15 @@ async def evaluate_patch(
     test_timeout: float = 900.0,
     log_dir: Path | None = None,
     run_empty: bool = False,
+    deadline: float | None = None,
 ) -> InstanceReport:
     """Evaluate ``patch`` on ``task`` in a fresh sandbox of ``image``. Never raises for the patch's sake.
 
     An empty or ``None`` patch is not run (swebench's rule) unless ``run_empty``: ``tasks validate``
-    runs it to check that the ``FAIL_TO_PASS`` tests really fail on the base commit.
+    runs it to check that the ``FAIL_TO_PASS`` tests really fail on the base commit. Failures of the
+    engine or the harness, and the whole evaluation outliving ``deadline`` (default: the test timeout
+    plus 10 minutes), give ``outcome="error"``; a test command past ``test_timeout`` is the candidate's
+    failure (``test_timed_out``, tests that did not report count as failed).
     """
     start = time.monotonic()
     report = InstanceReport(
@@ -57,9 +62,14 @@ async def evaluate_patch(
     if not report.patch_exists and not run_empty:
         report.outcome = "empty_patch"
         return report
+    limit = deadline if deadline is not None else test_timeout + 600
     try:
-        await _evaluate(task, patch or "", image, report, sandbox_factory, test_timeout, log_dir)
-    except HarnessError as exc:
+        await asyncio.wait_for(
+            _evaluate(task, patch or "", image, report, sandbox_factory, test_timeout, log_dir), limit
+        )
+    except TimeoutError:
+        report.outcome, report.error = "error", f"the evaluation outlived its deadline of {limit:.0f} s"
+    except (HarnessError, OSError) as exc:
         report.outcome, report.error = "error", f"{type(exc).__name__}: {exc}"
     report.duration_s = round(time.monotonic() - start, 3)
     return report

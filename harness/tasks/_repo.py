@@ -30,6 +30,10 @@ class EnvironmentSpec(BaseModel):
     no network). They are fetched on the host with ``pip download --no-deps``, so list every dependency."""
     install: tuple[str, ...] = ()
     """Shell commands run in the repository when the instance image is built."""
+    build_network: bool = False
+    """Whether ``install`` may reach the network. Off by default: local tasks need none. When on, the
+    build reaches package registries only as the host's Docker does (here through a proxy whose CA
+    the install commands must trust)."""
     test_cmd: str = "python3 -m pytest -rA -p no:cacheprovider"
     """The test command; the test files of the test patch are appended to it."""
     log_parser: str = "pytest"

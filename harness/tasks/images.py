@@ -134,7 +134,10 @@ class TaskImages:
     def instance_image(self, task: RepoTask, env_tag: str | None = None) -> str:
         """The instance image of ``task``: the repository at ``base_commit`` in ``/testbed``."""
         env_tag = env_tag or self.env_image(task.environment)
-        key = _digest(RECIPE_VERSION, env_tag, task.instance_id, task.base_commit, task.environment.install)
+        env = task.environment
+        key = _digest(
+            RECIPE_VERSION, env_tag, task.instance_id, task.base_commit, env.install, env.build_network
+        )
         tag = f"{_repo_name(task.instance_id)}:{key[:16]}"
         if self.exists(tag):
             return tag
@@ -145,17 +148,23 @@ class TaskImages:
             lines += [f"RUN {cmd}" for cmd in task.environment.install]
             lines.append(f'LABEL harness.kind="task-instance" harness.task="{task.instance_id}"')
             (ctx / "Dockerfile").write_text("\n".join(lines) + "\n")
-            self._build(ctx, tag, log_name=f"{_repo_name(task.instance_id)}-{key[:16]}")
+            log_name = f"{_repo_name(task.instance_id)}-{key[:16]}"
+            self._build(ctx, tag, log_name=log_name, network=task.environment.build_network)
         return tag
 
-    def _build(self, ctx: Path, tag: str, *, log_name: str) -> None:
+    def _build(self, ctx: Path, tag: str, *, log_name: str, network: bool = False) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{log_name}.log"
         error: str | None = None
         with log_path.open("w", encoding="utf-8") as log:
             try:
                 for chunk in self.client.api.build(
-                    path=str(ctx), tag=tag, rm=True, forcerm=True, decode=True, network_mode="none"
+                    path=str(ctx),
+                    tag=tag,
+                    rm=True,
+                    forcerm=True,
+                    decode=True,
+                    network_mode="default" if network else "none",
                 ):
                     if "stream" in chunk:
                         log.write(chunk["stream"])

@@ -64,6 +64,10 @@ def main() -> None:
     from harness.evaluation import patch_files
 
     files = patch_files(test_patch)
+    at_base = run_tests(repo, [], ["tests"])
+    failing = sorted(t for t, s in at_base.items() if s not in PASSING)
+    if failing or not at_base:
+        sys.exit(f"{args.name}: the repository's own tests must pass at the base commit: {failing}")
     before = run_tests(repo, [test_patch], files)
     after = run_tests(repo, [patch, test_patch], files)
     f2p = sorted(t for t, s in after.items() if s in PASSING and before.get(t) not in PASSING)
