@@ -8,12 +8,28 @@ import pytest
 
 from harness.errors import BudgetExceeded, ConfigError
 from harness.models._types import Completion, Message, Usage
-from harness.search import BudgetLimits, BudgetMeter, Node, Origin, Tree
+from harness.search import (
+    MCTS,
+    SFS,
+    BudgetLimits,
+    BudgetMeter,
+    CommonConfig,
+    LocalExecutor,
+    MCTSConfig,
+    Node,
+    Origin,
+    Search,
+    Tree,
+    VisibleTest,
+    extract_program,
+)
 from harness.search._best_first import priority
 from harness.search._budget import Spent
 from harness.search._prompts import DIRECTIONS, parse_directions, parse_insights
+from harness.search._sfs import has_better_child, unvisited_directions
 from harness.search._uct import backup_max, backup_mean, best_uct_child, uct
 from harness.search._visible import docstring_tests, parse_generated_tests
+from harness.selection._types import Cell
 
 
 def _tree(*scores: float) -> tuple[Tree, list[Node]]:
@@ -182,3 +198,81 @@ def test_docstring_tests_parse_doctest_and_arrow_examples() -> None:
 def test_generated_tests_keep_valid_asserts_on_the_entry_point() -> None:
     text = "```python\nassert f(1) == 2, 'msg'\nassert g(1) == 2\nassert f(( == 1\nassert f(2) == 3\n```"
     assert [t.code for t in parse_generated_tests(text, "f", 5)] == ["assert f(1) == 2", "assert f(2) == 3"]
+
+
+def _search_state() -> Search:
+    from test_search_fakes import make_task
+
+    return Search("t", make_task().public_view(), None, None, BudgetMeter(BudgetLimits()), CommonConfig(), 0)  # type: ignore[arg-type]
+
+
+def test_sfs_selection_follows_the_released_rule() -> None:
+    s = _search_state()
+    t = s.tree
+    t.root.score, t.root.value, t.root.visits = -1.0, 0.0, 1
+    a = t.new_node("a", Origin(kind="seed"), None, cost=Spent())
+    b = t.new_node("b", Origin(kind="seed"), None, cost=Spent())
+    for n, sc in ((a, 0.5), (b, 0.25)):
+        n.score = n.value = sc
+        n.visits = 1
+    sfs = SFS()
+    # The root always has better children (score -1): descend; ties on UCT go to the earlier seed.
+    assert sfs.select(s) is a and (t.root.visits, a.visits) == (2, 2)
+    # a has directions left: stop at a even though it has a better child.
+    a.directions = ["d1", "d2"]
+    c = t.new_node("c", Origin(kind="direction", direction="d1"), a, cost=Spent())
+    c.score = c.value = 1.0
+    c.visits = 1
+    backup_max(c)
+    assert a.value == 1.0 and t.root.value == 1.0
+    assert unvisited_directions(a) == ["d2"]
+    assert sfs.select(s) is a
+    # All directions used and a better child exists: descend to the child by UCT.
+    t.new_node("e", Origin(kind="direction", direction="d2"), a, cost=Spent()).visits = 1
+    assert has_better_child(a)
+    assert sfs.select(s) is c
+    # A leaf (no children) is where selection stops.
+    assert not has_better_child(c)
+
+
+def test_mcts_selection_descends_only_through_fully_expanded_nodes() -> None:
+    s = _search_state()
+    t = s.tree
+    mcts = MCTS(MCTSConfig(width=2, seeds=1))
+    assert mcts.select(s) is t.root  # no seed yet: expand the root
+    a = t.new_node("a", Origin(kind="seed"), None, cost=Spent())
+    a.visits, t.root.visits = 1, 1
+    assert mcts.select(s) is a  # root has its one seed; a has 0 < 2 children
+    b = t.new_node("b", Origin(kind="refine"), a, cost=Spent())
+    b.visits = 1
+    assert mcts.select(s) is a  # 1 < 2 children
+    c = t.new_node("c", Origin(kind="refine"), a, cost=Spent())
+    c.visits, a.visits = 1, 3
+    b.value, c.value = 0.2, 0.9
+    assert mcts.select(s) is c  # fully expanded: UCT picks the better child (equal visits)
+
+
+def test_extract_program_handles_fences_bodies_and_helpers() -> None:
+    from test_search_fakes import make_task
+
+    task = make_task().public_view()
+    fenced = "text\n```python\ndef add_abs(a, b):\n    return abs(a) + abs(b)\n```\nmore"
+    prog = extract_program(fenced, task)
+    assert prog.startswith(task.prompt.rstrip("\n")) and prog.rstrip().endswith("return abs(a) + abs(b)")
+    body = "    return abs(a) + abs(b)\n"
+    assert extract_program(body, task) == task.prompt + body
+    env: dict[str, object] = {}
+    exec(extract_program(fenced, task), env)
+    assert env["add_abs"](-1, -2) == 3  # type: ignore[operator]
+
+
+async def test_local_executor_isolates_tests_and_reports_failures() -> None:
+    program = "import sys\nstate = []\ndef f(x):\n    state.append(x)\n    if x == 3:\n        while True: pass\n    if x == 4:\n        sys.exit(3)\n    if x == 5:\n        raise ValueError('bad')\n    return len(state)\n"
+    tests = [f"assert f({x}) == 1" for x in (1, 2, 3, 4, 5)] + ["assert f(0) == 2"]
+    report = await LocalExecutor(timeout_s=1.0).run(program, [VisibleTest(code=c) for c in tests])
+    # Each test runs in a fresh process: state never leaks (f(2) == 1 passes), so f(0) == 2 fails.
+    assert report.cells == [Cell.PASS, Cell.PASS, Cell.TIMEOUT, Cell.ERROR, Cell.ERROR, Cell.FAIL]
+    assert "assert f(0) == 2 # output: 1" in report.feedback()
+    assert "ValueError: bad" in report.outcomes[4].detail
+    broken = await LocalExecutor().run("def f(:\n", [VisibleTest(code="assert f(1) == 1")])
+    assert broken.cells == [Cell.ERROR] and "SyntaxError" in broken.outcomes[0].detail

@@ -6,8 +6,8 @@ It runs *inside* the sandbox (or a local subprocess), reads one JSON request on 
 test that crashes, loops or mutates global state cannot affect the others. It never raises: failures
 are data.
 
-For a failing ``assert f(x) == y`` the runner reports what ``f(x)`` returned (``detail``), which the
-search shows to the model as feedback.
+For ``assert f(x) == y`` the runner evaluates ``f(x)`` once and, when it differs, reports its ``repr``
+(``detail``), which the search shows to the model as feedback.
 """
 
 from __future__ import annotations
@@ -15,14 +15,18 @@ from __future__ import annotations
 RUNNER_SOURCE = r"""
 import ast, json, os, resource, signal, sys, time
 
-def _lhs(test):
+def _sides(test):
+    # (left, right) sources of a lone `assert L == R`; else None.
     try:
-        node = ast.parse(test).body[0]
+        body = ast.parse(test).body
     except Exception:
         return None
+    if len(body) != 1:
+        return None
+    node = body[0]
     if isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1 \
             and isinstance(node.test.ops[0], ast.Eq):
-        return ast.get_source_segment(test, node.test.left)
+        return ast.get_source_segment(test, node.test.left), ast.get_source_segment(test, node.test.comparators[0])
     return None
 
 def _child(program, test, wfd):
@@ -36,18 +40,21 @@ def _child(program, test, wfd):
         sys.stderr = open(os.devnull, "w")
         env = {"__name__": "__candidate__"}
         exec(compile(program, "<candidate>", "exec"), env)
-        try:
-            exec(compile(test, "<test>", "exec"), env)
-            out = {"status": "pass", "detail": ""}
-        except AssertionError:
-            lhs = _lhs(test)
-            detail = ""
-            if lhs is not None:
-                try:
-                    detail = repr(eval(lhs, env))[:300]
-                except BaseException as exc:
-                    detail = type(exc).__name__ + ": " + str(exc)[:200]
-            out = {"status": "fail", "detail": detail}
+        sides = _sides(test)
+        if sides is not None:
+            # The left side is evaluated once, so the reported output is the one that was compared.
+            got = eval(compile(sides[0], "<test>", "eval"), env)
+            want = eval(compile(sides[1], "<test>", "eval"), env)
+            if bool(got == want):
+                out = {"status": "pass", "detail": ""}
+            else:
+                out = {"status": "fail", "detail": repr(got)[:300]}
+        else:
+            try:
+                exec(compile(test, "<test>", "exec"), env)
+                out = {"status": "pass", "detail": ""}
+            except AssertionError:
+                out = {"status": "fail", "detail": ""}
     except BaseException as exc:
         out = {"status": "error", "detail": type(exc).__name__ + ": " + str(exc)[:200]}
     os.write(wfd, json.dumps(out).encode())
