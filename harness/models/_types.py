@@ -21,12 +21,23 @@ class Message(BaseModel):
 
 
 class Usage(BaseModel):
+    """Tokens one completion (or a sum of them) used.
+
+    ``input_tokens`` are the prompt tokens billed at the full input price; tokens read from or written
+    to the provider's prompt cache are counted only in ``cache_read_tokens`` / ``cache_write_tokens``
+    (Anthropic's convention; OpenAI's ``cached_tokens`` are moved out of ``prompt_tokens`` to match).
+    """
+
     model_config = ConfigDict(frozen=True)
 
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens + self.output_tokens
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -50,6 +61,20 @@ class Completion(BaseModel):
     model: str = ""
     cached: bool = False
     """Served from harness's response cache (no new paid call)."""
+
+
+class SampleParams(BaseModel):
+    """The sampling parameters of one request, validated once at the edge (``Model.sample``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    n: int = Field(default=1, ge=1)
+    temperature: float = Field(default=1.0, ge=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(default=1024, ge=1)
+    stop: tuple[str, ...] | None = None
+    seed: int | None = None
+    logprobs: bool = False
 
 
 @runtime_checkable

@@ -1,0 +1,237 @@
+"""The one wrapper every backend runs behind: budget, response cache, retries, concurrency, cost.
+
+``HarnessModel.sample`` does, in order: validate the parameters; check the :class:`Budget`; look the
+samples up in the :class:`ResponseCache`; send requests for the missing ones (through a semaphore that
+caps requests in flight, retried with jittered exponential backoff); price each completion; commit
+each response to the cache as it arrives; record the call in the :class:`CostMeter`.
+
+Which samples a call gets. With a ``seed``, a call asks for samples ``0..n-1`` of its key, so the
+same call returns the same samples (a later larger ``n`` only tops up). Without a seed, successive
+identical calls in one process draw successive indices (``0..n-1``, then ``n..2n-1``, ...), so each
+gets fresh samples, and a rerun of the same program replays the same sequence from the cache. A top-up
+request for samples from index ``i > 0`` on uses a seed derived from ``(seed, i)`` so that a seeded
+provider does not repeat the stored samples.
+
+Retries: :class:`TransientFailure` (429, 5xx, timeouts, dropped connections) up to
+``RetryPolicy.attempts`` attempts, waiting the larger of the jittered backoff and ``Retry-After``;
+:class:`ModelResponseError` (malformed or truncated body) once more; nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
+
+from harness.errors import ModelResponseError, ModelTransientError
+from harness.models._backend import Backend
+from harness.models._budget import Budget, CostMeter
+from harness.models._cache import ResponseCache, cache_key
+from harness.models._errors import TransientFailure
+from harness.models._pricing import Price
+from harness.models._types import Completion, Message, SampleParams
+
+
+class RetryPolicy(BaseModel):
+    """How hard to try before a transient failure becomes :class:`ModelTransientError`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    attempts: int = Field(default=6, ge=1)
+    """Attempts per request, the first included."""
+    backoff_base: float = Field(default=0.5, ge=0)
+    """Seconds; the k-th wait is drawn uniformly from ``[0, base * 2**k]`` (full jitter)."""
+    backoff_max: float = Field(default=30.0, ge=0)
+    """Upper bound of one backoff wait, seconds."""
+    max_retry_after: float = Field(default=120.0, ge=0)
+    """A longer ``Retry-After`` is cut to this, seconds."""
+    response_error_retries: int = Field(default=1, ge=0)
+    """Extra attempts after a malformed or truncated response."""
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class HarnessModel:
+    """A :class:`~harness.models.Model` over any :class:`Backend`. Build it with ``harness.models.load``."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        name: str,
+        price: Price,
+        cache: ResponseCache | None = None,
+        meter: CostMeter | None = None,
+        budget: Budget | None = None,
+        stage: str = "default",
+        max_concurrency: int | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.name = name
+        self.backend = backend
+        self.price = price
+        self.cache = cache
+        self.budget = budget
+        self.meter = meter if meter is not None else (budget.meter if budget is not None else CostMeter())
+        self.stage = stage
+        self.retry = retry or RetryPolicy()
+        self.max_concurrency = max_concurrency or backend.default_concurrency
+        self.sleep: Sleep = asyncio.sleep
+        """What waits between attempts (tests replace it to observe the waits)."""
+        self._shared = _Shared()
+
+    @property
+    def attempts(self) -> int:
+        """Provider requests attempted by this model and its stage views, retries included."""
+        return self._shared.attempts
+
+    def for_stage(self, stage: str, *, budget: Budget | None = None) -> HarnessModel:
+        """A view of this model that records into ``stage`` (same backend, cache, limit and meter)."""
+        view = HarnessModel.__new__(HarnessModel)
+        view.__dict__.update(self.__dict__)
+        view.stage = stage
+        if budget is not None:
+            view.budget = budget
+        return view
+
+    async def sample(
+        self,
+        messages: Sequence[Message],
+        *,
+        n: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_tokens: int = 1024,
+        stop: Sequence[str] | None = None,
+        seed: int | None = None,
+        logprobs: bool = False,
+    ) -> list[Completion]:
+        params = SampleParams(
+            n=n,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            stop=tuple(stop) if stop else None,
+            seed=seed,
+            logprobs=logprobs,
+        )
+        if self.budget is not None:
+            self.budget.check()
+        key = cache_key(self.name, messages, params)
+        start = 0 if seed is not None else self._shared.draw(key, n)
+        indices = list(range(start, start + n))
+        found = self.cache.get(key, indices) if self.cache is not None else {}
+        missing = [i for i in indices if i not in found]
+        requests = 0
+        if missing:
+            fresh, requests = await self._fetch(key, messages, params, missing)
+            found.update(fresh)
+        out = [found[i] for i in indices]
+        self.meter.record(self.stage, out, requests=requests)
+        return out
+
+    async def _fetch(
+        self, key: str, messages: Sequence[Message], params: SampleParams, missing: list[int]
+    ) -> tuple[dict[int, Completion], int]:
+        if self.backend.native_n:
+            return await self._request(key, messages, params, missing), 1
+        parts = await asyncio.gather(*(self._request(key, messages, params, [i]) for i in missing))
+        merged: dict[int, Completion] = {}
+        for part in parts:
+            merged.update(part)
+        return merged, len(missing)
+
+    async def _request(
+        self, key: str, messages: Sequence[Message], params: SampleParams, indices: list[int]
+    ) -> dict[int, Completion]:
+        """One provider request for the samples ``indices``, retried; each answer is cached at once."""
+        seed = params.seed
+        if seed is not None and indices[0] > 0:
+            seed = (seed * 1_000_003 + indices[0]) % (2**31)
+        sub = params.model_copy(update={"n": len(indices), "seed": seed})
+        raw = await self._with_retries(messages, sub)
+        if len(raw) != len(indices):
+            raise ModelResponseError(f"{self.name}: asked for {len(indices)} samples, got {len(raw)}")
+        priced = {
+            i: c.model_copy(update={"cost_usd": self.price.cost(c.usage), "model": c.model or self.name})
+            for i, c in zip(indices, raw, strict=True)
+        }
+        if self.cache is not None:
+            self.cache.put(key, self.name, priced)
+        return priced
+
+    async def _with_retries(self, messages: Sequence[Message], params: SampleParams) -> list[Completion]:
+        policy = self.retry
+        response_errors = 0
+
+        def should_retry(state: RetryCallState) -> bool:
+            nonlocal response_errors
+            exc = state.outcome.exception() if state.outcome is not None else None
+            if isinstance(exc, TransientFailure):
+                return True
+            if isinstance(exc, ModelResponseError):
+                response_errors += 1
+                return response_errors <= policy.response_error_retries
+            return False
+
+        jitter = wait_random_exponential(multiplier=policy.backoff_base, max=policy.backoff_max)
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            delay = float(jitter(state))
+            after = getattr(exc, "retry_after", None)
+            if isinstance(after, float | int):
+                delay = max(delay, min(float(after), policy.max_retry_after))
+            return delay
+
+        sem = self._shared.semaphore(self.max_concurrency)
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(policy.attempts),
+                wait=wait,
+                retry=should_retry,
+                sleep=self.sleep,
+                reraise=True,
+            ):
+                with attempt:
+                    async with sem:
+                        self._shared.attempts += 1
+                        return await self.backend.generate(messages, params)
+        except TransientFailure as exc:
+            raise ModelTransientError(
+                f"{exc} — gave up after {policy.attempts} attempts; retry later or raise RetryPolicy.attempts"
+            ) from exc
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    async def aclose(self) -> None:
+        """Release the backend's connections or engine, and the cache file."""
+        await self.backend.aclose()
+        if self.cache is not None:
+            self.cache.close()
+
+
+class _Shared:
+    """State shared by a model and its stage views: draw offsets and the per-loop semaphore."""
+
+    def __init__(self) -> None:
+        self.offsets: dict[str, int] = {}
+        self.attempts = 0
+        self._sems: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def draw(self, key: str, n: int) -> int:
+        start = self.offsets.get(key, 0)
+        self.offsets[key] = start + n
+        return start
+
+    def semaphore(self, limit: int) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        sem = self._sems.get(loop)
+        if sem is None:
+            sem = self._sems[loop] = asyncio.Semaphore(limit)
+        return sem
