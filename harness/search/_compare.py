@@ -84,6 +84,11 @@ class UnitRecord(BaseModel):
         return next((n for n in self.nodes if n.correct), None)
 
 
+def is_internal(system: str) -> bool:
+    """The adaptive split's parts (probe and extra searches) are not systems of their own."""
+    return system.endswith(("+probe", "+extra"))
+
+
 def unit_id(task_id: str, system: str, seed: int) -> str:
     return f"{task_id}|{system}|s{seed}"
 
@@ -185,7 +190,8 @@ class Comparison:
             },
         )
         self.run.write_json(self._path("units", uid), record.model_dump(mode="json"))
-        append_outcomes(self.run.dir, [_outcome(record)])
+        if not is_internal(system):
+            append_outcomes(self.run.dir, [_outcome(record)])
         self.run.mark(STAGE, uid, "done", artefact=self._path("units", uid))
         if self.on_unit is not None:
             self.on_unit(record)

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from harness._extras import require
-from harness.search._compare import NodeRecord, UnitRecord
+from harness.search._compare import NodeRecord, UnitRecord, is_internal
 
 
 class SystemSummary(BaseModel):
@@ -52,7 +52,8 @@ def _mean(xs: Sequence[float]) -> float | None:
 def summarise(records: Sequence[UnitRecord]) -> list[SystemSummary]:
     by: dict[str, list[UnitRecord]] = {}
     for r in records:
-        by.setdefault(r.system, []).append(r)
+        if not is_internal(r.system):
+            by.setdefault(r.system, []).append(r)
     out = []
     for system, rs in by.items():
         firsts = [f for f in (r.first_correct() for r in rs) if f is not None]
