@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
+from typing import Any
 
 import typer
 
-from harness.cli._common import console, friendly_errors
+from harness.cli._common import console, friendly_errors, print_json
 
 sandbox_app = typer.Typer(help="Sandbox images and leaked containers.", no_args_is_help=True)
 
@@ -32,5 +35,70 @@ def build(force: bool = typer.Option(False, "--force", help="Rebuild even when t
     console.print(f"sandbox images ready ({time.monotonic() - start:.1f} s): {', '.join(tags)}")
 
 
+@sandbox_app.command("gc")
+@friendly_errors
+def gc_cmd(
+    run_id: str | None = typer.Option(None, "--run-id", help="Remove every container of this run."),
+    everything: bool = typer.Option(False, "--all", help="Remove every harness-managed container."),
+) -> None:
+    """Remove sandbox containers a killed harness left behind (never containers harness did not start).
+
+    Without options: the harness containers on this host whose owner process is gone.
+    """
+    from harness.sandbox import gc
+    from harness.sandbox.images import docker_client
+
+    removed = gc(run_id=run_id, everything=everything, client=docker_client(timeout=60))
+    for name in removed:
+        typer.echo(name)
+    console.print(f"removed {len(removed)} container(s)")
+
+
+_EXIT = {"timeout": 124, "oom": 137, "error": 125}
+
+
+@friendly_errors
+def exec_cmd(
+    cmd: list[str] = typer.Argument(..., help="The command and its arguments (put them after --)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the output."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds before the command is killed."),
+    memory: str = typer.Option("1g", "--memory", help="Memory limit, e.g. 512m or 2g."),
+    image: str | None = typer.Option(None, "--image", help="Image (default: the Python runner image)."),
+    profile: str = typer.Option("strict", "--profile", help="strict or compat (root, writable root)."),
+) -> None:
+    """Run one command in a fresh sandbox (strict: no network, read-only root, uid 1000).
+
+    The exit code mirrors the command's (124 on timeout, 137 on OOM, 125 when the sandbox failed).
+    """
+    from harness.errors import ConfigError
+    from harness.sandbox import DockerSandbox, SandboxProfile
+
+    if profile not in ("strict", "compat"):
+        raise ConfigError(f"--profile {profile!r}: use strict or compat")
+    prof = (SandboxProfile.strict if profile == "strict" else SandboxProfile.compat)(
+        memory=memory, default_timeout_s=timeout
+    )
+
+    async def go() -> Any:
+        async with DockerSandbox(image, prof) as sb:
+            return await sb.run(cmd, timeout=timeout)
+
+    result = asyncio.run(go())
+    if as_json:
+        print_json(result.model_dump())
+    else:
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        if result.truncated:
+            console.print("[yellow]output was truncated (head and tail kept)[/]")
+        if result.status in ("timeout", "oom", "error"):
+            console.print(f"[red]{result.status}[/]")
+    code = result.exit_code if result.status == "nonzero" else _EXIT.get(result.status, 0)
+    if result.status == "killed":
+        code = 128 - (result.exit_code or -9)
+    raise typer.Exit(code or 0)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(sandbox_app, name="sandbox")
+    app.command("exec", context_settings={"ignore_unknown_options": True})(exec_cmd)

@@ -1,16 +1,32 @@
-"""Sandboxes: isolated places to run untrusted code (the ``Sandbox`` seam and its Docker backend)."""
+"""Sandboxes: isolated places to run untrusted code.
+
+- :class:`Sandbox` (the seam), :class:`ExecResult`, :class:`SandboxProfile` (strict by default).
+- :class:`DockerSandbox`: a container with a command server inside; :class:`SandboxPool` of warm ones.
+- :func:`gc`: remove containers a killed harness left behind (only harness-labelled ones).
+- Images: :func:`python_image`, :func:`base_image`, :func:`build_images` (``harness sandbox build``).
+- :mod:`harness.sandbox.conformance`: the checks every backend passes.
+
+See ``docs/sandbox.md``.
+"""
 
 from __future__ import annotations
 
+from harness.sandbox._cleanup import gc, resolve_run_id
+from harness.sandbox._docker import DockerSandbox
+from harness.sandbox._pool import SandboxPool
 from harness.sandbox._types import ExecResult, ExecStatus, Sandbox, SandboxProfile
 from harness.sandbox.images import base_image, build_images, python_image
 
 __all__ = [
+    "DockerSandbox",
     "ExecResult",
     "ExecStatus",
     "Sandbox",
+    "SandboxPool",
     "SandboxProfile",
     "base_image",
     "build_images",
+    "gc",
     "python_image",
+    "resolve_run_id",
 ]
