@@ -68,8 +68,10 @@ HIDDEN_MARK = "test_mean_of_nothing"
 
 
 def _git(cwd: Path, *args: str) -> str:
+    # Fixed identity and dates: the same SHAs every run, so the instance image is built once.
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
-    env["GIT_COMMITTER_EMAIL"] = "t@t"
+    env.update(GIT_COMMITTER_EMAIL="t@t", GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
+    env.update(GIT_AUTHOR_DATE="2024-02-02T00:00:00+0000", GIT_COMMITTER_DATE="2024-02-02T00:00:00+0000")
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
 
 
