@@ -2,6 +2,8 @@
 # Idempotent set-up: venv + package, Docker engine, sandbox images. Fast when already done.
 #   HARNESS_VENV   where the venv lives (default: .venv in the project)
 #   HARNESS_EXTRAS pip extras to install (default: dev)
+#   HARNESS_BROWSER 1: install Debian's chromium for the `browser` test tier; 0: skip
+#                   (default: 1 when the extras include dev)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${HARNESS_VENV:-.venv}"
@@ -18,6 +20,18 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "==> installing harness[$EXTRAS] into $VENV" >&2
   "$VENV/bin/pip" install -q -e ".[$EXTRAS]" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
   echo "$want" >"$stamp"
+fi
+
+# The viewer's browser tests drive Debian's chromium through Playwright; nothing is downloaded by
+# Playwright itself (never run `playwright install`).
+BROWSER="${HARNESS_BROWSER:-$([[ ",$EXTRAS," == *",dev,"* ]] && echo 1 || echo 0)}"
+if [ "$BROWSER" = "1" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ]; then
+    echo "==> installing chromium (browser test tier)" >&2
+    apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+  else
+    echo "==> skipping chromium: not root (as root: apt-get install -y chromium); browser tests will skip" >&2
+  fi
 fi
 
 bash scripts/ensure-docker.sh

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import DataError
 from harness.report._load import RunData
-from harness.report._summary import systems_of, task_rows
+from harness.report._summary import natural_key, systems_of, task_rows
 
 COMPARE_VERSION = 1
 METHOD = (
@@ -161,7 +161,7 @@ def compare_runs(runs: list[RunData], *, n_boot: int = 10_000, seed: int = 0) ->
             )
     if not columns:
         raise DataError(f"none of the runs {ids} has outcomes yet; nothing to compare")
-    task_ids = sorted({t for (_, t) in cells})
+    task_ids = sorted({t for (_, t) in cells}, key=natural_key)
     table = [
         CompareRow(
             task_id=t,

@@ -99,8 +99,8 @@ def _trajectory(log: TrajectoryLog, rng: random.Random, task_id: str, steps: int
             {
                 "test_id": "visible",
                 "status": "pass" if step % 2 else "fail",
-                "passed": 3 - step % 2,
-                "failed": step % 2,
+                "passed": 2 + step % 2,
+                "failed": 1 - step % 2,
                 "output": "..F" if step % 2 == 0 else "...",
             },
         )

@@ -11,7 +11,7 @@ certain to be right, i.e. ``oracle`` and ``random_pick < 1``).
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -133,14 +133,19 @@ def _cell(system: str, outs: list[TaskOutcome]) -> TaskCell:
     )
 
 
+def natural_key(task_id: str) -> list[tuple[int, int | str]]:
+    """Sort key that puts ``HumanEval/2`` before ``HumanEval/10``."""
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", task_id) if p]
+
+
 def task_rows(outcomes: list[TaskOutcome]) -> list[TaskRow]:
-    """Per-task rows (sorted by task id), one cell per system in first-seen order."""
+    """Per-task rows (natural order of task ids), one cell per system in first-seen order."""
     grouped: dict[str, dict[str, list[TaskOutcome]]] = defaultdict(lambda: defaultdict(list))
     for o in sorted(outcomes, key=lambda o: o.seed):
         grouped[o.task_id][o.system].append(o)
     return [
         TaskRow(task_id=t, cells=[_cell(s, outs) for s, outs in by_sys.items()])
-        for t, by_sys in sorted(grouped.items())
+        for t, by_sys in sorted(grouped.items(), key=lambda kv: natural_key(kv[0]))
     ]
 
 
@@ -185,8 +190,8 @@ def candidate_curve(outcomes: list[TaskOutcome]) -> list[CurvePoint]:
     """Selected pass@1 and coverage against the number of candidates, from whichever the run has:
 
     - ``extra`` fields ``resolved@N`` / ``oracle@N`` on outcomes (one series per system), or
-    - systems of one family at several candidate counts: ``<family>@<anything>`` with differing
-      ``n_candidates`` (one series per family).
+    - variants of one system at several candidate counts, named ``<family>@<anything>`` (e.g.
+      ``codet@n=8``), each at its most common ``n_candidates`` (one series per family).
     """
     points: list[CurvePoint] = []
     by_series: dict[tuple[str, int], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -195,10 +200,16 @@ def candidate_curve(outcomes: list[TaskOutcome]) -> list[CurvePoint]:
             m = _EXTRA_CURVE.match(key)
             if m and isinstance(value, int | float) and not isinstance(value, bool):
                 by_series[(o.system, int(m.group(2)))][m.group(1)].append(float(value))
-    family_n: dict[str, dict[int, list[TaskOutcome]]] = defaultdict(lambda: defaultdict(list))
+    per_system: dict[str, list[TaskOutcome]] = defaultdict(list)
     for o in outcomes:
-        if o.n_candidates is not None:
-            family_n[o.system.split("@")[0]][o.n_candidates].append(o)
+        if "@" in o.system and o.n_candidates is not None:
+            per_system[o.system].append(o)
+    family_n: dict[str, dict[int, list[TaskOutcome]]] = defaultdict(lambda: defaultdict(list))
+    for system, outs in per_system.items():
+        # A variant's candidate count is its usual one; a search's per-task node count is no budget.
+        n = Counter(o.n_candidates for o in outs).most_common(1)[0][0]
+        if n is not None:
+            family_n[system.split("@")[0]][n].extend(outs)
     for family, by_n in family_n.items():
         if len(by_n) < 2 or any((family, n) in by_series for n in by_n):
             continue

@@ -195,6 +195,7 @@ def trajectory(
 ) -> dict[str, Any]:
     """One page of a trajectory's events, with totals so the page can tell whether the log grew."""
     path = state.trajectory_path(run_id, task_id, traj_id)
+    run_status = state.run(run_id)[0].status
     lock, pager = state.pager(path)
     limit = max(1, min(limit, MAX_EVENTS_PAGE))
     with lock:
@@ -215,6 +216,7 @@ def trajectory(
         "types": types,
         "total_cost": cost,
         "ended": ended,
+        "run_status": run_status,
         "t0": head[0].ts if head else None,
         "events": [
             {"i": start + i, "cum_cost": cum[i], **e.model_dump(mode="json", exclude_none=True)}

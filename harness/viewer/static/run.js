@@ -29,8 +29,11 @@ function summary(run) {
       h("td", { class: "num" }, `${s.time_s.toFixed(1)}s`))),
     { id: "stages", class: "grid compact" });
   const stamp = Date.now();
-  const plots = run.plots.map((name) => h("figure", {},
-    h("img", { src: `/api/plot?run=${enc(run.dir)}&name=${enc(name)}&t=${stamp}`, alt: `${name} plot`, class: "plot" })));
+  const plots = run.plots.map((name) => {
+    const src = `/api/plot?run=${enc(run.dir)}&name=${enc(name)}&t=${stamp}`;
+    return h("figure", {}, h("a", { href: src, target: "_blank", title: "full size" },
+      h("img", { src, alt: `${name} plot`, class: "plot" })));
+  });
   const manifest = run.manifest ? h("details", {}, h("summary", {}, "manifest (config, seeds, versions)"),
     longText(JSON.stringify(run.manifest, null, 2), 20000)) : h("p", { class: "muted" }, "no manifest.json");
   return [

@@ -1,5 +1,5 @@
 // One task: outcomes per system, the pass-matrix heat map, selector scores, candidates, trajectories.
-import { api, enc, h, longText, money, num, pct, replace, scoreCell, setCrumbs, table } from "./util.js";
+import { api, badge, enc, h, longText, money, num, pct, replace, scoreCell, setCrumbs, table } from "./util.js";
 
 const CELL = { 0: ["fail", "#e8b4ae"], 1: ["pass", "#3f9a5c"], 2: ["error", "#e39a3b"], 3: ["timeout", "#8d6cc4"] };
 const CANDIDATES_SHOWN = 40;
@@ -26,7 +26,7 @@ function order(task, selector) {
 function heatmap(task, rows) {
   const m = task.matrix;
   const cols = m.test_ids.length;
-  const size = Math.max(4, Math.min(18, Math.floor(720 / Math.max(cols, 1))));
+  const size = Math.max(4, Math.min(22, Math.floor(720 / Math.max(cols, 1))));
   const label = 64;
   const canvas = h("canvas", { id: "heatmap", width: label + 18 + cols * size, height: rows.length * size + 2 });
   const g = canvas.getContext("2d");
@@ -66,7 +66,7 @@ function scores(task, rows) {
   const top = task.rankings.map((r) => new Set(r.groups[0] || []));
   return table(["candidate", "hidden tests", "tests passed", ...task.rankings.map((r) => r.selector)],
     rows.map((i) => h("tr", {}, h("td", { class: "mono" }, m.candidate_ids[i]),
-      task.correct ? scoreCell(task.correct[i] ? 1 : 0) : h("td", { class: "muted" }, "–"),
+      h("td", {}, task.correct ? (task.correct[i] ? badge("correct", "ok") : badge("wrong", "bad")) : "–"),
       h("td", { class: "num" }, `${passes[i]}/${m.test_ids.length}`),
       task.rankings.map((r, k) => h("td", { class: `num ${top[k].has(i) ? "top" : ""}` },
         Number(r.scores[i]).toPrecision(4))))),

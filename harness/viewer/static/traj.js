@@ -12,12 +12,22 @@ function text(x) {
 
 function diffView(diff) {
   const pre = h("pre", { class: "diff" });
-  for (const line of String(diff || "").split("\n")) {
+  const lines = String(diff || "").split("\n");
+  if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();
+  for (const line of lines) {
     const cls = line.startsWith("+++") || line.startsWith("---") ? "d-file" : line.startsWith("@@") ? "d-hunk"
       : line.startsWith("+") ? "d-add" : line.startsWith("-") ? "d-del" : "d-ctx";
     pre.append(h("span", { class: cls }, line), "\n");
   }
   return pre;
+}
+
+// Flat payloads (start, end, notes) read best as key = value; nested ones as JSON.
+function fields(d) {
+  const entries = Object.entries(d);
+  if (!entries.length) return null;
+  if (entries.some(([, v]) => v !== null && typeof v === "object")) return longText(text(d), 4000);
+  return h("div", { class: "fields" }, entries.map(([k, v]) => h("span", { class: "chip" }, h("b", {}, k), ` = ${v}`)));
 }
 
 function body(e) {
@@ -47,9 +57,9 @@ function body(e) {
     case "error":
       return h("div", { class: "errtext" }, `${d.kind ? d.kind + ": " : ""}${d.message ?? ""}`);
     case "note":
-      return d.text !== undefined ? longText(text(d.text), 4000) : longText(text(d), 4000);
+      return d.text !== undefined ? longText(text(d.text), 4000) : fields(d);
     default:
-      return Object.keys(d).length ? longText(text(d), 4000) : null;
+      return fields(d);
   }
 }
 
@@ -91,7 +101,7 @@ export async function trajPage(ctx, [runDir, taskId, trajId], params) {
   follow.checked = !data.ended && page === lastPage();
   const refresh = (d) => {
     replace(stats, h("span", {}, `${num(d.total)} events`), h("span", {}, `total ${money(d.total_cost)}`),
-      d.ended ? badge("ended", "ok") : badge("live", "warn"),
+      d.ended ? badge("ended", "ok") : d.run_status === "running" ? badge("live", "warn") : badge("no end event"),
       Object.entries(d.types).map(([k, v]) => h("span", { class: `chip ev-${k}` }, `${k} ${num(v)}`)));
     pageInfo.textContent = `page ${page} of ${lastPage()} · events ${num(start)}–${num(start + shown - 1)}`;
   };

@@ -1,0 +1,144 @@
+"""The viewer's HTTP API on a real socket (127.0.0.1), over runs written with the real store APIs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.errors import DataError
+from harness.report._demo import HOSTILE, make_demo_run
+from harness.store import Run, TaskOutcome, append_outcomes
+from harness.trajectory import TrajectoryLog, TrajectoryPager
+from harness.viewer import ViewerServer
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("results")
+    make_demo_run(root, "demo", n_tasks=8)
+    run = Run(root, "big", "search", {"n": 10_000})
+    append_outcomes(run.dir, [TaskOutcome(task_id="HumanEval/7", system="mcts", resolved=1.0)])
+    with TrajectoryLog(run.path("trajectories", "HumanEval/7", "mcts-0.jsonl")) as log:
+        for i in range(10_000):
+            log.append("command", {"cmd": f"step {i}", "exit_code": 0, "stdout": "ok"}, cost_usd=0.001)
+    run.close()
+    return root
+
+
+@pytest.fixture(scope="module")
+def client(results: Path) -> Iterator[httpx.Client]:
+    with ViewerServer(results) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        assert server.host == "127.0.0.1"
+        yield c
+
+
+def test_runs_and_run(client: httpx.Client) -> None:
+    runs = client.get("/api/runs").json()["runs"]
+    assert {r["run_id"] for r in runs} == {"demo", "big"}
+    big = next(r for r in runs if r["run_id"] == "big")
+    assert big["partial"] and big["status"] == "running"
+    run = client.get("/api/run", params={"run": "demo"}).json()
+    assert [s["system"] for s in run["systems"]] == ["random", "max-pass", "codet", "b4"]
+    assert run["plots"] == ["systems", "candidates", "stages"] and run["n_tasks"] == 8
+    png = client.get("/api/plot", params={"run": "demo", "name": "stages"})
+    assert png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
+
+
+def test_task_filters_and_paging(client: httpx.Client) -> None:
+    everything = client.get("/api/tasks", params={"run": "demo", "limit": 3}).json()
+    assert everything["total"] == 8 and everything["filtered"] == 8 and len(everything["rows"]) == 3
+    page3 = client.get("/api/tasks", params={"run": "demo", "limit": 3, "offset": 6}).json()
+    assert len(page3["rows"]) == 2
+    for status in ("resolved", "unresolved", "missed", "no-oracle"):
+        body = client.get("/api/tasks", params={"run": "demo", "status": status, "system": "b4"}).json()
+        for row in body["rows"]:
+            cell = next(c for c in row["cells"] if c["system"] == "b4")
+            if status == "resolved":
+                assert cell["resolved"] == 1
+            elif status == "unresolved":
+                assert cell["resolved"] == 0
+            elif status == "missed":
+                assert cell["oracle"] > 0 and cell["resolved"] < 1
+            else:
+                assert cell["oracle"] == 0
+    one = client.get("/api/tasks", params={"run": "demo", "q": "humaneval/3"}).json()
+    assert [r["task_id"] for r in one["rows"]] == ["HumanEval/3"]
+
+
+def test_task_details(client: httpx.Client) -> None:
+    task = client.get("/api/task", params={"run": "demo", "task": "HumanEval/0"}).json()
+    m = task["matrix"]
+    assert len(m["cells"]) == len(m["candidate_ids"]) == len(task["correct"]) == len(task["candidates"])
+    assert {r["selector"] for r in task["rankings"]} == {"random", "max-pass", "codet", "b4"}
+    assert task["trajectories"][0]["traj_id"] == "edit-0" and task["trajectories"][0]["n_events"] > 5
+    assert HOSTILE in task["candidates"][0]["code"]  # served as data; the page renders it as text
+
+
+def test_trajectory_paging_on_10000_events(client: httpx.Client) -> None:
+    args = {"run": "big", "task": "HumanEval/7", "traj": "mcts-0"}
+    first = client.get("/api/trajectory", params={**args, "offset": 0, "limit": 200}).json()
+    assert first["total"] == 10_000 and len(first["events"]) == 200
+    assert first["events"][0]["data"]["cmd"] == "step 0" and first["types"] == {"command": 10_000}
+    last = client.get("/api/trajectory", params={**args, "offset": 9_900, "limit": 200}).json()
+    assert [e["i"] for e in last["events"]] == list(range(9_900, 10_000))
+    assert last["events"][-1]["cum_cost"] == pytest.approx(10.0)
+    assert last["total_cost"] == pytest.approx(10.0) and not last["ended"]
+    capped = client.get("/api/trajectory", params={**args, "limit": 100_000}).json()
+    assert len(capped["events"]) == 500  # a page is never the whole log
+
+
+def test_live_trajectory_grows_and_torn_lines_wait(client: httpx.Client, results: Path) -> None:
+    run = Run(results, "live", "search", {})
+    path = run.path("trajectories", "t", "a.jsonl")
+    log = TrajectoryLog(path)
+    log.append("start", {"task_id": "t"})
+    args = {"run": "live", "task": "t", "traj": "a"}
+    assert client.get("/api/trajectory", params=args).json()["total"] == 1
+    log.append("note", {"text": "more", "x": float("nan")})
+    with open(path, "a") as fh:
+        fh.write('{"v": 1, "seq": 2, "type": "no')  # a write in progress
+    body = client.get("/api/trajectory", params=args).json()
+    assert body["total"] == 2 and body["events"][1]["data"]["x"] is None  # NaN is not JSON: null
+    log.close()
+    run.close()
+
+
+def test_bad_names_are_404_and_headers_are_strict(client: httpx.Client) -> None:
+    for params in ({"run": "../etc"}, {"run": ".."}, {"run": "nope"}):
+        assert client.get("/api/run", params=params).status_code == 404
+    bad = {"run": "demo", "task": "../../..", "traj": "passwd"}
+    assert client.get("/api/trajectory", params=bad).status_code == 404
+    assert client.get("/api/task", params={"run": "demo", "task": "nope"}).status_code == 404
+    assert client.get("/api/plot", params={"run": "demo", "name": "nope"}).status_code == 404
+    page = client.get("/")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert '<script type="module" src="/static/app.js">' in page.text
+    assert client.get("/static/traj.js").status_code == 200
+
+
+def test_pager_follows_appends_and_replacement(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    with TrajectoryLog(path) as log:
+        for i in range(5):
+            log.append("model_response", {"text": str(i)}, cost_usd=0.5)
+    pager = TrajectoryPager(path)
+    assert pager.refresh() == 5 and pager.total_cost == 2.5 and pager.cost_before(2) == 1.0
+    assert [e.data["text"] for e in pager.page(3, 10)] == ["3", "4"]
+    assert pager.page(10, 5) == []
+    with TrajectoryLog(path) as log:
+        log.append("end")
+    assert pager.refresh() == 6 and pager.type_counts == {"model_response": 5, "end": 1}
+    path.unlink()
+    with TrajectoryLog(path) as log:  # a fresh log under the same name
+        log.append("start")
+    assert pager.refresh() == 1 and pager.page(0, 5)[0].type == "start"
+    with open(path, "a") as fh:
+        fh.write(json.dumps({"v": 99, "seq": 1, "type": "note"}) + "\n")
+    pager.refresh()
+    with pytest.raises(DataError, match="newer harness"):
+        pager.page(1, 1)

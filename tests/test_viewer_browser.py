@@ -1,0 +1,213 @@
+"""The viewer driven in headless Chromium (Debian's ``/usr/bin/chromium`` through Playwright; nothing
+is downloaded). Screenshots land in ``tests/artifacts/``; with ``HARNESS_DOCS_SCREENSHOTS=1`` the
+page screenshots also refresh ``docs/screenshots/``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.report._demo import HOSTILE, make_demo_run
+from harness.store import Run, TaskOutcome, append_outcomes
+from harness.trajectory import TrajectoryLog
+from harness.viewer import ViewerServer
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+DOCS = ROOT / "docs" / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def _shot(page: Any, name: str, *, docs: bool = False, full_page: bool = False) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    if docs:
+        page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(path), full_page=full_page)
+    if docs and os.environ.get("HARNESS_DOCS_SCREENSHOTS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS / f"{name}.png")
+
+
+def _until(page: Any, expr: str, timeout_s: float = 30.0) -> None:
+    """Wait until the JS expression is true. (``wait_for_function`` compiles its predicate with
+    ``eval``, which the viewer's Content-Security-Policy rightly forbids; ``evaluate`` goes through
+    the DevTools protocol instead.)"""
+    for _ in range(int(timeout_s / 0.1)):
+        if page.evaluate(expr):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"never became true: {expr}")
+
+
+def _big_trajectory(log: TrajectoryLog, n: int) -> None:
+    log.append("start", {"task_id": "HumanEval/7"})
+    i = 1
+    while i < n - 1:
+        log.append("model_response", {"text": f"thought {i}"}, cost_usd=0.0004,
+                   usage={"input_tokens": 900, "output_tokens": 40})  # fmt: skip
+        log.append(
+            "command", {"cmd": f"pytest -q -k case{i}", "exit_code": i % 3 and 1, "stdout": "1 passed"}
+        )
+        i += 2
+    while i < n:
+        log.append("note", {"text": "budget spent"})
+        i += 1
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("results")
+    make_demo_run(root, "demo-select", n_tasks=12)
+    big = Run(root, "search-mcts", "search", {"strategy": "mcts"})
+    append_outcomes(big.dir, [TaskOutcome(task_id="HumanEval/7", system="mcts", resolved=1.0, oracle=True)])
+    with TrajectoryLog(big.path("trajectories", "HumanEval/7", "mcts-0.jsonl")) as log:
+        _big_trajectory(log, 10_000)
+    big.finish("done")
+    big.close()
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(results: Path) -> Iterator[ViewerServer]:
+    with ViewerServer(results) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="pip install playwright (no browser download)"
+    )
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    yield pg
+    ctx.close()
+    assert errors == []  # no script errors and no CSP violations on any page
+
+
+def test_click_through_runs_run_task_trajectory(page: Any, server: ViewerServer) -> None:
+    page.goto(server.url + "/")
+    page.wait_for_selector("#runs tr.run-row")
+    assert page.locator("#runs tr.run-row").count() == 2
+    _shot(page, "runs", docs=True)
+
+    page.click("text=demo-select")
+    page.wait_for_selector("#systems")
+    _until(page, "[...document.querySelectorAll('img.plot')].every(i => i.complete && i.naturalWidth > 0)")
+    assert page.locator("img.plot").count() == 3
+    assert page.locator("#tasks tr.task-row").count() == 12
+    _shot(page, "run", docs=True, full_page=True)
+
+    expected = page.request.get(server.url + "/api/tasks?run=demo-select&status=missed&system=codet").json()
+    page.select_option("#f-system", "codet")
+    page.select_option("#f-status", "missed")
+    _until(page, f"document.querySelectorAll('#tasks tr.task-row').length === {len(expected['rows'])}")
+    page.select_option("#f-status", "")
+    page.fill("#f-text", "HumanEval/1")
+    _until(page, "document.querySelectorAll('#tasks tr.task-row').length === 3")  # 1, 10, 11
+    page.fill("#f-text", "HumanEval/3")
+    _until(page, "document.querySelectorAll('#tasks tr.task-row').length === 1")
+
+    page.click("#tasks a:text('HumanEval/3')")
+    page.wait_for_selector("#heatmap")
+    page.wait_for_selector("#scores td.top")
+    assert page.locator("#outcomes tbody tr").count() == 4
+    page.select_option("#order", "codet")
+    _shot(page, "task", docs=True)
+
+    page.click("#trajectories a")
+    page.wait_for_selector("#events li.ev-end")
+    assert page.locator("#events li").count() == 22
+    assert page.locator("#events pre.diff .d-add").count() == 4
+    _shot(page, "trajectory", docs=True)
+
+
+def test_hostile_model_output_is_shown_as_text(page: Any, server: ViewerServer) -> None:
+    page.goto(server.url + "/#/traj/demo-select/HumanEval%2F0/edit-0")
+    page.wait_for_selector("#events li.ev-model_response")
+    assert HOSTILE in page.locator("#events li.ev-model_response").first.inner_text()
+    page.goto(server.url + "/#/task/demo-select/HumanEval%2F0")
+    page.wait_for_selector("#candidates details")
+    page.click("#candidates details summary >> nth=0")
+    assert HOSTILE in page.locator("#candidates").inner_text()
+    assert page.evaluate("window.__xss") is None
+    assert page.evaluate("document.querySelectorAll('img[src=\"x\"], #app script').length") == 0
+
+
+def test_10000_event_trajectory_pages(page: Any, server: ViewerServer) -> None:
+    page.goto(server.url + "/#/traj/search-mcts/HumanEval%2F7/mcts-0")
+    page.wait_for_selector("#ev-199")
+    assert page.locator("#events li").count() == 200
+    assert "page 1 of 50" in page.inner_text("#page-info")
+    assert "10,000 events" in page.inner_text("#traj-stats")
+    _shot(page, "trajectory-10000")
+    page.click("#p-next")
+    page.wait_for_selector("#ev-200")
+    assert page.locator("#events li").count() == 200 and page.locator("#ev-199").count() == 0
+    page.click("#p-last")
+    page.wait_for_selector("#ev-9999")
+    assert "page 50 of 50" in page.inner_text("#page-info")
+    page.fill("#page-jump", "25")
+    page.press("#page-jump", "Enter")
+    page.wait_for_selector("#ev-4800")
+    page.uncheck("label.chip.ev-command input")  # type filter hides commands on the page
+    assert page.locator("#ev-4800").is_hidden() and page.locator("#ev-4801").is_visible()  # odd: responses
+
+
+def test_live_follow(page: Any, server: ViewerServer, results: Path) -> None:
+    run = Run(results, "live-run", "search", {"live": True})
+    append_outcomes(run.dir, [TaskOutcome(task_id="t1", system="best-of-n", resolved=0.0, oracle=False)])
+    run.mark("search", "t1", "done")
+    run.mark("search", "t2", "running")
+    log = TrajectoryLog(run.path("trajectories", "t2", "bon-0.jsonl"))
+    log.append("start", {"task_id": "t2"})
+
+    page.goto(server.url + "/")
+    page.wait_for_selector("#runs a:text('live-run')")
+    page.click("#runs a:text('live-run')")
+    page.wait_for_selector("#partial")
+    assert "run status is 'running'" in page.inner_text("#partial")
+    append_outcomes(run.dir, [TaskOutcome(task_id="t2", system="best-of-n", resolved=1.0, oracle=True)])
+    _until(page, "document.querySelectorAll('#tasks tr.task-row').length === 2")
+
+    page.goto(server.url + "/#/traj/live-run/t2/bon-0")
+    page.wait_for_selector("#ev-0")
+    assert page.is_checked("#follow")
+    for i in range(3):
+        log.append("model_response", {"text": f"live step {i}"}, cost_usd=0.01)
+    page.wait_for_selector("#ev-3")
+    assert "live step 2" in page.inner_text("#ev-3")
+    log.append("end", {"task_id": "t2"})
+    page.wait_for_selector("#traj-stats .badge.ok")  # 'ended'
+    _shot(page, "live-follow")
+    log.close()
+    run.mark("search", "t2", "done")
+    run.finish("done")
+    run.close()
+    page.goto(server.url + "/#/run/live-run")
+    page.wait_for_selector("#systems")
+    assert page.locator("#partial").count() == 0
