@@ -87,8 +87,8 @@ def translate_sdk_error(exc: Exception, *, model: str, key_env: str, base_url: s
         return ModelRequestError(f"{model}: the provider rejected the request (HTTP {status}): {detail}")
     name = type(exc).__name__
     if name in ("APITimeoutError", "APIConnectionError"):
-        where = f" {base_url}" if base_url else " the provider"
-        return TransientFailure(f"{model}: could not get an answer from{where} ({name}: {_short(exc)})")
+        where = f" {base_url} (is the server up? check --base-url)" if base_url else " the provider"
+        return TransientFailure(f"{model}: no answer from{where} ({name}: {_short(exc)})")
     if name == "APIResponseValidationError" or isinstance(exc, ValueError | ValidationError):
         # json.JSONDecodeError is a ValueError: a truncated or non-JSON body.
         return ModelResponseError(f"{model}: malformed response ({name}: {_short(exc)})")
