@@ -70,8 +70,7 @@ def eval_cmd(
     from harness.tasks.images import TaskImages
 
     preds = load_predictions(predictions)
-    wanted = {p.instance_id for p in preds}
-    tasks = [t for t in load_suite(suite) if t.instance_id in wanted]
+    tasks = load_suite(suite)
     evaluator = Evaluator(
         TaskImages(base_image=base_image), concurrency=concurrency, test_timeout=test_timeout
     )
