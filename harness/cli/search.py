@@ -46,21 +46,20 @@ def _make_model(spec: str, base_url: str | None) -> Any:
 
 
 @asynccontextmanager
-async def _executor(kind: str, timeout_s: float) -> AsyncIterator[Any]:
-    from harness.search import LocalExecutor, SandboxExecutor
+async def _executor(kind: str, timeout_s: float, concurrency: int) -> AsyncIterator[Any]:
+    """``docker``: a pool of strict Docker sandboxes (one per concurrent search); ``local``: a plain
+    subprocess (trusted code only)."""
+    from harness.search import LocalExecutor, PoolExecutor
 
     if kind == "local":
-        yield LocalExecutor(timeout_s=timeout_s)
+        yield LocalExecutor(timeout_s=timeout_s, concurrency=concurrency)
         return
-    from harness import sandbox as sb
+    if kind != "docker":
+        raise ConfigError("--executor is docker or local")
+    from harness.sandbox import SandboxPool
 
-    docker_cls = getattr(sb, "DockerSandbox", None)
-    images = getattr(sb, "images", None)
-    if docker_cls is None or images is None:
-        raise ConfigError("the Docker sandbox is not available in this build; use --executor local")
-    image = images.python_image()
-    async with docker_cls(image) as box:
-        yield SandboxExecutor(box, timeout_s=timeout_s)
+    async with SandboxPool(max_size=concurrency) as pool:
+        yield PoolExecutor(pool, timeout_s=timeout_s)
 
 
 def _visible_tests(suite: str, mode: str, task_ids: list[str]) -> dict[str, Any]:
@@ -158,7 +157,7 @@ def register(app: typer.Typer) -> None:
                 cfg,
                 all_tasks,
                 _make_model(model, base_url),
-                lambda: _executor(executor, timeout),
+                lambda: _executor(executor, timeout, concurrency),
                 visible=_visible_tests(suite, visible, cfg.task_ids),
                 results_dir=results_dir or default_results_dir(),
                 run_id=run_id or new_run_id("search"),

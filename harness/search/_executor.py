@@ -5,6 +5,8 @@
 
 - :class:`SandboxExecutor` runs it in any :class:`harness.sandbox.Sandbox` (the Docker sandbox in real
   runs): the program never touches the host.
+- :class:`PoolExecutor` borrows a sandbox from a :class:`harness.sandbox.SandboxPool` per program (the
+  pool resets it on return), so several searches run programs in parallel containers.
 - :class:`LocalExecutor` runs it in a local ``python3 -I`` subprocess. It is for tests with scripted
   programs and for trusted code only: it is **not** a sandbox.
 """
@@ -15,6 +17,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -180,3 +183,29 @@ class SandboxExecutor:
         if res.status == "error":
             raise SandboxError(f"the sandbox could not run the visible tests: {res.stderr[:500]}")
         return _parse(res.stdout, tests, res.stderr or res.status)
+
+
+class _Lender(Protocol):
+    def acquire(self) -> AbstractAsyncContextManager[Sandbox]: ...
+
+
+class PoolExecutor:
+    """Runs each program in a sandbox borrowed from a pool (e.g. :class:`harness.sandbox.SandboxPool`)."""
+
+    def __init__(self, pool: _Lender, *, timeout_s: float = 3.0, python: str = "python3") -> None:
+        self.pool = pool
+        self.timeout_s = timeout_s
+        self.python = python
+
+    async def run(self, program: str, tests: Sequence[VisibleTest]) -> ExecutionReport:
+        return await self.run_codes(program, [t.code for t in tests])
+
+    async def run_codes(
+        self, program: str, tests: Sequence[str], timeout_s: float | None = None
+    ) -> ExecutionReport:
+        """Run ``program`` then each test statement in its own process (the evaluator also uses this)."""
+        if not tests:
+            return ExecutionReport()
+        async with self.pool.acquire() as sandbox:
+            ex = SandboxExecutor(sandbox, timeout_s=self.timeout_s, python=self.python)
+            return await ex.run_codes(program, tests, timeout_s)

@@ -1,0 +1,115 @@
+"""The search layer on real parts: programs run in Docker sandboxes; best-of-N replays CodeT's pools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_search_fakes import ScriptedModel
+
+from harness.models import load
+from harness.sandbox import SandboxPool
+from harness.search import (
+    BudgetLimits,
+    BudgetMeter,
+    PoolExecutor,
+    VisibleTest,
+    docstring_tests,
+    make_strategy,
+)
+from harness.search._compare import CompareConfig, Comparison
+from harness.search._evaluate import RunnerEvaluator
+from harness.selection._types import Cell
+from harness.store import Run
+from harness.tasks import load_function_suite
+
+pytestmark = pytest.mark.docker
+
+POOL = "codet/HumanEval_codegen16B_temp0.8_topp0.95_num100_max300_code_solution.jsonl"
+
+
+async def test_pool_executor_isolates_tests_in_the_sandbox() -> None:
+    program = (
+        "import os\nstate = []\ndef f(x):\n    state.append(x)\n    if x == 3:\n        while True: pass\n"
+        "    if x == 4:\n        os.kill(os.getpid(), 9)\n    if x == 5:\n        open('/etc/owned', 'w')\n"
+        "    return len(state)\n"
+    )
+    tests = [VisibleTest(code=f"assert f({x}) == 1") for x in (1, 2, 3, 4, 5)]
+    tests.append(VisibleTest(code="assert f(0) == 2"))
+    async with SandboxPool(max_size=1) as pool:
+        report = await PoolExecutor(pool, timeout_s=1.0).run(program, tests)
+    assert report.cells == [Cell.PASS, Cell.PASS, Cell.TIMEOUT, Cell.ERROR, Cell.ERROR, Cell.FAIL]
+    assert report.outcomes[5].detail == "1"
+    assert "Read-only file system" in report.outcomes[4].detail
+
+
+async def test_hidden_evaluation_in_the_sandbox_agrees_with_the_canonical_solutions() -> None:
+    tasks = load_function_suite("humaneval-pypi")[:4]
+    async with SandboxPool(max_size=1) as pool:
+        ev = RunnerEvaluator(PoolExecutor(pool))
+        for t in tasks:
+            right = t.prompt + t.canonical_solution
+            wrong = t.prompt + "    return None\n"
+            assert await ev.evaluate(t, [right, wrong, right]) == [True, False, True]
+
+
+async def test_best_of_n_replays_codet_pools_end_to_end(shared_data: Path, tmp_path: Path) -> None:
+    """Best-of-N over CodeT's recorded CodeGen-16B samples (served by the replay backend as if sampled),
+    on the first HumanEval tasks, with the original prompts' examples as visible tests."""
+    tasks = load_function_suite("humaneval")[:4]
+    examples = {t.task_id: t for t in load_function_suite("humaneval-pypi")}
+    visible = {t.task_id: docstring_tests(examples[t.task_id].prompt, t.entry_point) for t in tasks}
+    model = load(f"replay:{shared_data / POOL}", stage="search")
+    cfg = CompareConfig(
+        suite="humaneval",
+        model="replay",
+        strategies=["best_of_n"],
+        budget=BudgetLimits(programs=5),
+        seeds=2,
+        overrides={"best_of_n": {"seed_prompt": "raw", "call_seeds": "per_search", "stop_on_pass": False}},
+    )
+    run = Run(tmp_path, "replay", "search", cfg.model_dump(mode="json"))
+    try:
+        async with SandboxPool(max_size=2) as pool:
+            ex = PoolExecutor(pool)
+            records = await Comparison(
+                run, cfg, model, ex, RunnerEvaluator(ex), visible=visible, concurrency=2
+            ).run_all(tasks)
+    finally:
+        run.close()
+    assert len(records) == 8
+    for r in records:
+        assert len(r.nodes) == 5 and r.spent.calls == 5 and r.spent.programs == 5
+        assert r.oracle >= r.resolved
+        chosen = next(n for n in r.nodes if n.id == r.chosen)
+        assert chosen.score == max(n.score for n in r.nodes)
+    # Paired seeds differ: the two seeds drew different samples for some task.
+    by_seed = {s: [n.correct for r in records if r.seed == s for n in r.nodes] for s in (0, 1)}
+    assert by_seed[0] != by_seed[1]
+    # Replayed samples are the recorded ones: HumanEval/0 is easy for CodeGen-16B.
+    assert any(r.resolved for r in records if r.task_id == "HumanEval/0")
+
+
+async def test_sfs_in_the_sandbox_with_a_scripted_model(tmp_path: Path) -> None:
+    """SFS repairs HumanEval/1 from failing-test feedback, with programs run in the sandbox."""
+    task = load_function_suite("humaneval-pypi")[1]
+
+    def policy(messages, rng):  # type: ignore[no-untyped-def]
+        user = messages[-1].content
+        if "Idea 1:" in messages[0].content:
+            return "Idea 1: group the parentheses\nIdea 2: ignore spaces"
+        if "Updated insights:" in messages[0].content:
+            return "Updated insights:\n- spaces matter"
+        if "Tests failed:\nassert" in user:
+            return f"```python\n{task.prompt}{task.canonical_solution}```"
+        return f"```python\n{task.prompt}    return []\n```"
+
+    async with SandboxPool(max_size=1) as pool:
+        ex = PoolExecutor(pool)
+        meter = BudgetMeter(BudgetLimits(programs=6))
+        result = await make_strategy("sfs", seeds=2).search(
+            task.public_view(), ScriptedModel(policy), ex, meter
+        )
+        assert result.stopped == "solved_visible" and result.chosen is not None
+        assert result.chosen.origin.kind == "direction"
+        assert await RunnerEvaluator(ex).evaluate(task, [result.chosen.program]) == [True]
