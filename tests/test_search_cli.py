@@ -67,3 +67,32 @@ def test_cli_rejects_unknown_strategy(tmp_path: Path) -> None:
         app, ["search", "--model", "x", "--strategies", "nope", "--results-dir", str(tmp_path)]
     )
     assert res.exit_code == 2 and "unknown strategies" in res.output
+
+
+def test_cli_over_the_openai_wire_with_a_fake_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--model openai:... --base-url`` (as for ``vllm serve``): every strategy talks to a real HTTP
+    server on 127.0.0.1 speaking OpenAI's wire format."""
+    from harness.models.testing import fake_provider
+
+    def reply(body: dict[str, object], index: int) -> str:
+        raw = body.get("messages")
+        assert isinstance(raw, list)
+        messages = [Message(role=m["role"], content=m["content"]) for m in raw]
+        return _policy(messages, Random(f"{body.get('seed')}-{index}"))
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    with fake_provider(reply=reply) as server:
+        args = [
+            "search", "--model", "openai:fake-coder", "--base-url", server.openai_base_url,
+            "--suite", "humaneval-pypi", "--limit-tasks", "2", "--budget", "calls=12", "--executor", "local",
+            "--results-dir", str(tmp_path), "--run-id", "wire", "--json", "--no-plot",
+        ]  # fmt: skip
+        res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    systems = {s["system"]: s for s in summary["systems"]}
+    assert set(systems) == {"best_of_n", "line", "mcts", "best_first", "sfs"}
+    assert systems["best_of_n"]["pass_at_1"] == 0.5  # HumanEval/1 needs feedback
+    assert systems["line"]["pass_at_1"] == 1.0 and systems["mcts"]["pass_at_1"] == 1.0
+    assert all(s["mean_calls"] <= 12 for s in systems.values())
