@@ -100,9 +100,12 @@ class AnthropicBackend:
         try:
             resp = await client.messages.create(**self.request_body(messages, params))
         except Exception as exc:
-            raise translate_sdk_error(
+            mapped = translate_sdk_error(
                 exc, model=self.name, key_env=self.config.api_key_env, base_url=self.config.base_url
-            ) from exc
+            )
+            if mapped is None:
+                raise
+            raise mapped from exc
         return [parse_message(resp, self.name)]
 
     async def aclose(self) -> None:

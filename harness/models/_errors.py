@@ -63,8 +63,13 @@ def auth_hint(key_env: str, base_url: str | None) -> str:
     return f"set {key_env} to a valid key"
 
 
-def translate_sdk_error(exc: Exception, *, model: str, key_env: str, base_url: str | None) -> ModelError:
-    """Map an OpenAI/Anthropic SDK exception (or a decode error) onto the error harness raises."""
+def translate_sdk_error(
+    exc: Exception, *, model: str, key_env: str, base_url: str | None
+) -> ModelError | None:
+    """Map an OpenAI/Anthropic SDK exception (or a decode error) onto the error harness raises.
+
+    Anything else (a bug, a warning turned into an error) gives ``None``: the caller re-raises it as is.
+    """
     status = getattr(exc, "status_code", None)
     if isinstance(status, int):
         headers = getattr(getattr(exc, "response", None), "headers", None)
@@ -92,7 +97,7 @@ def translate_sdk_error(exc: Exception, *, model: str, key_env: str, base_url: s
     if name == "APIResponseValidationError" or isinstance(exc, ValueError | ValidationError):
         # json.JSONDecodeError is a ValueError: a truncated or non-JSON body.
         return ModelResponseError(f"{model}: malformed response ({name}: {_short(exc)})")
-    return ModelResponseError(f"{model}: unexpected failure ({name}: {_short(exc)})")
+    return None
 
 
 def _short(exc: Exception, limit: int = 300) -> str:

@@ -110,9 +110,12 @@ class OpenAIBackend:
         try:
             resp = await client.chat.completions.create(**self.request_body(messages, params))
         except Exception as exc:
-            raise translate_sdk_error(
+            mapped = translate_sdk_error(
                 exc, model=self.name, key_env=self.config.api_key_env, base_url=self.config.base_url
-            ) from exc
+            )
+            if mapped is None:
+                raise
+            raise mapped from exc
         return parse_chat_completion(resp, self.name, params.n)
 
     async def aclose(self) -> None:
