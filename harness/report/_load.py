@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -109,6 +109,19 @@ def _open_index(results_dir: Path) -> sqlite3.Connection | None:
         return None
 
 
+def index_state(results_dir: Path, run_id: str) -> tuple[str | None, dict[str, dict[str, int]]]:
+    """A run's status and unit counts per stage and status, from the index (read-only)."""
+    return index_rows(results_dir).get(run_id, (None, None, 0.0))[1], _unit_counts(results_dir, run_id)
+
+
+def refresh_index_state(data: RunData) -> RunData:
+    """``data`` with status, unit counts and problems re-read from the index (files untouched)."""
+    status, units = index_state(data.dir.parent, data.run_id)
+    fresh = replace(data, status=status, unit_counts=units, problems=[])
+    fresh.problems = _problems(fresh)
+    return fresh
+
+
 def _unit_counts(results_dir: Path, run_id: str) -> dict[str, dict[str, int]]:
     conn = _open_index(results_dir)
     if conn is None:
@@ -134,9 +147,7 @@ def load_run(spec: str | Path, results_dir: str | Path) -> RunData:
     manifest = read_manifest(run_dir)
     run_id = manifest.run_id if manifest is not None else run_dir.name
     # The index lives beside the run folders; a run given by path may sit in another results folder.
-    root = run_dir.parent
-    status = index_rows(root).get(run_id, (None, None, 0.0))[1]
-    units = _unit_counts(root, run_id)
+    status, units = index_state(run_dir.parent, run_id)
     try:
         stages = read_stages(run_dir)
     except (json.JSONDecodeError, ValidationError) as exc:

@@ -80,6 +80,7 @@ def run(state: ViewerState, run_id: str) -> dict[str, Any]:
         unit_counts=data.unit_counts,
         n_tasks=len(report.tasks),
         plots=available_plots(report),
+        run_plots=state.run_pngs(run_id),
         n_trajectories=len(list_trajectories(data.dir)),
         has_matrices=(data.dir / "04_matrix").is_dir(),
     )

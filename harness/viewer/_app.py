@@ -84,7 +84,10 @@ def create_app(results_dir: str | Path) -> Any:
 
     def plot(request: Request) -> Response:
         try:
-            png = state.plot(q(request, "run"), q(request, "name"))
+            if q(request, "file"):
+                png = state.run_png(q(request, "run"), q(request, "file"))
+            else:
+                png = state.plot(q(request, "run"), q(request, "name"))
         except NotFound as exc:
             return Response(str(exc), status_code=404, media_type="text/plain")
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})

@@ -1,7 +1,7 @@
 """What the viewer server remembers between requests: loaded runs, reports and trajectory pagers.
 
 Everything is keyed by the files' (size, mtime), so a live run is re-read as it grows and an idle one
-costs one ``stat`` per request. Paths from requests are resolved only to folders under the results
+costs a few ``stat`` calls and two index queries per request. Paths from requests are resolved only to folders under the results
 folder: a request cannot name a file outside it.
 """
 
@@ -14,6 +14,7 @@ from pathlib import Path
 from harness.errors import DataError
 from harness.report import RunData, RunReport, build_report, load_run
 from harness.report._artefacts import list_trajectories
+from harness.report._load import refresh_index_state
 from harness.trajectory import TrajectoryPager
 
 _PAGERS_KEPT = 64
@@ -28,12 +29,6 @@ def _stamp(run_dir: Path) -> tuple[tuple[int, int], ...]:
     for name in ("manifest.json", "outcomes.jsonl", "stages.json"):
         try:
             st = (run_dir / name).stat()
-            stamps.append((st.st_size, st.st_mtime_ns))
-        except FileNotFoundError:
-            stamps.append((-1, 0))
-    for name in ("index.sqlite", "index.sqlite-wal"):  # unit status lives here
-        try:
-            st = (run_dir.parent / name).stat()
             stamps.append((st.st_size, st.st_mtime_ns))
         except FileNotFoundError:
             stamps.append((-1, 0))
@@ -59,14 +54,19 @@ class ViewerState:
         return path
 
     def run(self, run_id: str) -> tuple[RunData, RunReport]:
-        """The run and its report, rebuilt only when its files changed."""
+        """The run and its report. Files are re-read only when their stamps changed; the run's status
+        and unit counts are re-read from the index on every call (two small queries), so one live
+        run writing to the shared index does not make every other run reload."""
         run_dir = self.run_dir(run_id)
         stamp = _stamp(run_dir)
         with self._lock:
             hit = self._runs.get(run_id)
-        if hit is not None and hit[0] == stamp:
-            return hit[1], hit[2]
-        data = load_run(run_dir, self.results_dir)
+        if hit is None or hit[0] != stamp:
+            data = load_run(run_dir, self.results_dir)
+        else:
+            data = refresh_index_state(hit[1])
+            if (data.status, data.unit_counts) == (hit[1].status, hit[1].unit_counts):
+                return hit[1], hit[2]
         report = build_report(data)
         with self._lock:
             self._runs[run_id] = (stamp, data, report)
@@ -78,7 +78,7 @@ class ViewerState:
         data, report = self.run(run_id)
         if name not in available_plots(report):
             raise NotFound(f"run {run_id!r} has no plot {name!r}")
-        stamp = _stamp(data.dir)
+        stamp = (*_stamp(data.dir), (int(report.partial), 0))  # the title says "(partial)"
         with self._lock:
             hit = self._plots.get((run_id, name))
         if hit is not None and hit[0] == stamp:
@@ -87,6 +87,18 @@ class ViewerState:
         with self._lock:
             self._plots[(run_id, name)] = (stamp, png)
         return png
+
+    def run_pngs(self, run_id: str) -> list[str]:
+        """PNG plots the run itself wrote (e.g. ``search/budget.png``), as paths relative to its folder.
+        The viewer's own report folder is left out; only these names can be fetched by :meth:`run_png`."""
+        run_dir = self.run_dir(run_id)
+        found = [*run_dir.glob("*.png"), *run_dir.glob("*/*.png")]
+        return sorted(p.relative_to(run_dir).as_posix() for p in found if p.parent.name != "report")
+
+    def run_png(self, run_id: str, rel: str) -> bytes:
+        if rel not in self.run_pngs(run_id):
+            raise NotFound(f"run {run_id!r} has no plot {rel!r}")
+        return (self.run_dir(run_id) / rel).read_bytes()
 
     def trajectory_path(self, run_id: str, task_id: str, traj_id: str) -> Path:
         for task, traj, path in list_trajectories(self.run_dir(run_id), task_id):

@@ -29,11 +29,12 @@ function summary(run) {
       h("td", { class: "num" }, `${s.time_s.toFixed(1)}s`))),
     { id: "stages", class: "grid compact" });
   const stamp = Date.now();
-  const plots = run.plots.map((name) => {
-    const src = `/api/plot?run=${enc(run.dir)}&name=${enc(name)}&t=${stamp}`;
-    return h("figure", {}, h("a", { href: src, target: "_blank", title: "full size" },
-      h("img", { src, alt: `${name} plot`, class: "plot" })));
-  });
+  const figure = (src, name) => h("figure", {}, h("a", { href: src, target: "_blank", title: "full size" },
+    h("img", { src, alt: `${name} plot`, class: "plot" })), h("figcaption", { class: "small muted" }, name));
+  const plots = [
+    ...run.plots.map((name) => figure(`/api/plot?run=${enc(run.dir)}&name=${enc(name)}&t=${stamp}`, name)),
+    ...run.run_plots.map((rel) => figure(`/api/plot?run=${enc(run.dir)}&file=${enc(rel)}&t=${stamp}`, rel)),
+  ];
   const manifest = run.manifest ? h("details", {}, h("summary", {}, "manifest (config, seeds, versions)"),
     longText(JSON.stringify(run.manifest, null, 2), 20000)) : h("p", { class: "muted" }, "no manifest.json");
   return [
