@@ -29,7 +29,8 @@ MANAGED = "harness.managed"
 _process_run_id = f"adhoc-{uuid.uuid4().hex[:12]}"
 _live: dict[str, None] = {}
 _lock = threading.Lock()
-_installed = False
+_atexit_done = False
+_signals_done = False
 _previous: dict[int, Any] = {}
 
 
@@ -60,7 +61,7 @@ def owner_labels(run_id: str) -> dict[str, str]:
 def track(container_id: str) -> None:
     with _lock:
         _live[container_id] = None
-    _install()
+    install()
 
 
 def untrack(container_id: str) -> None:
@@ -68,15 +69,21 @@ def untrack(container_id: str) -> None:
         _live.pop(container_id, None)
 
 
-def _install() -> None:
-    """Register the exit and signal hooks once (signals only from the main thread)."""
-    global _installed
+def install() -> None:
+    """Register the exit hook once, and the SIGINT/SIGTERM handlers once from the main thread.
+
+    Sandboxes call this from their event loop's thread before starting a container (``track`` runs in
+    a worker thread, where signal handlers cannot be installed).
+    """
+    global _atexit_done, _signals_done
+    main = threading.current_thread() is threading.main_thread()
     with _lock:
-        if _installed:
-            return
-        _installed = True
-    atexit.register(remove_tracked)
-    if threading.current_thread() is threading.main_thread():
+        do_atexit, _atexit_done = not _atexit_done, True
+        do_signals = main and not _signals_done
+        _signals_done = _signals_done or main
+    if do_atexit:
+        atexit.register(remove_tracked)
+    if do_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
             _previous[sig] = signal.getsignal(sig)
             signal.signal(sig, _on_signal)
@@ -122,8 +129,12 @@ def remove_ids(client: Any, ids: Iterable[str]) -> list[str]:
             raise
         return cid
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return [cid for cid in pool.map(one, list(ids)) if cid is not None]
+    ids = list(ids)
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return [cid for cid in pool.map(one, ids) if cid is not None]
+    except RuntimeError:  # at interpreter exit no new futures can be scheduled: one by one
+        return [cid for cid in map(one, ids) if cid is not None]
 
 
 def _owner_alive(labels: dict[str, str]) -> bool:

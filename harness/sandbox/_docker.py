@@ -72,6 +72,7 @@ class DockerSandbox:
         return sb
 
     async def start(self) -> None:
+        _cleanup.install()
         client = self._client = self._client or await asyncio.to_thread(shared_client)
         if self.image is None:
             self.image = await asyncio.to_thread(python_image, client)
