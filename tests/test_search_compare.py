@@ -140,3 +140,27 @@ async def test_adaptive_comparison_spends_the_same_total(tmp_path: Path) -> None
 def test_budget_grid(axis: str, limit: float) -> None:
     grid = budget_grid(limit, axis)
     assert grid[-1] == pytest.approx(limit) and grid == sorted(grid)
+
+
+async def test_a_failed_unit_is_recorded_and_retried_on_resume(tmp_path: Path) -> None:
+    from harness.errors import ModelRequestError
+
+    tasks = [make_task().model_copy(update={"task_id": f"Toy/{i}"}) for i in range(2)]
+    cfg = _cfg(["best_of_n"])
+    calls = {"n": 0}
+
+    def flaky(messages, rng):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ModelRequestError("the provider refused this request")
+        return fence(LADDER[2])
+
+    run = Run(tmp_path, "r1", "search", cfg.model_dump(mode="json"))
+    ex = LocalExecutor()
+    comp = Comparison(run, cfg, ScriptedModel(flaky), ex, RunnerEvaluator(ex))
+    records = await comp.run_all(tasks)
+    assert len(records) == 1 and list(comp.failures) == ["Toy/0|best_of_n|s0"]
+    assert run.index.unit_status("r1", "search", "Toy/0|best_of_n|s0") == "failed"
+    comp2 = Comparison(run, cfg, ScriptedModel(flaky), ex, RunnerEvaluator(ex))
+    assert len(await comp2.run_all(tasks)) == 2 and not comp2.failures
+    run.close()

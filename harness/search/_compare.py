@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.errors import ConfigError, HarnessError, MissingExtraError, ModelAuthError
 from harness.models._types import Model
 from harness.search._adaptive import AdaptiveConfig, Difficulty, allocate
 from harness.search._base import SearchResult
@@ -149,6 +150,8 @@ class Comparison:
         """Visible tests per task id, when given from outside (e.g. the original prompt's examples)."""
         self.on_unit = on_unit
         self.concurrency = max(1, concurrency)
+        self.failures: dict[str, str] = {}
+        """Units that failed (unit id -> error); they are retried when the run is resumed."""
 
     def _path(self, kind: str, uid: str) -> str:
         return f"{STAGE}/{kind}/{_safe(uid)}.json"
@@ -161,13 +164,27 @@ class Comparison:
 
     async def unit(
         self, task: FunctionTask, strategy: str, seed: int, limits: BudgetLimits, system: str
-    ) -> UnitRecord:
-        """Run (or load, when already done) one unit."""
+    ) -> UnitRecord | None:
+        """Run (or load, when already done) one unit; ``None`` when it failed (recorded, retried on
+        resume). Errors that would fail every unit (credentials, configuration) propagate."""
         uid = unit_id(task.task_id, system, seed)
         done = self.load(uid)
         if done is not None:
             return done
         self.run.mark(STAGE, uid, "running")
+        try:
+            return await self._unit(task, strategy, seed, limits, system, uid)
+        except (ModelAuthError, ConfigError, MissingExtraError):
+            self.run.mark(STAGE, uid, "failed", error="aborted")
+            raise
+        except HarnessError as exc:
+            self.failures[uid] = f"{type(exc).__name__}: {exc}"
+            self.run.mark(STAGE, uid, "failed", error=self.failures[uid][:2000])
+            return None
+
+    async def _unit(
+        self, task: FunctionTask, strategy: str, seed: int, limits: BudgetLimits, system: str, uid: str
+    ) -> UnitRecord:
         meter = BudgetMeter(limits)
         search = make_strategy(strategy, **self.cfg.overrides.get(strategy, {}))
         result = await search.search(
@@ -202,14 +219,14 @@ class Comparison:
         records: list[UnitRecord] = []
         sem = asyncio.Semaphore(self.concurrency)
 
-        async def one(task: FunctionTask, strategy: str, seed: int) -> UnitRecord:
+        async def one(task: FunctionTask, strategy: str, seed: int) -> UnitRecord | None:
             async with sem:
                 return await self.unit(task, strategy, seed, self.cfg.budget, strategy)
 
         for seed in range(self.cfg.seeds):
             # Units of one seed run concurrently (up to ``concurrency``); results keep a fixed order.
             jobs = [one(task, strategy, seed) for task in tasks for strategy in self.cfg.strategies]
-            records.extend(await asyncio.gather(*jobs))
+            records.extend(r for r in await asyncio.gather(*jobs) if r is not None)
             if self.cfg.allocation == "adaptive":
                 for strategy in self.cfg.strategies:
                     records.extend(await self.adaptive(tasks, strategy, seed))
@@ -220,7 +237,10 @@ class Comparison:
         cfg, axis = self.cfg, self.cfg.budget.axis
         share = cfg.budget.model_dump()[axis]
         step = cfg.budget.scaled(cfg.adaptive.probe_fraction)
-        probes = [await self.unit(t, strategy, seed, step, f"{strategy}+probe") for t in tasks]
+        maybe = [await self.unit(t, strategy, seed, step, f"{strategy}+probe") for t in tasks]
+        probes = [p for p in maybe if p is not None]
+        if len(probes) < len(tasks):
+            return []  # a probe failed: the split would not be at equal total budget; retried on resume
         diffs = [
             Difficulty(
                 task_id=p.task_id,
@@ -240,6 +260,8 @@ class Comparison:
                 limits = cfg.budget.with_value(axis, k * step_size)
                 # A fresh search with its own seed: the probe's programs are kept, not re-generated.
                 more = await self.unit(task, strategy, seed + 1_000_003, limits, f"{strategy}+extra")
+                if more is None:
+                    continue
             out.append(_combine(probe, more, f"{strategy}+adaptive", seed, cfg.budget))
         for rec in out:
             uid = unit_id(rec.task_id, rec.system, seed)

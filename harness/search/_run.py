@@ -65,7 +65,12 @@ async def run_comparison(
             records = await comparison.run_all(tasks)
         axis = cfg.budget.axis
         limit = float(cfg.budget.model_dump()[axis])
-        summary = {"run_id": run_id, "run_dir": str(run.dir), **report_json(records, axis, limit)}
+        summary = {
+            "run_id": run_id,
+            "run_dir": str(run.dir),
+            **report_json(records, axis, limit),
+            "failed_units": comparison.failures,
+        }
         run.write_json("search/summary.json", summary)
         write_stages(
             run.dir,
@@ -87,7 +92,9 @@ async def run_comparison(
         if progress is not None:
             progress.print(_table(records))
             progress.print(f"results: {run.dir}")
-        run.finish("done")
+            for uid, err in comparison.failures.items():
+                progress.print(f"[yellow]failed unit[/] {uid}: {err[:300]} (rerun with --run-id {run_id})")
+        run.finish("failed" if comparison.failures else "done")
         return summary
     except BaseException:
         run.finish("failed")

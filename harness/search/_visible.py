@@ -69,6 +69,45 @@ def _whole_literal(text: str) -> str | None:
     return found if found is not None and found == chunk else None
 
 
+def _doctest_expr(src: str, entry_point: str) -> str | None:
+    """A doctest source line usable as the left side: a literal-argument call of the entry point, or
+    an expression around one that names nothing but the entry point and builtins (e.g.
+    ``round(find_zero([1, 2]), 2)``)."""
+    hit = _call_at(src, entry_point)
+    if hit is not None and not hit[1].strip():
+        return hit[0]
+    try:
+        tree = ast.parse(src, mode="eval")
+    except SyntaxError:
+        return None
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    if entry_point not in names or not names <= {entry_point, *_SAFE_BUILTINS}:
+        return None
+    return src
+
+
+_SAFE_BUILTINS = {
+    "round",
+    "abs",
+    "len",
+    "sorted",
+    "list",
+    "tuple",
+    "set",
+    "str",
+    "int",
+    "float",
+    "sum",
+    "min",
+    "max",
+    "all",
+    "any",
+    "True",
+    "False",
+    "None",
+}
+
+
 def _assert(call: str, expected: str) -> str | None:
     code = f"assert {call} == {expected}"
     try:
@@ -93,10 +132,10 @@ def docstring_tests(prompt: str, entry_point: str) -> list[VisibleTest]:
         if line.startswith(">>>"):
             src = line[3:].strip()
             nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
-            hit = _call_at(src, entry_point)
-            if hit is not None and not hit[1].strip() and nxt and not nxt.startswith(">>>"):
+            expr = _doctest_expr(src, entry_point)
+            if expr is not None and nxt and not nxt.startswith(">>>"):
                 expected = _whole_literal(nxt)
-                code = _assert(hit[0], expected) if expected is not None else None
+                code = _assert(expr, expected) if expected is not None else None
                 if code is not None:
                     found.append(code)
             i += 1
