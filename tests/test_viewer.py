@@ -38,7 +38,7 @@ def client(results: Path) -> Iterator[httpx.Client]:
 
 def test_runs_and_run(client: httpx.Client) -> None:
     runs = client.get("/api/runs").json()["runs"]
-    assert {r["run_id"] for r in runs} == {"demo", "big"}
+    assert {r["run_id"] for r in runs} >= {"demo", "big"}
     big = next(r for r in runs if r["run_id"] == "big")
     assert big["partial"] and big["status"] == "running"
     run = client.get("/api/run", params={"run": "demo"}).json()
@@ -76,6 +76,24 @@ def test_task_details(client: httpx.Client) -> None:
     assert {r["selector"] for r in task["rankings"]} == {"random", "max-pass", "codet", "b4"}
     assert task["trajectories"][0]["traj_id"] == "edit-0" and task["trajectories"][0]["n_events"] > 5
     assert HOSTILE in task["candidates"][0]["code"]  # served as data; the page renders it as text
+
+
+def test_repository_task_shows_its_swebench_report(client: httpx.Client, results: Path) -> None:
+    from harness.evaluation._report import InstanceReport, TestGroup, TestsStatus
+
+    run = Run(results, "repo", "run", {})
+    append_outcomes(run.dir, [TaskOutcome(task_id="iniconf__1", system="agent", resolved=1.0)])
+    rep = InstanceReport(
+        instance_id="iniconf__1", resolved=True, patch_exists=True, patch_successfully_applied=True,
+        tests_status=TestsStatus(FAIL_TO_PASS=TestGroup(success=["t_a"]), PASS_TO_PASS=TestGroup(failure=["t_b"])),
+    )  # fmt: skip
+    run.write_json("06_eval/iniconf__1/report.json", rep.to_swebench())
+    run.close()
+    task = client.get("/api/task", params={"run": "repo", "task": "iniconf__1"}).json()
+    assert task["evaluation"]["resolved"] is True
+    assert task["evaluation"]["tests_status"]["PASS_TO_PASS"]["failure"] == ["t_b"]
+    sneaky = client.get("/api/task", params={"run": "repo", "task": "../repo/06_eval/iniconf__1"})
+    assert sneaky.status_code == 404
 
 
 def test_trajectory_paging_on_10000_events(client: httpx.Client) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from harness.evaluation import _report as swebench_report
 from harness.report._demo import HOSTILE, make_demo_run
 from harness.store import Run, TaskOutcome, append_outcomes
 from harness.trajectory import TrajectoryLog
@@ -75,6 +76,16 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _big_trajectory(log, 10_000)
     big.finish("done")
     big.close()
+    repo = Run(root, "repo-agent", "run", {"suite": "local"})
+    append_outcomes(repo.dir, [TaskOutcome(task_id="iniconf__1", system="agent", resolved=0.0, oracle=False)])
+    group = swebench_report.TestGroup(success=["test_a"], failure=[f"test_b[{HOSTILE}]"])
+    report = swebench_report.InstanceReport(
+        instance_id="iniconf__1", patch_exists=True, patch_successfully_applied=True, resolved=False,
+        tests_status=swebench_report.TestsStatus(FAIL_TO_PASS=group),
+    )  # fmt: skip
+    repo.write_json("06_eval/iniconf__1/report.json", report.to_swebench())
+    repo.finish("done")
+    repo.close()
     return root
 
 
@@ -112,7 +123,7 @@ def page(browser: Any) -> Iterator[Any]:
 def test_click_through_runs_run_task_trajectory(page: Any, server: ViewerServer) -> None:
     page.goto(server.url + "/")
     page.wait_for_selector("#runs tr.run-row")
-    assert page.locator("#runs tr.run-row").count() == 2
+    assert page.locator("#runs tr.run-row").count() == 3
     _shot(page, "runs", docs=True)
 
     page.click("text=demo-select")
@@ -156,6 +167,14 @@ def test_hostile_model_output_is_shown_as_text(page: Any, server: ViewerServer) 
     assert HOSTILE in page.locator("#candidates").inner_text()
     assert page.evaluate("window.__xss") is None
     assert page.evaluate("document.querySelectorAll('img[src=\"x\"], #app script').length") == 0
+
+
+def test_repository_task_evaluation(page: Any, server: ViewerServer) -> None:
+    page.goto(server.url + "/#/task/repo-agent/iniconf__1")
+    page.wait_for_selector("#evaluation")
+    text = page.inner_text("#evaluation")
+    assert "not resolved" in text and "FAIL_TO_PASS: 1 pass, 1 fail" in text and HOSTILE in text
+    assert page.evaluate("window.__xss") is None
 
 
 def test_10000_event_trajectory_pages(page: Any, server: ViewerServer) -> None:

@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from harness.errors import DataError
-from harness.selection._types import Candidate, PassMatrix, Ranking
+from harness.selection import Candidate, PassMatrix, Ranking
 from harness.store import Run, atomic_write_bytes, atomic_write_json
 
 ARTEFACT_VERSION = 1
@@ -137,6 +138,23 @@ def read_candidates(run_dir: Path, task_id: str) -> list[Candidate] | None:
             except ValueError as exc:
                 raise DataError(f"{path}:{lineno}: malformed candidate ({exc})") from exc
     return out
+
+
+def read_instance_report(run_dir: Path, task_id: str) -> dict[str, Any] | None:
+    """The swebench-shaped evaluation report of a repository task, when the run keeps one under
+    ``06_eval/<instance_id>/report.json`` (the layout ``harness eval`` writes into its folder)."""
+    base = (run_dir / "06_eval").resolve()
+    for name in dict.fromkeys((task_id, task_key(task_id))):
+        path = (base / name / "report.json").resolve()
+        if not path.is_relative_to(base) or not path.is_file():
+            continue  # a task id such as "../x" never reaches outside the run's folder
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataError(f"{path}: unreadable evaluation report ({exc})") from exc
+        body = data.get(task_id) if isinstance(data, dict) else None
+        return body if isinstance(body, dict) else None
+    return None
 
 
 def list_trajectories(run_dir: Path, task_id: str | None = None) -> list[tuple[str, str, Path]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.report._artefacts import write_candidates, write_matrix, write_rankings
-from harness.selection._types import Candidate, PassMatrix, Provenance, Ranking
+from harness.selection import Candidate, PassMatrix, Provenance, Ranking
 from harness.store import Run, StageTotals, TaskOutcome, append_outcomes, write_stages
 from harness.trajectory import TrajectoryLog
 

@@ -13,6 +13,7 @@ from harness.report._artefacts import (
     list_trajectories,
     read_candidates,
     read_correct,
+    read_instance_report,
     read_matrix,
     read_rankings,
 )
@@ -171,6 +172,7 @@ def task(state: ViewerState, run_id: str, task_id: str) -> dict[str, Any]:
         "candidates": [c.model_dump(mode="json") for c in candidates],
         "rankings": [r.model_dump(mode="json") for r in rankings],
         "correct": read_correct(data.dir, task_id),
+        "evaluation": read_instance_report(data.dir, task_id),
         "matrix": None,
         "trajectories": [],
     }

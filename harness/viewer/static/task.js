@@ -106,6 +106,26 @@ function candidates(task) {
   return h("section", {}, h("h2", {}, `Candidates (${task.candidates.length})`), list, more);
 }
 
+// A repository task's hidden-test verdict, in the swebench report shape.
+function evaluation(ev) {
+  if (!ev) return null;
+  const ts = ev.tests_status || {};
+  const group = (name) => {
+    const g = ts[name] || { success: [], failure: [] };
+    return h("div", { class: "evgroup" }, h("strong", {}, `${name}: `),
+      `${g.success.length} pass, ${g.failure.length} fail`,
+      g.failure.length ? h("ul", {}, g.failure.slice(0, 50).map((t) => h("li", { class: "mono" }, t))) : null);
+  };
+  const hx = ev.harness || {};
+  return h("section", { id: "evaluation" }, h("h2", {}, "Hidden-test evaluation"),
+    h("div", { class: "meta" }, ev.resolved ? badge("resolved", "ok") : badge("not resolved", "bad"),
+      badge(ev.patch_successfully_applied ? "patch applied" : "patch not applied", ev.patch_successfully_applied ? "ok" : "bad"),
+      hx.outcome ? h("span", {}, `outcome: ${hx.outcome}`) : null,
+      hx.apply_method ? h("span", { class: "muted" }, `applied with ${hx.apply_method}`) : null,
+      hx.error ? h("span", { class: "errtext" }, hx.error) : null),
+    group("FAIL_TO_PASS"), group("PASS_TO_PASS"));
+}
+
 function trajectories(runDir, task) {
   if (!task.trajectories.length) return h("p", { class: "muted" }, "No trajectories for this task.");
   return table(["trajectory", "events", "cost", "event types"], task.trajectories.map((t) => h("tr", {},
@@ -121,7 +141,7 @@ export async function taskPage(ctx, [runDir, taskId]) {
   const trajBox = h("div", {}, trajectories(runDir, task));
   const outBox = h("div", {}, outcomes(task));
   replace(ctx.main, h("h1", {}, taskId), h("h2", {}, "Outcomes"), outBox,
-    h("h2", {}, "Trajectories"), trajBox, matrixSection(task), candidates(task));
+    evaluation(task.evaluation), h("h2", {}, "Trajectories"), trajBox, matrixSection(task), candidates(task));
   ctx.every(4000, async () => { // a live run adds outcomes and trajectory events
     const fresh = await api("task", { run: runDir, task: taskId });
     replace(trajBox, trajectories(runDir, fresh));
