@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,6 +141,27 @@ def test_bad_names_are_404_and_headers_are_strict(client: httpx.Client) -> None:
     assert page.headers["x-content-type-options"] == "nosniff"
     assert '<script type="module" src="/static/app.js">' in page.text
     assert client.get("/static/traj.js").status_code == 200
+
+
+def test_harness_view_command(results: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from harness.cli import main; main()", "view", str(results), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert url is not None, line
+        runs = httpx.get(url.group(0) + "/api/runs", timeout=30).json()["runs"]
+        assert "demo" in {r["run_id"] for r in runs}
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        assert "viewer stopped" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_pager_follows_appends_and_replacement(tmp_path: Path) -> None:

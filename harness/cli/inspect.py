@@ -154,7 +154,7 @@ def view_cmd(
 
     root = results_dir or default_results_dir()
     server = ViewerServer(root, host=host, port=port)
-    out.print(f"harness viewer on [bold]{server.url}[/] over {root} (Ctrl-C stops)")
+    out.print(f"harness viewer on [bold]{server.url}[/] over {root} (Ctrl-C stops)", soft_wrap=True)
     server.start()
     try:
         server.wait()
