@@ -33,7 +33,7 @@ def _policy(messages: Sequence[Message], rng: Random) -> str:
 
 
 def test_cli_runs_every_strategy_and_writes_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_search, "_make_model", lambda spec, base_url: ScriptedModel(_policy))
+    monkeypatch.setattr(cli_search, "_make_model", lambda spec, base_url, max_dollars: ScriptedModel(_policy))
     args = [
         "search", "--model", "scripted", "--suite", "humaneval-pypi", "--limit-tasks", "3",
         "--strategies", "best_of_n,line,sfs", "--budget", "programs=7", "--seeds", "2",
@@ -53,7 +53,7 @@ def test_cli_runs_every_strategy_and_writes_results(tmp_path: Path, monkeypatch:
     assert (run_dir / "search" / "summary.json").exists()
     assert (run_dir / "outcomes.jsonl").exists()
     # Resuming the same run id does not call the model again.
-    monkeypatch.setattr(cli_search, "_make_model", lambda spec, base_url: ScriptedModel(_boom))
+    monkeypatch.setattr(cli_search, "_make_model", lambda spec, base_url, max_dollars: ScriptedModel(_boom))
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
 

@@ -31,17 +31,18 @@ def _overrides(items: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _make_model(spec: str, base_url: str | None) -> Any:
+def _make_model(spec: str, base_url: str | None, max_dollars: float | None = None) -> Any:
     """A model from the model layer's spec syntax (``openai:gpt-4o-mini``, ``anthropic:...``,
-    ``vllm:...``, ``replay:FILE``), recording its spend under the ``search`` stage."""
-    from harness import models
+    ``vllm:...``, ``replay:FILE``), recording its spend under the ``search`` stage. ``max_dollars`` is a
+    run-wide safety cap (the model layer's :class:`~harness.models.Budget`), on top of the per-search
+    budgets that make the comparison fair."""
+    from harness.models import Budget, BudgetLimits, load
 
-    load = getattr(models, "load", None)
-    if load is None:
-        raise ConfigError("this build of harness has no model backends (harness.models.load is missing)")
     kwargs: dict[str, Any] = {"stage": "search"}
     if base_url is not None:
         kwargs["base_url"] = base_url
+    if max_dollars is not None:
+        kwargs["budget"] = Budget(BudgetLimits(dollars=max_dollars))
     return load(spec, **kwargs)
 
 
@@ -107,6 +108,9 @@ def register(app: typer.Typer) -> None:
         base_url: Annotated[
             str | None, typer.Option(help="OpenAI-compatible server, e.g. vllm serve.")
         ] = None,
+        max_dollars: Annotated[
+            float | None, typer.Option(help="Run-wide dollar cap (a safety net; searches hitting it stop).")
+        ] = None,
         set_: Annotated[
             list[str] | None, typer.Option("--set", help="STRATEGY.FIELD=VALUE, repeatable.")
         ] = None,
@@ -156,7 +160,7 @@ def register(app: typer.Typer) -> None:
             run_comparison(
                 cfg,
                 all_tasks,
-                _make_model(model, base_url),
+                _make_model(model, base_url, max_dollars),
                 lambda: _executor(executor, timeout, concurrency),
                 visible=_visible_tests(suite, visible, cfg.task_ids),
                 results_dir=results_dir or default_results_dir(),
