@@ -91,6 +91,12 @@ class ServerChannel:
             tail = self.stderr_tail.decode(errors="replace").strip()
             why = f"the command server stopped ({type(exc).__name__}){': ' + tail if tail else ''}"
             raise ServerLost(why) from exc
+        except BaseException:
+            # Cancelled (or worse) mid-request: the stream is out of step with its replies. Drop it;
+            # the sandbox starts a new server (which kills this one) before its next request.
+            self.closed = True
+            self._writer.close()
+            raise
         return reply, out
 
     async def _read(self, n: int) -> bytes:

@@ -175,7 +175,7 @@ class DockerSandbox:
             req["argv"] = [str(a) for a in cmd]
         data = stdin.encode() if isinstance(stdin, str) else (stdin or b"")
         async with self._lock:
-            self._check_open()
+            await self._ensure_server()
             try:
                 assert self._channel is not None
                 reply, out = await asyncio.wait_for(self._channel.request(req, [data]), limit + GRACE_S)
@@ -216,7 +216,7 @@ class DockerSandbox:
     async def _call(self, req: dict[str, Any], blobs: Sequence[bytes] = ()) -> list[bytes]:
         """A request that is safe to repeat: retried once on a fresh server if the server died."""
         async with self._lock:
-            self._check_open()
+            await self._ensure_server()
             try:
                 return await self._call_once(req, blobs)
             except ServerLost:
@@ -230,9 +230,11 @@ class DockerSandbox:
             raise SandboxError(f"sandbox {req['op']} failed: {reply['error']}")
         return out
 
-    def _check_open(self) -> None:
+    async def _ensure_server(self) -> None:
         if self.closed or self._channel is None:
             raise SandboxError("this sandbox is closed (or was never started)")
+        if self._channel.closed:  # a cancelled request left it out of step
+            await self._restart_server()
 
     async def close(self) -> None:
         """Stop the server and remove the container. Idempotent."""

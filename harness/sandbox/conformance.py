@@ -195,6 +195,19 @@ async def check_serialised_concurrency(factory: SandboxFactory) -> None:
         expect([r.stdout for r in results] == [f"{i}\n" for i in range(20)], "concurrent calls all answer")
 
 
+async def check_cancelled_run(factory: SandboxFactory) -> None:
+    async with _open(factory) as sb:
+        try:
+            await asyncio.wait_for(sb.run("sleep 300"), 0.5)
+        except TimeoutError:
+            pass
+        else:
+            raise ConformanceError("`sleep 300` finished within 0.5 s")
+        r = await sb.run("echo after")
+        expect(r.status == "ok" and r.stdout == "after\n", "a cancelled run leaves the sandbox usable", r)
+        expect(not await _sleepers(sb), "a cancelled run's process is killed before the next request")
+
+
 async def check_close(factory: SandboxFactory) -> None:
     sb = await factory()
     await sb.close()
@@ -216,6 +229,7 @@ CHECKS: dict[str, Check] = {
     "reset_kills": check_reset_kills,
     "survives_kill_all": check_survives_kill_all,
     "serialised_concurrency": check_serialised_concurrency,
+    "cancelled_run": check_cancelled_run,
     "close": check_close,
 }
 
