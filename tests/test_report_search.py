@@ -36,7 +36,7 @@ def _policy(messages: Sequence[object], rng: Random) -> str:
 def search_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("results")
     mp = pytest.MonkeyPatch()
-    mp.setattr(cli_search, "_make_model", lambda spec, base_url: fakes.ScriptedModel(_policy))
+    mp.setattr(cli_search, "_make_model", lambda *args, **kwargs: fakes.ScriptedModel(_policy))
     try:
         for run_id, strategies in (("s-bon", "best_of_n"), ("s-line", "line")):
             args = ["search", "--model", "scripted", "--suite", "humaneval-pypi", "--limit-tasks", "3",

@@ -4,4 +4,11 @@ from harness.trajectory._events import FORMAT_VERSION, EventType, TrajectoryEven
 from harness.trajectory._log import TrajectoryLog, iter_events
 from harness.trajectory._paging import TrajectoryPager
 
-__all__ = ["FORMAT_VERSION", "EventType", "TrajectoryEvent", "TrajectoryLog", "TrajectoryPager", "iter_events"]
+__all__ = [
+    "FORMAT_VERSION",
+    "EventType",
+    "TrajectoryEvent",
+    "TrajectoryLog",
+    "TrajectoryPager",
+    "iter_events",
+]
