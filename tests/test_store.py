@@ -73,7 +73,14 @@ def test_index_is_shared_between_connections(tmp_path: Path) -> None:
 
 
 def test_outcomes_last_record_wins_and_torn_line_ignored(tmp_path: Path) -> None:
-    from harness.store import StageTotals, TaskOutcome, append_outcomes, read_outcomes, read_stages, write_stages
+    from harness.store import (
+        StageTotals,
+        TaskOutcome,
+        append_outcomes,
+        read_outcomes,
+        read_stages,
+        write_stages,
+    )
 
     append_outcomes(tmp_path, [TaskOutcome(task_id="a", system="b4", resolved=0.0)])
     append_outcomes(tmp_path, [TaskOutcome(task_id="a", system="b4", resolved=1.0, oracle=True)])
