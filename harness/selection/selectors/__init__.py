@@ -8,7 +8,7 @@
 ``codet``          CodeT dual agreement, as in microsoft/CodeT's released ``agreement.py``
 ``b4``             B4 consensus-set posterior, as in ZJU-CTAG/B4's released ``strategy.py``
 ``tournament``     knockout over the top-N, decided by tests passed (LLM judge: ``tournament_llm``)
-``b4-eb``          ours: B4's hypotheses scored by a likelihood with rates fitted on the matrix
+``b4-beh``         ours: B4's consensus sets refined by behaviour (docs/selector.md)
 =================  =============================================================================
 
 ``select(name, matrix, **params)`` validates ``params`` with the selector's pydantic model
@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from harness.errors import ConfigError
 from harness.selection._types import PassMatrix, Ranking
 from harness.selection.selectors._agreement import B4Params, CodeTParams, b4, codet
+from harness.selection.selectors._b4beh import B4BehParams, b4_behaviour
 from harness.selection.selectors._basic import (
     MaxPassParams,
     MbrParams,
@@ -63,6 +64,7 @@ SELECTORS: dict[str, SelectorSpec] = {
         SelectorSpec("codet", CodeTParams, codet),
         SelectorSpec("b4", B4Params, b4),
         SelectorSpec("tournament", TournamentParams, tournament),
+        SelectorSpec("b4-beh", B4BehParams, b4_behaviour),
     )
 }
 
@@ -85,6 +87,7 @@ def select(name: str, matrix: PassMatrix, **params: object) -> Ranking:
 
 __all__ = [
     "SELECTORS",
+    "B4BehParams",
     "B4Params",
     "CodeTParams",
     "LLMJudge",
@@ -94,6 +97,7 @@ __all__ = [
     "SelectorSpec",
     "TournamentParams",
     "b4",
+    "b4_behaviour",
     "codet",
     "maxpass",
     "mbr",
