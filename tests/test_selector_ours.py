@@ -172,3 +172,13 @@ def test_params_are_validated_and_defaults_documented() -> None:
     with pytest.raises(ConfigError):
         select("b4-beh", matrix(ROWS), gamma=1.0)
     assert b4_behaviour(matrix(ROWS), p).selector == "b4-beh"
+
+
+def test_dead_tests_are_left_out_of_the_scoring() -> None:
+    # Test 2 errors against every program: no evidence; scoring without it equals scoring it away by hand.
+    rows = [[P, F, E], [P, F, E], [F, P, E]]
+    with_dead = select("b4-beh", matrix(rows), drop_dead_tests=True)
+    by_hand = select("b4-beh", matrix([r[:2] for r in rows]))
+    assert groups(with_dead) == groups(by_hand)
+    assert with_dead.scores == pytest.approx(by_hand.scores)
+    assert with_dead.scores != pytest.approx(select("b4-beh", matrix(rows)).scores)

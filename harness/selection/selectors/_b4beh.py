@@ -69,6 +69,8 @@ class B4BehParams(BaseModel):
     """Variant V5 (``behaviour``): B4's four terms score behaviour clusters directly, no share term."""
     drop_unrun: bool = False
     """Variant V6: rows that never ran (every cell ERROR) are left out of the scoring and ranked last."""
+    drop_dead_tests: bool = False
+    """Part of variant V7: tests that ran against none of the (remaining) rows are left out."""
     fit_priors: bool = False
     """Variant V3: ``beta0``/``alpha_xy`` chosen per task on :data:`BETA0_GRID` x :data:`ALPHA_GRID` by
     maximum marginal likelihood of the unlabelled matrix (overrides ``beta0``/``alpha_xy``)."""
@@ -126,22 +128,25 @@ def behaviour_share(matrix: PassMatrix, inverse: IntArray) -> FloatArray:
     return share
 
 
-def _rank_ran_first(matrix: PassMatrix, ran: BoolArray, params: B4BehParams) -> Ranking:
-    """Score the rows that ran on their own; the others form one last group."""
+def _rank_ran_first(
+    matrix: PassMatrix, ran: BoolArray, live_tests: BoolArray, params: B4BehParams
+) -> Ranking:
+    """Score the rows in ``ran`` on the tests in ``live_tests``; the other rows form one last group."""
     rows = np.flatnonzero(ran)
     if rows.size == 0:
         return all_tied(NAME, matrix, ranked=False)
+    live = np.flatnonzero(live_tests)
     sub = PassMatrix(
         matrix.task_id,
         [matrix.candidate_ids[i] for i in rows],
-        list(matrix.test_ids),
-        matrix.cells[rows],
-        matrix.times_ms[rows],
+        [matrix.test_ids[j] for j in live],
+        matrix.cells[np.ix_(rows, live)],
+        matrix.times_ms[np.ix_(rows, live)],
         matrix.candidate_counts[rows],
-        matrix.test_counts,
-        None if matrix.outputs is None else matrix.outputs[rows],
+        matrix.test_counts[live],
+        None if matrix.outputs is None else matrix.outputs[np.ix_(rows, live)],
     )
-    inner = b4_behaviour(sub, params.model_copy(update={"drop_unrun": False}))
+    inner = b4_behaviour(sub, params.model_copy(update={"drop_unrun": False, "drop_dead_tests": False}))
     if not inner.ranked:
         return all_tied(NAME, matrix, ranked=False)
     ran_scores = np.asarray(inner.scores, dtype=np.float64)
@@ -206,10 +211,13 @@ def b4_behaviour(matrix: PassMatrix, params: B4BehParams) -> Ranking:
     n, m = matrix.shape
     if n == 0 or m == 0:
         return all_tied(NAME, matrix, ranked=False)
-    if params.drop_unrun:
-        ran = (matrix.cells != Cell.ERROR).any(axis=1)
-        if not bool(ran.all()):
-            return _rank_ran_first(matrix, ran, params)
+    if params.drop_unrun or params.drop_dead_tests:
+        ran = (matrix.cells != Cell.ERROR).any(axis=1) if params.drop_unrun else np.ones(n, np.bool_)
+        live = (
+            (matrix.cells[ran] != Cell.ERROR).any(axis=0) if params.drop_dead_tests else np.ones(m, np.bool_)
+        )
+        if not (bool(ran.all()) and bool(live.all())):
+            return _rank_ran_first(matrix, ran, live, params)
     passed = matrix.passed
     layouts, inverse = consensus_sets(passed)
     counts = np.maximum(matrix.candidate_counts.astype(np.float64), 1.0)
