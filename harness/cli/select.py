@@ -1,9 +1,161 @@
-"""Placeholder: commands are added by the module's owner."""
+"""``harness select``: the offline selection experiment on a suite's candidate and test pools."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from harness.cli._common import console, friendly_errors, print_json
+from harness.errors import ConfigError
+
+
+def parse_sets(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``b4.beta0=1e4`` -> ``{"b4": {"beta0": 10000.0}}`` (values parsed as JSON when they parse)."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        strategy, dot, field = key.rpartition(".")
+        if not sep or not dot or not strategy or not field:
+            raise ConfigError(f"bad --set {item!r}: use STRATEGY.FIELD=VALUE, e.g. b4.beta0=1e4")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out.setdefault(strategy, {})[field] = value
+    return out
+
+
+def parse_strategies(text: str) -> list[str]:
+    """A comma list of selectors (``name`` or ``name:label``); ``all`` is every registered selector."""
+    from harness.selection import SELECTORS
+
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if names == ["all"]:
+        return list(SELECTORS)
+    unknown = [n for n in names if n.split(":", 1)[0] not in SELECTORS]
+    if unknown or not names:
+        raise ConfigError(f"unknown strategies {unknown}; choose from all, {', '.join(SELECTORS)}")
+    return names
+
+
+def seeds_of(seed: int | None, seeds: int | None) -> list[int]:
+    if seed is not None and seeds is not None:
+        raise ConfigError("pass --seed S (one seed) or --seeds K (seeds 0..K-1), not both")
+    if seeds is not None:
+        if seeds < 1:
+            raise ConfigError("--seeds must be at least 1")
+        return list(range(seeds))
+    return [seed if seed is not None else 0]
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    @app.command("select")
+    @friendly_errors
+    def select(
+        pool_solutions: Annotated[
+            Path, typer.Option(help="Solution samples: CodeT's JSONL (prompt, samples) or our pool JSONL.")
+        ],
+        pool_tests: Annotated[Path, typer.Option(help="Test-generation samples, same formats.")],
+        suite: Annotated[str, typer.Option(help="humaneval | mbpp")] = "humaneval",
+        strategies: Annotated[
+            str, typer.Option(help="Comma list of selectors (name or name:label), or all.")
+        ] = "all",
+        protocol: Annotated[str, typer.Option(help="codet | b4 | both (every figure is labelled)")] = "both",
+        test_limit: Annotated[
+            int, typer.Option(help="First K tests per test sample (CodeT: 5; 0 keeps all).")
+        ] = 5,
+        n_samples: Annotated[
+            int | None, typer.Option(help="Pool-size study: subsample N samples per task.")
+        ] = None,
+        seed: Annotated[
+            int | None, typer.Option(help="One seed for subsampling and random selectors.")
+        ] = None,
+        seeds: Annotated[int | None, typer.Option(help="Average over seeds 0..K-1 (mean ± std).")] = None,
+        limit_tasks: Annotated[int | None, typer.Option(help="Only the first N tasks of the pool.")] = None,
+        mode: Annotated[
+            str, typer.Option(help="isolated (a bad test costs its own cell) | faithful (as CodeT's code)")
+        ] = "isolated",
+        timeout: Annotated[
+            float | None, typer.Option(help="Seconds per test (default: the engine's, 0.1 as CodeT).")
+        ] = None,
+        set_: Annotated[
+            list[str] | None,
+            typer.Option("--set", help="STRATEGY.FIELD=VALUE selector parameter, repeatable."),
+        ] = None,
+        run_id: Annotated[
+            str | None, typer.Option(help="Name a run, or resume it (reuses its matrices).")
+        ] = None,
+        results_dir: Annotated[
+            Path | None, typer.Option(help="Default: $HARNESS_RESULTS or results/")
+        ] = None,
+        cache_dir: Annotated[
+            Path | None,
+            typer.Option(help="Engine cache by content hash (default: $HARNESS_CACHE_DIR/selection)."),
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    ) -> None:
+        """Build the pass matrix of every task (candidates x generated tests, in the sandbox), rank the
+        candidates with each selector and print pass@1 under CodeT's and B4's protocols, with oracle."""
+        from harness.selection.run import SelectConfig, file_digest, load_pool_file, run_select
+        from harness.store import default_results_dir, new_run_id
+        from harness.tasks import load_function_suite
+        from harness.tasks._loaders import cache_dir as harness_cache_dir
+
+        if suite not in ("humaneval", "mbpp"):
+            raise ConfigError(f"--suite is humaneval or mbpp, not {suite!r}")
+        if protocol not in ("codet", "b4", "both"):
+            raise ConfigError(f"--protocol is codet, b4 or both, not {protocol!r}")
+        if mode not in ("isolated", "faithful"):
+            raise ConfigError(f"--mode is isolated or faithful, not {mode!r}")
+        if n_samples is not None and n_samples < 1:
+            raise ConfigError("--n-samples must be at least 1")
+        names = parse_strategies(strategies)
+        suite_tasks = load_function_suite(suite)
+        sol_path, test_path = pool_solutions.resolve(), pool_tests.resolve()
+        pools = (
+            load_pool_file(sol_path, "solutions", suite_tasks),
+            load_pool_file(test_path, "tests", suite_tasks),
+        )
+        cfg = SelectConfig.model_validate(
+            {
+                "suite": suite,
+                "pool_solutions": str(sol_path),
+                "pool_tests": str(test_path),
+                "pool_digests": {"solutions": file_digest(sol_path), "tests": file_digest(test_path)},
+                "strategies": names,
+                "params": parse_sets(set_ or []),
+                "protocol": protocol,
+                "test_limit": test_limit or None,
+                "n_samples": n_samples,
+                "seeds": seeds_of(seed, seeds),
+                "limit_tasks": limit_tasks,
+                "mode": mode,
+                "timeout_s": timeout,
+            }
+        )
+        report = run_select(
+            cfg,
+            suite_tasks,
+            pools,
+            results_dir=results_dir or default_results_dir(),
+            run_id=run_id or new_run_id("select"),
+            progress=not as_json,
+            cache=cache_dir or harness_cache_dir() / "selection",
+        )
+        if as_json:
+            print_json({k: v for k, v in report.summary.items() if k != "rows"})
+            return
+        from rich.console import Console
+
+        table = report.result.table()
+        s = report.summary
+        table.title = f"{s['suite']} · {s['n_tasks']} tasks · {s['mode']} · {table.title}"
+        out = Console()
+        if not out.is_terminal:  # piped (e.g. scripts/main.sh | tee): do not wrap the table at 80 columns
+            out = Console(width=max(out.width, 110))
+        out.print(table)
+        reused = " (resumed: table reprinted)" if s.get("resumed") and s["matrices_built"] == 0 else ""
+        console.print(f"results: {report.run_dir}{reused}")

@@ -1,0 +1,433 @@
+"""``harness select`` as a resumable run: pools -> pass matrices -> every selector -> table and artefacts.
+
+Layout of ``results/<run-id>/`` (the per-task folders are the ones ``harness view`` reads):
+
+====================  ===================================================================================
+``manifest.json``     the :class:`SelectConfig` (pool paths *and* digests, so a changed pool cannot resume)
+``04_matrix/K.npz``   the task's pass matrix (cells, times, ids, counts, outputs) plus ``correct``, ``ran``
+                      and ``n_samples``: everything selection needs, so a resumed run rebuilds nothing
+``05_selection/K.json``  CodeT-protocol rankings of the first seed (full pool only: a subsample's row
+                      indices are not the matrix's); ``06_eval/K.json`` which rows the hidden tests accept
+``rankings.jsonl``    every :class:`~harness.selection.experiment.TaskRanking` (strategy, protocol, seed)
+``table.json``, ``table.md``  pass@1 per strategy and protocol (with oracle), the summary ``--json`` prints
+``outcomes.jsonl``, ``stages.json``  what ``harness report`` / ``harness view`` / ``compare`` read
+====================  ===================================================================================
+
+Resume: matrices are units of stage ``matrix`` in the index; a rerun with the same run id loads the
+finished ones and builds only the rest (the engine's content-hash cache makes even those cheap), and a
+run whose ``select`` stage is done only reprints its table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import io
+import json
+import time
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.errors import ConfigError, DataError
+from harness.selection._types import PassMatrix
+from harness.selection.experiment import ExperimentResult, ResultRow, TaskData, TaskRanking, run_experiment
+from harness.selection.metrics import PROTOCOL_LABELS
+from harness.store import Run, StageTotals, TaskOutcome, append_outcomes, atomic_write_bytes, write_stages
+from harness.tasks import FunctionTask, Pool, PoolRecord, is_codet_pool, load_codet_pool, read_pool
+from harness.tasks._pools import PoolKind
+
+SUMMARY_VERSION = 1
+
+
+class SelectConfig(BaseModel):
+    """Everything that determines a selection run's numbers (stored as the run's manifest config)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    suite: Literal["humaneval", "mbpp"]
+    pool_solutions: str
+    """Absolute path of the solutions pool (CodeT format or ours)."""
+    pool_tests: str
+    pool_digests: dict[str, str] = Field(default_factory=dict)
+    """sha256 prefix of each pool file, so a rerun on a changed file is a new run, not a resume."""
+    strategies: list[str]
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Selector parameters keyed by strategy (``b4:label``) or selector name."""
+    protocol: Literal["codet", "b4", "both"] = "both"
+    test_limit: int | None = 5
+    n_samples: int | None = None
+    """Pool-size study: subsample N of each task's samples (None: the whole pool)."""
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    limit_tasks: int | None = None
+    mode: Literal["isolated", "faithful"] = "isolated"
+    timeout_s: float | None = None
+    """Per-test timeout; None keeps the engine's default (0.1 s, as CodeT)."""
+
+
+class BuildFn(Protocol):
+    """The shape of :func:`harness.selection.build.build_task_data` (injectable for tests)."""
+
+    def __call__(
+        self,
+        tasks: Sequence[FunctionTask],
+        solutions: Pool,
+        tests: Pool,
+        *,
+        options: Any,
+        engine: Any,
+        mode: Literal["isolated", "faithful"],
+        progress: bool,
+        cache: Path | None,
+    ) -> Awaitable[dict[str, TaskData]]: ...
+
+
+@dataclass
+class SelectReport:
+    summary: dict[str, Any]
+    """What ``--json`` prints and ``table.json`` holds."""
+    result: ExperimentResult
+    run_dir: Path
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def load_pool_file(path: Path, kind: PoolKind, tasks: Sequence[FunctionTask]) -> Pool:
+    """A pool of ``kind`` from ``path``, CodeT's format or ours (auto-detected by the first record)."""
+    option = f"--pool-{kind}"
+    if not path.is_file():
+        raise DataError(
+            f"{option} {path}: no such file. Pass a JSONL pool: CodeT's format (one {{prompt, samples}} per "
+            "line) or ours (harness.tasks.write_pool); `bash scripts/main.sh` fetches CodeT's pools"
+        )
+    try:
+        codet = is_codet_pool(path)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{option} {path}: not a UTF-8 JSONL file ({exc.reason})") from exc
+    if codet:
+        try:
+            return load_codet_pool(path, tasks, kind)
+        except DataError as exc:
+            other: PoolKind = "tests" if kind == "solutions" else "solutions"
+            try:
+                load_codet_pool(path, tasks, other)
+            except DataError:
+                raise DataError(f"{option}: {exc}") from exc
+            raise DataError(
+                f"{option} {path} holds {other} (its prompts are {other} prompts); swap "
+                "--pool-solutions and --pool-tests"
+            ) from exc
+    try:
+        pool = read_pool(path)
+    except DataError as exc:
+        raise DataError(
+            f"{option}: {exc}. Expected CodeT's format ({{prompt, samples}} per line) or ours "
+            "({version, task_id, kind, samples, provenance} per line)"
+        ) from exc
+    if pool.kind != kind:
+        raise DataError(
+            f"{option} {path} holds a pool of {pool.kind}; swap --pool-solutions and --pool-tests"
+        )
+    unknown = [r.task_id for r in pool if r.task_id not in {t.task_id for t in tasks}]
+    if unknown:
+        raise DataError(f"{option} {path}: task ids not in the suite, e.g. {unknown[:3]}; wrong --suite?")
+    return pool
+
+
+def select_tasks(
+    cfg: SelectConfig, suite_tasks: Sequence[FunctionTask], solutions: Pool, tests: Pool
+) -> tuple[list[FunctionTask], Pool]:
+    """The tasks of the run: those the solutions pool covers, in suite order, the first ``limit_tasks``.
+
+    A task the tests pool lacks gets an empty test list (selectors then have nothing to rank and the
+    CodeT protocol falls back to the pool's pass@1), so coverage gaps never drop tasks silently."""
+    chosen = [t for t in suite_tasks if t.task_id in solutions]
+    if cfg.limit_tasks is not None:
+        chosen = chosen[: cfg.limit_tasks]
+    if not chosen:
+        raise DataError(f"the solutions pool {cfg.pool_solutions} covers no task of suite {cfg.suite}")
+    missing = [t.task_id for t in chosen if t.task_id not in tests]
+    if missing:
+        tests = Pool("tests", [*tests, *(PoolRecord(task_id=t, kind="tests", samples=[]) for t in missing)])
+    return chosen, tests
+
+
+# -- matrices on disk ------------------------------------------------------------------------------
+
+
+def _matrix_path(run: Run, task_id: str) -> Path:
+    from harness.report._artefacts import task_key
+
+    return run.path("04_matrix", f"{task_key(task_id)}.npz")
+
+
+def save_task(run: Run, data: TaskData) -> None:
+    """The viewer's ``04_matrix`` npz, plus what selection needs to resume (correct, ran, outputs)."""
+    from harness.report._artefacts import TaskEval, task_key
+
+    m = data.matrix
+    arrays: dict[str, Any] = {
+        "cells": m.cells,
+        "times_ms": m.times_ms,
+        "candidate_ids": np.array(m.candidate_ids, dtype=str),
+        "test_ids": np.array(m.test_ids, dtype=str),
+        "candidate_counts": m.candidate_counts,
+        "test_counts": m.test_counts,
+        "task_id": np.array(m.task_id),
+        "correct": np.asarray(data.correct, dtype=np.bool_),
+        "n_samples": np.array(data.n_samples),
+    }
+    if m.outputs is not None:
+        arrays["outputs"] = m.outputs
+    if data.ran is not None:
+        arrays["ran"] = np.asarray(data.ran, dtype=np.bool_)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(_matrix_path(run, m.task_id), buf.getvalue())
+    verdict = TaskEval(task_id=m.task_id, correct=[bool(x) for x in data.correct])
+    run.write_json(f"06_eval/{task_key(m.task_id)}.json", verdict.model_dump())
+
+
+def load_task(run: Run, task_id: str) -> TaskData | None:
+    """A task saved by :func:`save_task`, or None when the file is missing or unreadable (rebuilt)."""
+    path = _matrix_path(run, task_id)
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            matrix = PassMatrix(
+                task_id,
+                [str(x) for x in z["candidate_ids"]],
+                [str(x) for x in z["test_ids"]],
+                z["cells"],
+                z["times_ms"],
+                z["candidate_counts"],
+                z["test_counts"],
+                z.get("outputs"),
+            )
+            ran = z.get("ran")
+            return TaskData(matrix, z["correct"], int(z["n_samples"]), ran)
+    except (OSError, KeyError, ValueError, DataError):
+        return None
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+def _default_build() -> BuildFn:
+    """The engine's ``build_task_data``, imported by name when first needed (the engine may be absent
+    from a checkout that only selects over saved matrices)."""
+    fn: BuildFn = importlib.import_module("harness.selection.build").build_task_data
+    return fn
+
+
+def _extraction_options(cfg: SelectConfig) -> Any:
+    return importlib.import_module("harness.selection.extraction").ExtractionOptions(
+        test_limit=cfg.test_limit
+    )
+
+
+def _engine_config(cfg: SelectConfig) -> Any:
+    config = importlib.import_module("harness.selection.engine").EngineConfig
+    return config() if cfg.timeout_s is None else config(timeout_s=cfg.timeout_s)
+
+
+async def _matrices(
+    run: Run,
+    cfg: SelectConfig,
+    tasks: list[FunctionTask],
+    pools: tuple[Pool, Pool],
+    *,
+    build: BuildFn,
+    progress: bool,
+    cache: Path | None,
+) -> tuple[dict[str, TaskData], int]:
+    """Every task's :class:`TaskData`: loaded when its unit is done, else built (then saved, marked)."""
+    out: dict[str, TaskData] = {}
+    todo: list[FunctionTask] = []
+    for task in tasks:
+        loaded = load_task(run, task.task_id) if run.unit_done("matrix", task.task_id) else None
+        if loaded is None:
+            todo.append(task)
+        else:
+            out[task.task_id] = loaded
+    if todo:
+        built = await build(
+            todo,
+            pools[0],
+            pools[1],
+            options=_extraction_options(cfg),
+            engine=_engine_config(cfg),
+            mode=cfg.mode,
+            progress=progress,
+            cache=cache,
+        )
+        for task in todo:
+            if task.task_id not in built:
+                raise DataError(f"the engine returned no matrix for {task.task_id}")
+            save_task(run, built[task.task_id])
+            run.mark("matrix", task.task_id, "done", artefact=str(_matrix_path(run, task.task_id)))
+            out[task.task_id] = built[task.task_id]
+    return out, len(todo)
+
+
+def run_select(
+    cfg: SelectConfig,
+    suite_tasks: Sequence[FunctionTask],
+    pools: tuple[Pool, Pool],
+    *,
+    results_dir: Path,
+    run_id: str,
+    progress: bool = False,
+    cache: Path | None = None,
+    build: BuildFn | None = None,
+) -> SelectReport:
+    """Run (or resume) one selection experiment and write its artefacts; see the module docstring."""
+    if not cfg.seeds:
+        raise ConfigError("a selection run needs at least one seed")
+    started = time.monotonic()
+    tasks, tests = select_tasks(cfg, suite_tasks, pools[0], pools[1])
+    run = Run(results_dir, run_id, "select", cfg.model_dump(mode="json"), seeds=list(cfg.seeds))
+    try:
+        table_path = run.dir / "table.json"
+        if run.unit_done("select", "experiment") and table_path.is_file():
+            summary = json.loads(table_path.read_text(encoding="utf-8"))
+            summary.update(resumed=True, matrices_built=0, matrices_reused=summary["n_tasks"])
+            rows = [ResultRow.model_validate(r) for r in summary["rows"]]
+            result = ExperimentResult(rows=rows, rankings=[], n_samples=cfg.n_samples, seeds=cfg.seeds)
+            run.finish("done")
+            return SelectReport(summary, result, run.dir)
+        data, n_built = asyncio.run(
+            _matrices(run, cfg, tasks, (pools[0], tests), build=build or _default_build(), progress=progress,
+                      cache=cache)
+        )  # fmt: skip
+        matrix_s = time.monotonic() - started
+        t0 = time.monotonic()
+        result = run_experiment(
+            data,
+            strategies=cfg.strategies,
+            protocol=cfg.protocol,
+            n_samples=cfg.n_samples,
+            seeds=cfg.seeds,
+            params=cfg.params,
+        )
+        select_s = time.monotonic() - t0
+        summary = _summary(cfg, run, result, n_tasks=len(tasks), n_built=n_built)
+        summary["timings_s"] = {"matrices": round(matrix_s, 3), "selection": round(select_s, 3)}
+        _write_outputs(run, cfg, data, result, summary)
+        write_stages(
+            run.dir,
+            [
+                StageTotals(stage="matrix", calls=n_built, time_s=matrix_s),
+                StageTotals(stage="select", calls=len(result.rankings), time_s=select_s),
+            ],
+        )
+        run.mark("select", "experiment", "done", artefact=str(table_path))
+        run.finish("done")
+        return SelectReport(summary, result, run.dir)
+    except BaseException:
+        run.finish("failed")
+        raise
+    finally:
+        run.close()
+
+
+def _summary(
+    cfg: SelectConfig, run: Run, result: ExperimentResult, *, n_tasks: int, n_built: int
+) -> dict[str, Any]:
+    return {
+        "version": SUMMARY_VERSION,
+        "run_id": run.run_id,
+        "run_dir": str(run.dir),
+        "suite": cfg.suite,
+        "mode": cfg.mode,
+        "test_limit": cfg.test_limit,
+        "n_tasks": n_tasks,
+        "matrices_built": n_built,
+        "matrices_reused": n_tasks - n_built,
+        "resumed": run.resumed,
+        **result.to_json(),
+        "rows": [r.model_dump() for r in result.rows],
+    }
+
+
+def _write_outputs(
+    run: Run, cfg: SelectConfig, data: dict[str, TaskData], result: ExperimentResult, summary: dict[str, Any]
+) -> None:
+    from harness.report._artefacts import write_rankings
+
+    lines = "".join(r.model_dump_json() + "\n" for r in result.rankings)
+    atomic_write_bytes(run.path("rankings.jsonl"), lines.encode("utf-8"))
+    if cfg.n_samples is None and cfg.protocol != "b4":
+        first = cfg.seeds[0]
+        for task_id, task in data.items():
+            mine = [
+                r.ranking
+                for r in result.rankings
+                if r.task_id == task_id
+                and r.protocol == "codet"
+                and r.seed == first
+                and r.strategy != "oracle"
+            ]
+            write_rankings(run, task_id, mine, correct=[bool(x) for x in task.correct])
+    run.write_json("table.json", summary)
+    run.write_text("table.md", table_markdown(result, summary))
+    append_outcomes(run.dir, task_outcomes(result.rankings))
+
+
+def task_outcomes(rankings: Sequence[TaskRanking]) -> list[TaskOutcome]:
+    """One outcome per (task, strategy under a protocol, seed). The system is the strategy's name under
+    CodeT's protocol (every task: what ``harness report`` averages, with its own oracle/random columns)
+    and ``"<strategy> [b4]"`` under B4's (only the tasks that protocol keeps).
+
+    ``oracle`` comes from the oracle row of the same task, protocol and seed; ``random_pick`` from the
+    ``random`` strategy's when it ran."""
+    side = {
+        (r.strategy, r.protocol, r.seed, r.task_id): r.pass_at_1
+        for r in rankings
+        if r.strategy in ("oracle", "random")
+    }
+    out = []
+    for r in rankings:
+        if r.strategy == "oracle":
+            continue
+        top = r.ranking.top
+        out.append(
+            TaskOutcome(
+                task_id=r.task_id,
+                system=r.strategy if r.protocol == "codet" else f"{r.strategy} [b4]",
+                seed=r.seed,
+                resolved=r.pass_at_1,
+                oracle=bool(side.get(("oracle", r.protocol, r.seed, r.task_id), 0.0)),
+                random_pick=side.get(("random", r.protocol, r.seed, r.task_id)),
+                n_candidates=len(r.candidate_ids),
+                selected=r.candidate_ids[top[0]] if top else None,
+                extra={"protocol": r.protocol, "top_group": len(top), "ranked": r.ranking.ranked},
+            )
+        )
+    return out
+
+
+def table_markdown(result: ExperimentResult, summary: dict[str, Any]) -> str:
+    pool = "full pool" if result.n_samples is None else f"pool n={result.n_samples}"
+    head = (
+        f"# Selection pass@1: {summary['suite']}, {summary['n_tasks']} tasks, {pool}, "
+        f"{len(result.seeds)} seed(s), mode {summary['mode']}, test limit {summary['test_limit']}\n\n"
+        "| protocol | strategy | pass@1 % | ± std | tasks |\n|---|---|---:|---:|---:|\n"
+    )
+    body = "".join(
+        f"| {PROTOCOL_LABELS[r.protocol]} | {r.strategy} | {r.pass_at_1:.2f} | {r.std:.2f} | {r.n_tasks:g} |\n"
+        for r in result.rows
+    )
+    return head + body
