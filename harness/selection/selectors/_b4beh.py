@@ -98,15 +98,9 @@ def fit_priors(
     passed: BoolArray, layouts: BoolArray, inverse: IntArray, w: FloatArray, v: FloatArray
 ) -> B4Params:
     """The grid point of (beta0, alpha_xy) with the highest :func:`log_marginal` (first one on ties)."""
-    best: tuple[float, B4Params] | None = None
-    for beta0 in BETA0_GRID:
-        for alpha in ALPHA_GRID:
-            p = B4Params(beta0=beta0, alpha_xy=alpha)
-            value = log_marginal(passed, layouts, inverse, w, v, p)
-            if best is None or value > best[0] + 1e-12:
-                best = (value, p)
-    assert best is not None
-    return best[1]
+    grid = [B4Params(beta0=beta0, alpha_xy=alpha) for beta0 in BETA0_GRID for alpha in ALPHA_GRID]
+    values = [log_marginal(passed, layouts, inverse, w, v, p) for p in grid]
+    return grid[int(np.argmax(values))]
 
 
 def behaviour_share(matrix: PassMatrix, inverse: IntArray) -> FloatArray:
