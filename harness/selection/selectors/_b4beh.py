@@ -18,9 +18,8 @@ set. Two things it leaves on the table, which this selector uses:
   the outputs do not separate anything either is the ranking unranked (the metric's random fallback).
 
 Hyperparameters are B4's released defaults (``beta0 = 1e5``, ``alpha_xy = 1e3``), fixed in advance.
-Two options are documented variants (see docs/selector.md for what each scored): ``sample_rows`` counts
-B4's rows over samples instead of distinct programs, and ``fit_priors`` chooses ``beta0`` and
-``alpha_xy`` per task by maximum marginal likelihood of the unlabelled matrix.
+The other options are the variants V2..V7 logged in docs/selector.md with their figures, kept so that
+every logged figure can be reproduced; none of them beat the default on the criterion.
 """
 
 from __future__ import annotations
