@@ -1,0 +1,292 @@
+"""Voting over candidate patches with the generated reproduction tests, and B4 over the same matrix.
+
+* :func:`dedup` merges candidates whose diffs are equal exactly or after normalisation (only the
+  added and removed lines count, per file, with whitespace collapsed, blank lines and comment-only
+  lines dropped); the first of each group is kept and the group size becomes its multiplicity.
+* :func:`build_patch_matrix` runs every reproduction test (a standalone script: exit 0 = the issue is
+  fixed, 2 = not fixed, anything else = it crashed) on every candidate and on the unedited repository,
+  each row in a fresh sandbox of the task's instance image (no network). Cells: 0 -> ``PASS``, 2 ->
+  ``FAIL``, timeout -> ``TIMEOUT``, anything else -> ``ERROR``; a candidate that does not apply gets
+  a row of ``ERROR``. Between two tests the work tree is reset to the candidate's state, so one test
+  cannot disturb the next.
+* :func:`rank_patches` ranks candidates by ``votes`` (CodeMonkeys: tests passed, counting only tests
+  that do *not* already pass on the unedited repository, since those cannot tell a fix from no fix)
+  or by ``b4`` (``harness.selection.selectors.b4`` over candidates x those same informative tests).
+  Votes tie-break on multiplicity (more trajectories wrote the same patch), then stay tied.
+
+The task is a :class:`PublicRepoTask`: nothing here can read the hidden tests. The image is passed in
+(built by the caller with ``harness.tasks.images.TaskImages``, which needs the full task).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.errors import ConfigError
+from harness.evaluation._apply import applied_method, apply_script
+from harness.evaluation._container import EvalSandbox
+from harness.evaluation._instance import SandboxFactory, default_sandbox
+from harness.sandbox._types import ExecResult
+from harness.selection._types import Cell, PassMatrix, Ranking
+from harness.selection.selectors import select
+from harness.tasks._repo import PublicRepoTask
+from harness.tasks.images import TESTBED
+
+WORK = "/tmp/harness-votes"
+EXIT_FIXED, EXIT_NOT_FIXED = 0, 2
+RESET = "git reset -q --hard && git clean -fdq"
+"""Restores the candidate's committed state (untracked, non-ignored files removed)."""
+
+
+@dataclass(frozen=True)
+class Dedup:
+    """Distinct candidates: ``unique[k]`` is ``candidates[groups[k][0]]``; ``groups[k]`` its duplicates."""
+
+    unique: list[str]
+    groups: list[list[int]]
+
+    @property
+    def counts(self) -> list[int]:
+        return [len(g) for g in self.groups]
+
+    def index_of(self, original: int) -> int:
+        """The distinct candidate that original candidate ``original`` was merged into."""
+        return next(k for k, g in enumerate(self.groups) if original in g)
+
+
+_HUNK_FILE = re.compile(r"^\+\+\+ (?:b/)?(\S+)")
+
+
+def normalize_diff(diff: str) -> str:
+    """The part of a diff that decides what it does, insensitive to whitespace, comments and context."""
+    out: list[str] = []
+    path = ""
+    for line in diff.splitlines():
+        m = _HUNK_FILE.match(line)
+        if m:
+            path = m.group(1)
+            out.append(f"@{path}")
+            continue
+        if line.startswith(("---", "diff ", "index ", "@@", "new file", "deleted file", "\\")):
+            continue
+        if line[:1] not in "+-" or not line:
+            continue
+        body = " ".join(line[1:].split())
+        if not body or body.startswith("#"):
+            continue
+        out.append(line[0] + body)
+    return "\n".join(out)
+
+
+def dedup(candidates: Sequence[str]) -> Dedup:
+    """Merge candidates equal exactly or after :func:`normalize_diff`; order of first appearance kept."""
+    keys: dict[str, int] = {}
+    unique: list[str] = []
+    groups: list[list[int]] = []
+    for i, cand in enumerate(candidates):
+        key = hashlib.sha256(normalize_diff(cand).encode()).hexdigest()
+        k = keys.get(key)
+        if k is None:
+            keys[key] = len(unique)
+            unique.append(cand)
+            groups.append([i])
+        else:
+            groups[k].append(i)
+    return Dedup(unique, groups)
+
+
+@dataclass
+class PatchMatrix:
+    """Candidates x reproduction tests, plus the row of the unedited repository.
+
+    ``matrix`` holds the candidates only (ids ``c0..``, tests ``t0..`` unless given); ``baseline[j]``
+    is test ``j``'s :class:`Cell` on the unedited repository; ``applied[i]`` whether candidate ``i``
+    applied; ``outputs[i][j]`` the tail of what the run printed (``baseline_outputs`` likewise).
+    """
+
+    matrix: PassMatrix
+    baseline: npt.NDArray[np.int8]
+    applied: list[bool]
+    outputs: list[list[str]] = field(default_factory=list)
+    baseline_outputs: list[str] = field(default_factory=list)
+
+    @property
+    def informative(self) -> npt.NDArray[np.bool_]:
+        """Tests that do not already pass on the unedited repository."""
+        out: npt.NDArray[np.bool_] = self.baseline != Cell.PASS
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.matrix
+        return {
+            "task_id": m.task_id,
+            "candidate_ids": m.candidate_ids,
+            "test_ids": m.test_ids,
+            "cells": m.cells.tolist(),
+            "candidate_counts": m.candidate_counts.tolist(),
+            "baseline": self.baseline.tolist(),
+            "applied": self.applied,
+            "outputs": self.outputs,
+            "baseline_outputs": self.baseline_outputs,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PatchMatrix:
+        matrix = PassMatrix(
+            data["task_id"],
+            list(data["candidate_ids"]),
+            list(data["test_ids"]),
+            np.array(data["cells"], dtype=np.int8).reshape(len(data["candidate_ids"]), len(data["test_ids"])),
+            candidate_counts=np.array(
+                data.get("candidate_counts") or [1] * len(data["candidate_ids"]), dtype=np.int64
+            ),
+        )
+        return cls(
+            matrix,
+            np.array(data["baseline"], dtype=np.int8),
+            list(data["applied"]),
+            [list(r) for r in data.get("outputs", [])],
+            list(data.get("baseline_outputs", [])),
+        )
+
+
+def cell_of(res: ExecResult) -> Cell:
+    """The cell of one reproduction-script run (see the module docstring)."""
+    if res.status == "timeout":
+        return Cell.TIMEOUT
+    if res.exit_code == EXIT_FIXED and res.status == "ok":
+        return Cell.PASS
+    if res.exit_code == EXIT_NOT_FIXED:
+        return Cell.FAIL
+    return Cell.ERROR
+
+
+def _tail(res: ExecResult, limit: int) -> str:
+    text = (res.stdout + res.stderr).strip()
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+async def run_row(
+    sandbox: EvalSandbox, patch: str, tests: Sequence[str], *, timeout: float, output_limit: int = 2000
+) -> tuple[bool, list[Cell], list[str]]:
+    """Apply ``patch`` (empty = unedited) in ``sandbox``, commit it, run each test after a reset."""
+    if patch.strip():
+        await sandbox.write_file(f"{WORK}/candidate.patch", patch)
+        res = await sandbox.run(apply_script(f"{WORK}/candidate.patch"), cwd=TESTBED, timeout=300)
+        if applied_method(res.stdout) is None:
+            note = "the candidate patch does not apply: " + _tail(res, output_limit)
+            return False, [Cell.ERROR] * len(tests), [note] * len(tests)
+    await sandbox.run("git add -A && git commit -qm candidate --allow-empty", cwd=TESTBED, timeout=120)
+    cells: list[Cell] = []
+    outputs: list[str] = []
+    for j, test in enumerate(tests):
+        path = f"{WORK}/test_{j}.py"
+        await sandbox.write_file(path, test)
+        res = await sandbox.run(
+            f"python3 {shlex.quote(path)}", cwd=TESTBED, timeout=timeout, env={"PYTHONPATH": TESTBED}
+        )
+        cells.append(cell_of(res))
+        outputs.append(f"exit code {res.exit_code} ({res.status})\n{_tail(res, output_limit)}")
+        await sandbox.run(RESET, cwd=TESTBED, timeout=120)
+    return True, cells, outputs
+
+
+async def build_patch_matrix(
+    task: PublicRepoTask,
+    candidates: Sequence[str],
+    tests: Sequence[str],
+    *,
+    image: str,
+    sandbox_factory: SandboxFactory = default_sandbox,
+    timeout: float = 60.0,
+    concurrency: int = 2,
+    candidate_ids: Sequence[str] | None = None,
+    test_ids: Sequence[str] | None = None,
+    candidate_counts: Sequence[int] | None = None,
+) -> PatchMatrix:
+    """Run every test on every candidate and on the unedited repository; see the module docstring.
+
+    One sandbox per row (``concurrency`` at a time), closed when the row is done. Failures of the
+    sandbox backend raise (:class:`harness.errors.SandboxError`); failures of the code are cells.
+    """
+    if not isinstance(task, PublicRepoTask):
+        raise ConfigError(
+            "build_patch_matrix takes a PublicRepoTask (task.public_view()), never the full task"
+        )
+    gate = asyncio.Semaphore(max(1, concurrency))
+    rows: list[str] = ["", *candidates]
+
+    async def one(patch: str) -> tuple[bool, list[Cell], list[str]]:
+        async with gate:
+            sandbox = await sandbox_factory(image)
+            try:
+                return await run_row(sandbox, patch, tests, timeout=timeout)
+            finally:
+                await sandbox.close()
+
+    results = await asyncio.gather(*(one(p) for p in rows))
+    base, cand = results[0], results[1:]
+    n, m = len(candidates), len(tests)
+    cells = np.array([r[1] for r in cand], dtype=np.int8).reshape(n, m)
+    matrix = PassMatrix(
+        task.instance_id,
+        list(candidate_ids) if candidate_ids is not None else [f"c{i}" for i in range(n)],
+        list(test_ids) if test_ids is not None else [f"t{j}" for j in range(m)],
+        cells,
+        candidate_counts=np.array(candidate_counts, dtype=np.int64) if candidate_counts is not None else None,
+    )
+    return PatchMatrix(
+        matrix,
+        np.array(base[1], dtype=np.int8).reshape(m),
+        [r[0] for r in cand],
+        [r[2] for r in cand],
+        base[2],
+    )
+
+
+def informative_matrix(pm: PatchMatrix) -> PassMatrix:
+    """The candidates x informative-tests sub-matrix (tests passing on the unedited repo dropped)."""
+    keep = np.flatnonzero(pm.informative)
+    m = pm.matrix
+    return PassMatrix(
+        m.task_id,
+        list(m.candidate_ids),
+        [m.test_ids[j] for j in keep],
+        m.cells[:, keep],
+        candidate_counts=m.candidate_counts,
+        test_counts=m.test_counts[keep],
+    )
+
+
+def rank_patches(pm: PatchMatrix, method: Literal["votes", "b4"] = "votes", **params: Any) -> Ranking:
+    """Rank candidates by ``votes`` or ``b4`` (``params`` go to the B4 selector); see the module docstring."""
+    sub = informative_matrix(pm)
+    if method == "b4":
+        return select("b4", sub, **params).model_copy(update={"selector": "b4"})
+    if method != "votes":
+        raise ConfigError(f"unknown ranking method {method!r}: use 'votes' or 'b4'")
+    if params:
+        raise ConfigError(f"votes takes no parameters (got {sorted(params)})")
+    n = sub.shape[0]
+    votes = sub.passed.sum(axis=1).astype(float) if sub.shape[1] else np.zeros(n)
+    counts = sub.candidate_counts
+    keyed: dict[tuple[float, int], list[int]] = {}
+    for i in range(n):
+        keyed.setdefault((float(votes[i]), int(counts[i])), []).append(i)
+    groups = [keyed[k] for k in sorted(keyed, reverse=True)]
+    return Ranking(
+        selector="votes",
+        task_id=sub.task_id,
+        scores=[float(v) for v in votes],
+        groups=groups,
+        ranked=bool(sub.shape[1]) and bool(votes.max(initial=0) > 0),
+    )

@@ -1,0 +1,148 @@
+"""Dedup of candidate patches, votes and B4 on hand-made patch matrices, and ensembles' predictions files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.errors import ConfigError, DataError
+from harness.evaluation import load_predictions
+from harness.pipeline.ensemble import load_external, merge_candidates, our_candidates, write_predictions
+from harness.pipeline.voting import PatchMatrix, dedup, normalize_diff, rank_patches
+from harness.selection import Cell, PassMatrix
+
+P, F, E = Cell.PASS, Cell.FAIL, Cell.ERROR
+
+FIX = """\
+diff --git a/m/a.py b/m/a.py
+--- a/m/a.py
++++ b/m/a.py
+@@ -1,3 +1,3 @@
+ def f(x):
+-    return x
++    return x + 1
+ # end
+"""
+# Same change, other context, other indentation width, an extra comment and blank line.
+FIX_NOISY = """\
+diff --git a/m/a.py b/m/a.py
+index 111..222 100644
+--- a/m/a.py
++++ b/m/a.py
+@@ -2,2 +2,4 @@ def f(x):
+-    return x
++    # add one
++
++    return  x + 1
+"""
+OTHER = FIX.replace("x + 1", "x + 2")
+
+
+def test_dedup_exact_and_normalised() -> None:
+    d = dedup([FIX, OTHER, FIX, FIX_NOISY, "", "   \n"])
+    assert d.unique == [FIX, OTHER, ""]
+    assert d.groups == [[0, 2, 3], [1], [4, 5]]
+    assert d.counts == [3, 1, 2] and d.index_of(3) == 0
+    assert normalize_diff(FIX) == normalize_diff(FIX_NOISY) != normalize_diff(OTHER)
+
+
+def _pm(cells: list[list[Cell]], baseline: list[Cell], counts: list[int] | None = None) -> PatchMatrix:
+    n, m = len(cells), len(baseline)
+    matrix = PassMatrix(
+        "t",
+        [f"c{i}" for i in range(n)],
+        [f"t{j}" for j in range(m)],
+        np.array(cells, dtype=np.int8),
+        candidate_counts=np.array(counts, dtype=np.int64) if counts else None,
+    )
+    return PatchMatrix(matrix, np.array(baseline, dtype=np.int8), [True] * n)
+
+
+def test_votes_discount_tests_that_pass_on_the_unedited_repo() -> None:
+    # t0 already passes unedited: it votes for nobody. c1 passes the two informative tests.
+    pm = _pm([[P, F, F], [F, P, P], [P, P, F]], [P, F, F])
+    r = rank_patches(pm, "votes")
+    assert r.scores == [0.0, 2.0, 1.0]
+    assert r.groups == [[1], [2], [0]] and r.ranked
+
+
+def test_votes_tie_break_on_multiplicity_then_stay_tied() -> None:
+    pm = _pm([[P, F], [P, F], [F, P], [F, F]], [F, F], counts=[1, 3, 1, 1])
+    r = rank_patches(pm, "votes")
+    assert r.groups == [[1], [0, 2], [3]]
+
+
+def test_votes_with_no_informative_test_are_unranked() -> None:
+    r = rank_patches(_pm([[P], [F]], [P]), "votes")
+    assert not r.ranked and r.scores == [0.0, 0.0]
+
+
+def test_b4_prefers_the_consensus_of_agreeing_patches_and_tests() -> None:
+    # Three patches agree on tests t0..t3; a lone patch passes only t4 (a wrong test it satisfies).
+    # Votes tie the lone patch with nobody; B4 puts the consensus first.
+    cells = [[P, P, P, P, F], [P, P, P, P, F], [P, P, P, F, F], [F, F, F, F, P], [F, F, F, F, F]]
+    pm = _pm(cells, [F, F, F, F, F])
+    b4 = rank_patches(pm, "b4")
+    assert b4.selector == "b4" and set(b4.top) == {0, 1}
+    assert b4.groups[-1] != [0]
+    votes = rank_patches(pm, "votes")
+    assert set(votes.top) == {0, 1}
+    with pytest.raises(ConfigError):
+        rank_patches(pm, "nope")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+        rank_patches(pm, "b4", gamma=1)
+
+
+def test_b4_and_votes_can_disagree() -> None:
+    # c0 passes 3 tests no other patch passes; c1..c3 agree on 2 tests each. Votes pick c0 (3 > 2);
+    # B4 believes the three agreeing patches.
+    cells = [[P, P, P, F, F], [F, F, F, P, P], [F, F, F, P, P], [F, F, F, P, P]]
+    pm = _pm(cells, [F] * 5)
+    assert rank_patches(pm, "votes").top == [0]
+    assert set(rank_patches(pm, "b4").top) == {1, 2, 3}
+
+
+def test_patch_matrix_json_round_trip() -> None:
+    pm = _pm([[P, E], [F, P]], [F, F], counts=[2, 1])
+    pm.outputs = [["a", "b"], ["c", "d"]]
+    back = PatchMatrix.from_json(json.loads(json.dumps(pm.to_json())))
+    assert back.matrix.cells.tolist() == pm.matrix.cells.tolist()
+    assert back.baseline.tolist() == pm.baseline.tolist() and back.outputs == pm.outputs
+    assert back.matrix.candidate_counts.tolist() == [2, 1]
+
+
+def test_ensemble_round_trip(tmp_path: Path) -> None:
+    ext = tmp_path / "other.jsonl"
+    rows = [
+        {"instance_id": "a-1", "model_name_or_path": "sys-x", "model_patch": FIX},
+        {"instance_id": "b-2", "model_name_or_path": "sys-x", "model_patch": ""},
+        {"instance_id": "c-3", "model_name_or_path": "sys-x", "model_patch": None},
+    ]
+    ext.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ext2 = tmp_path / "third.json"
+    ext2.write_text(json.dumps([{"instance_id": "a-1", "model_name_or_path": "sys-y", "model_patch": OTHER}]))
+    external = load_external([ext, ext2])
+    assert list(external) == ["a-1"]  # empty and missing patches dropped
+    assert [c.provenance.model for c in external["a-1"]] == ["sys-x", "sys-y"]
+    assert external["a-1"][0].provenance.source == f"predictions:{ext}"
+    ours = our_candidates("a-1", [OTHER, FIX], model="scripted")
+    merged = merge_candidates(ours, external["a-1"])
+    assert [c.id for c in merged] == ["ours:0", "ours:1", "ext:other:0", "ext:third:0"]
+    assert dedup([c.code for c in merged]).groups == [[0, 3], [1, 2]]
+
+    out = write_predictions(
+        tmp_path / "preds.jsonl", {"b-2": OTHER, "a-1": FIX, "c-3": None}, model_name="harness-x"
+    )
+    preds = load_predictions(out)
+    assert [(p.instance_id, p.model_name_or_path, p.model_patch) for p in preds] == [
+        ("a-1", "harness-x", FIX),
+        ("b-2", "harness-x", OTHER),
+        ("c-3", "harness-x", None),
+    ]
+    dup = tmp_path / "dup.jsonl"
+    dup.write_text(json.dumps(rows[0]) + "\n" + json.dumps(rows[0]) + "\n")
+    with pytest.raises(DataError):
+        load_external([dup])
