@@ -1,0 +1,157 @@
+"""A real patch matrix on a local task (tasks/local/money) and the selection loop running tests in Docker.
+
+Candidates: the gold patch, a wrong patch written with our own edits (it fixes yen but breaks every
+other currency), a patch that does not apply, and the empty patch. Reproduction scripts: yen and dinar
+splitting (the issue), a USD split that already works unedited (so it must not vote), and one that
+crashes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.errors import HarnessError
+from harness.models import Message, load
+from harness.pipeline.edits import EditBlock, apply_edits, to_diff
+from harness.pipeline.selection_agent import select_patch
+from harness.pipeline.voting import build_patch_matrix, dedup, rank_patches
+from harness.selection import Cell
+from harness.tasks import RepoTask, load_local_task
+from harness.tasks.images import TaskImages
+
+pytestmark = pytest.mark.docker
+ROOT = Path(__file__).resolve().parents[1]
+P, F, E = Cell.PASS, Cell.FAIL, Cell.ERROR
+
+YEN = """\
+import sys
+from decimal import Decimal
+from money import Money
+got = [p.amount for p in Money("1000", "JPY").allocate([1, 1, 1])]
+print(got)
+sys.exit(0 if got == [Decimal(334), Decimal(333), Decimal(333)] else 2)
+"""
+DINAR = """\
+import sys
+from decimal import Decimal
+from money import Money
+got = [p.amount for p in Money("1.000", "KWD").allocate([1, 2])]
+print(got)
+sys.exit(0 if got == [Decimal("0.334"), Decimal("0.666")] else 2)
+"""
+USD = """\
+import sys
+from decimal import Decimal
+from money import Money
+got = [p.amount for p in Money("10.00", "USD").allocate([1, 2])]
+print(got)
+sys.exit(0 if got == [Decimal("3.34"), Decimal("6.66")] else 2)
+"""
+CRASH = "raise RuntimeError('boom')\n"
+NOT_APPLYING = """\
+diff --git a/money/amount.py b/money/amount.py
+--- a/money/amount.py
++++ b/money/amount.py
+@@ -1,3 +1,3 @@
+-this line is not in the file
++neither is this one
+ nor this
+"""
+
+
+@pytest.fixture(scope="module")
+def base_image() -> str:
+    name = os.environ.get("HARNESS_TASK_BASE_IMAGE")
+    if name:
+        return name
+    from harness.sandbox import images
+
+    try:
+        return images.python_image()
+    except HarnessError as exc:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"CI=true but {exc}", pytrace=False)
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def task() -> RepoTask:
+    return load_local_task(ROOT / "tasks" / "local" / "money")
+
+
+@pytest.fixture(scope="module")
+def image(task: RepoTask, base_image: str) -> str:
+    return TaskImages(base_image=base_image).instance_image(task)
+
+
+def _wrong_patch() -> str:
+    rel = "money/amount.py"
+    old = {rel: (ROOT / "tasks" / "local" / "money" / "repo" / rel).read_text()}
+    out = apply_edits(old, [EditBlock(rel, 'CENT = Decimal("0.01")\n', 'CENT = Decimal("1")\n')])
+    assert out.ok
+    return to_diff(old, out.sources)
+
+
+def test_patch_matrix_votes_and_b4_on_a_local_task(task: RepoTask, image: str) -> None:
+    wrong = _wrong_patch()
+    d = dedup([task.patch, wrong, task.patch, NOT_APPLYING, ""])
+    assert d.counts == [2, 1, 1, 1]
+    pm = asyncio.run(
+        build_patch_matrix(
+            task.public_view(),
+            d.unique,
+            [YEN, DINAR, USD, CRASH],
+            image=image,
+            candidate_counts=d.counts,
+        )
+    )
+    assert pm.baseline.tolist() == [F, F, P, E]
+    assert pm.applied == [True, True, False, True]
+    assert pm.matrix.cells.tolist() == [
+        [P, P, P, E],  # gold
+        [P, F, F, E],  # wrong: yen fixed, dinar and USD broken
+        [E, E, E, E],  # does not apply
+        [F, F, P, E],  # empty = unedited
+    ]
+    assert "boom" in pm.outputs[0][3] and "does not apply" in pm.outputs[2][0]
+    assert pm.informative.tolist() == [True, True, False, True]
+    votes = rank_patches(pm, "votes")
+    assert votes.scores == [2.0, 1.0, 0.0, 0.0] and votes.top == [0]
+    b4 = rank_patches(pm, "b4")
+    assert b4.top == [0]
+    assert np.array_equal(pm.matrix.candidate_counts, [2, 1, 1, 1])
+
+
+def test_selection_loop_runs_tests_in_candidate_sandboxes(task: RepoTask, image: str) -> None:
+    wrong = _wrong_patch()
+    candidates = [wrong, task.patch, ""]
+    replies: list[str] = []
+
+    def policy(messages: list[Message], index: int) -> str:
+        last = messages[-1].content
+        if index == 0:
+            reply = '<command candidate="1">grep -rln "yen_whole_units" /testbed ; git log --all --oneline | wc -l</command>'
+        elif index == 1:
+            reply = f"Let me check dinar splitting.\n<test>\n```python\n{DINAR}```\n</test>"
+        else:
+            fixed = re.findall(r"### candidate (\d+): exit code 0 \(fixed\)", last)
+            reply = f"<choice>{fixed[0]}</choice><reason>only it splits dinar</reason>"
+        replies.append(last)
+        return reply
+
+    result = asyncio.run(
+        select_patch(task.public_view(), load(policy), candidates, None, image=image, max_turns=5)
+    )
+    assert not result.fell_back and result.index == 1 and result.turns == 3
+    # The hidden tests' names are nowhere in the sandbox, and there is one commit in its history.
+    assert replies[1].startswith("exit code 0\n1")
+    dinar = replies[2]
+    assert "### unedited repository: exit code 2 (not fixed)" in dinar
+    assert "### candidate 1: exit code 2 (not fixed)" in dinar
+    assert "### candidate 2: exit code 0 (fixed)" in dinar
