@@ -145,3 +145,11 @@ def test_to_diff_applies_with_git(tmp_path: Path) -> None:
     for path, text in new.items():
         assert (tmp_path / path).read_text() == text
     assert to_diff(old, old) == ""
+
+
+def test_path_named_in_a_sentence_and_fuzzy_ambiguity() -> None:
+    (block,) = parse_edits("In `geo/shapes.py`:\n<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n")
+    assert block.path == "geo/shapes.py"
+    src = "def f():\n    value = compute(1, 2)\n\n\ndef g():\n    value = compute(1, 3)\n"
+    out = apply_edits({"m.py": src}, [EditBlock("m.py", "    value = compute(1, 4)\n", "    value = 0\n")])
+    assert out.errors[0].kind == "ambiguous" and "lines 2 and 6" in out.errors[0].message

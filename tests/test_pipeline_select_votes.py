@@ -146,3 +146,16 @@ def test_ensemble_round_trip(tmp_path: Path) -> None:
     dup.write_text(json.dumps(rows[0]) + "\n" + json.dumps(rows[0]) + "\n")
     with pytest.raises(DataError):
         load_external([dup])
+
+
+def test_exit_codes_map_to_cells() -> None:
+    from harness.pipeline.voting import cell_of
+    from harness.sandbox import ExecResult
+
+    def res(status: str, code: int | None) -> ExecResult:
+        return ExecResult(status=status, exit_code=code, stdout="", stderr="", duration_ms=1.0)  # type: ignore[arg-type]
+
+    assert cell_of(res("ok", 0)) == P
+    assert cell_of(res("nonzero", 2)) == F
+    assert cell_of(res("nonzero", 1)) == E and cell_of(res("killed", None)) == E
+    assert cell_of(res("timeout", 124)) == Cell.TIMEOUT

@@ -1,6 +1,7 @@
 """Search/replace edits written by a model: parse them, apply them to sources, diff the result.
 
-The format (fences optional; the path is the last non-blank line before the ``SEARCH`` marker)::
+The format (fences optional; the path is the last non-blank line before the ``SEARCH`` marker, or
+the last path-looking token of that line when it is a sentence such as ``In `pkg/mod.py`:``)::
 
     path/to/file.py
     <<<<<<< SEARCH
@@ -168,7 +169,9 @@ def _path_before(lines: list[str], i: int) -> str | None:
             cand = cand[2:]
         if cand and " " not in cand and not _REPLACE.match(cand):
             return cand
-        return None
+        # A sentence naming the file ("In `pkg/mod.py`:"): take its last path-looking token.
+        tokens = re.findall(r"[\w.-]*(?:/[\w.-]+)+|[\w-]+\.[A-Za-z]\w*", cand)
+        return tokens[-1] if tokens else None
     return None
 
 

@@ -1,8 +1,8 @@
 """The selection loop: a model tells the top candidates apart by writing and running tests, then names one.
 
-The model sees the issue and the diffs of the top ``top_k`` candidates (ranked by votes unless a
-ranking is given; candidates that did not apply or are empty are left out) with their vote counts.
-Each turn it answers with exactly one action:
+The model sees the issue and the diffs of the top ``top_k`` candidates (3, as CodeMonkeys; ranked by
+votes unless a ranking is given; candidates that did not apply or are empty are left out) with their
+vote counts. Each turn it answers with exactly one action:
 
 * ``<test>SCRIPT</test>``: a standalone Python script (exit 0 = fixed, 2 = not fixed, 1 = crashed) run
   in ``/testbed`` of every shown candidate and of the unedited repository; it gets the exit codes and
@@ -18,6 +18,8 @@ layer fails for good (including its budget), the result falls back to the vote w
 (``fell_back=True``). With a single candidate to show, no model is called. Sandboxes are fresh
 containers of the task's instance image (no network), one per shown candidate plus one for the
 unedited repository, started on first use and closed at the end. Hidden tests never enter them.
+A failure of the sandbox backend (:class:`harness.errors.SandboxError`) is not the model's fault and
+propagates, so the pipeline can retry the stage rather than record a fallback.
 """
 
 from __future__ import annotations
@@ -225,7 +227,7 @@ async def select_patch(
     matrix: PatchMatrix | None = None,
     *,
     ranking: Ranking | None = None,
-    top_k: int = 4,
+    top_k: int = 3,
     max_turns: int = 8,
     image: str | None = None,
     sandbox_factory: SandboxFactory = default_sandbox,
