@@ -20,7 +20,7 @@ from harness.errors import HarnessError
 from harness.models import Message, load
 from harness.pipeline.edits import EditBlock, apply_edits, to_diff
 from harness.pipeline.selection_agent import select_patch
-from harness.pipeline.voting import build_patch_matrix, dedup, rank_patches
+from harness.pipeline.voting import dedup, rank_patches, vote
 from harness.selection import Cell
 from harness.tasks import RepoTask, load_local_task
 from harness.tasks.images import TaskImages
@@ -100,17 +100,11 @@ def _wrong_patch() -> str:
 
 def test_patch_matrix_votes_and_b4_on_a_local_task(task: RepoTask, image: str) -> None:
     wrong = _wrong_patch()
-    d = dedup([task.patch, wrong, task.patch, NOT_APPLYING, ""])
-    assert d.counts == [2, 1, 1, 1]
-    pm = asyncio.run(
-        build_patch_matrix(
-            task.public_view(),
-            d.unique,
-            [YEN, DINAR, USD, CRASH],
-            image=image,
-            candidate_counts=d.counts,
-        )
-    )
+    candidates = [task.patch, wrong, task.patch, NOT_APPLYING, ""]
+    assert dedup(candidates).counts == [2, 1, 1, 1]
+    v = asyncio.run(vote(task.public_view(), candidates, [YEN, DINAR, USD, CRASH, YEN, "  "], image=image))
+    pm = v.matrix
+    assert v.tests == [YEN, DINAR, USD, CRASH] and pm.matrix.test_counts.tolist() == [2, 1, 1, 1]
     assert pm.baseline.tolist() == [F, F, P, E]
     assert pm.applied == [True, True, False, True]
     assert pm.matrix.cells.tolist() == [
@@ -121,10 +115,10 @@ def test_patch_matrix_votes_and_b4_on_a_local_task(task: RepoTask, image: str) -
     ]
     assert "boom" in pm.outputs[0][3] and "does not apply" in pm.outputs[2][0]
     assert pm.informative.tolist() == [True, True, False, True]
-    votes = rank_patches(pm, "votes")
-    assert votes.scores == [2.0, 1.0, 0.0, 0.0] and votes.top == [0]
-    b4 = rank_patches(pm, "b4")
-    assert b4.top == [0]
+    # The yen test was written twice, so it votes twice; USD passes unedited and does not vote.
+    assert v.votes.scores == [3.0, 2.0, 0.0, 0.0] and v.votes.top == [0]
+    assert v.b4.top == [0] and v.winner("votes") == 0 and v.winner("b4") == 0
+    assert rank_patches(pm, "votes") == v.votes
     assert np.array_equal(pm.matrix.candidate_counts, [2, 1, 1, 1])
 
 

@@ -12,7 +12,10 @@
 * :func:`rank_patches` ranks candidates by ``votes`` (CodeMonkeys: tests passed, counting only tests
   that do *not* already pass on the unedited repository, since those cannot tell a fix from no fix)
   or by ``b4`` (``harness.selection.selectors.b4`` over candidates x those same informative tests).
-  Votes tie-break on multiplicity (more trajectories wrote the same patch), then stay tied.
+  Votes tie-break on multiplicity (more trajectories wrote the same patch), then stay tied; a test
+  written by several trajectories votes as often as it was written.
+* :func:`vote` does all three for one task (candidates deduplicated, tests deduplicated exactly) and
+  returns a :class:`Vote` whose ``winner()`` indexes the original candidates.
 
 The task is a :class:`PublicRepoTask`: nothing here can read the hidden tests. The image is passed in
 (built by the caller with ``harness.tasks.images.TaskImages``, which needs the full task).
@@ -133,6 +136,7 @@ class PatchMatrix:
             "test_ids": m.test_ids,
             "cells": m.cells.tolist(),
             "candidate_counts": m.candidate_counts.tolist(),
+            "test_counts": m.test_counts.tolist(),
             "baseline": self.baseline.tolist(),
             "applied": self.applied,
             "outputs": self.outputs,
@@ -212,6 +216,7 @@ async def build_patch_matrix(
     candidate_ids: Sequence[str] | None = None,
     test_ids: Sequence[str] | None = None,
     candidate_counts: Sequence[int] | None = None,
+    test_counts: Sequence[int] | None = None,
 ) -> PatchMatrix:
     """Run every test on every candidate and on the unedited repository; see the module docstring.
 
@@ -243,6 +248,7 @@ async def build_patch_matrix(
         list(test_ids) if test_ids is not None else [f"t{j}" for j in range(m)],
         cells,
         candidate_counts=np.array(candidate_counts, dtype=np.int64) if candidate_counts is not None else None,
+        test_counts=np.array(test_counts, dtype=np.int64) if test_counts is not None else None,
     )
     return PatchMatrix(
         matrix,
@@ -277,7 +283,8 @@ def rank_patches(pm: PatchMatrix, method: Literal["votes", "b4"] = "votes", **pa
     if params:
         raise ConfigError(f"votes takes no parameters (got {sorted(params)})")
     n = sub.shape[0]
-    votes = sub.passed.sum(axis=1).astype(float) if sub.shape[1] else np.zeros(n)
+    # A test written by several trajectories votes as often as it was written (``test_counts``).
+    votes = sub.passed.astype(float) @ sub.test_counts.astype(float) if sub.shape[1] else np.zeros(n)
     counts = sub.candidate_counts
     keyed: dict[tuple[float, int], list[int]] = {}
     for i in range(n):
@@ -290,3 +297,55 @@ def rank_patches(pm: PatchMatrix, method: Literal["votes", "b4"] = "votes", **pa
         groups=groups,
         ranked=bool(sub.shape[1]) and bool(votes.max(initial=0) > 0),
     )
+
+
+@dataclass
+class Vote:
+    """Everything voting produced for one task; indices of rankings are into ``dedup.unique``."""
+
+    dedup: Dedup
+    tests: list[str]
+    matrix: PatchMatrix
+    votes: Ranking
+    b4: Ranking
+
+    def winner(self, method: Literal["votes", "b4"] = "votes") -> int:
+        """Index into the *original* candidates of the first candidate of ``method``'s top group."""
+        ranking = self.votes if method == "votes" else self.b4
+        return self.dedup.groups[ranking.top[0]][0]
+
+
+async def vote(
+    task: PublicRepoTask,
+    candidates: Sequence[str],
+    tests: Sequence[str],
+    *,
+    image: str,
+    sandbox_factory: SandboxFactory = default_sandbox,
+    timeout: float = 60.0,
+    concurrency: int = 2,
+    b4_params: dict[str, Any] | None = None,
+) -> Vote:
+    """Dedup the candidates (normalised) and the tests (exact), build the matrix, rank by votes and B4.
+
+    Empty tests are dropped. Multiplicities go into the matrix (``candidate_counts``, ``test_counts``).
+    """
+    if not candidates:
+        raise ConfigError("vote needs at least one candidate")
+    d = dedup(candidates)
+    distinct: dict[str, int] = {}
+    for t in tests:
+        if t.strip():
+            distinct[t] = distinct.get(t, 0) + 1
+    pm = await build_patch_matrix(
+        task,
+        d.unique,
+        list(distinct),
+        image=image,
+        sandbox_factory=sandbox_factory,
+        timeout=timeout,
+        concurrency=concurrency,
+        candidate_counts=d.counts,
+        test_counts=list(distinct.values()),
+    )
+    return Vote(d, list(distinct), pm, rank_patches(pm, "votes"), rank_patches(pm, "b4", **(b4_params or {})))
