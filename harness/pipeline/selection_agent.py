@@ -66,6 +66,9 @@ is not fixed, exit 1 if something unexpected happens
 Write tests that tell the candidates apart: look at how the diffs differ and probe exactly there, \
 including edge cases from the issue. You have {max_turns} turns."""
 
+MAX_DIFF_CHARS = 20_000
+"""A candidate's diff is cut there in the prompt (the model can still read the files by command)."""
+
 _TEST = re.compile(r"<test>\s*\n?(.*?)</test>", re.DOTALL)
 _COMMAND = re.compile(r"<command\s+candidate\s*=\s*[\"']?(\d+)[\"']?\s*>(.*?)</command>", re.DOTALL)
 _CHOICE = re.compile(r"<choice>\s*(.*?)\s*</choice>", re.DOTALL)
@@ -125,7 +128,10 @@ def _intro(
         if matrix is not None and informative:
             passed = int(((matrix.matrix.cells[i] == Cell.PASS) & matrix.informative).sum())
             votes = f" - passes {passed} of {informative} generated reproduction tests"
-        parts.append(f"## Candidate {k}{votes}\n\n```diff\n{candidates[i].strip()}\n```\n")
+        diff = candidates[i].strip()
+        if len(diff) > MAX_DIFF_CHARS:
+            diff = diff[:MAX_DIFF_CHARS] + f"\n... ({len(diff) - MAX_DIFF_CHARS} more characters cut)"
+        parts.append(f"## Candidate {k}{votes}\n\n```diff\n{diff}\n```\n")
     parts.append("Answer with one action.")
     return "\n".join(parts)
 

@@ -48,6 +48,10 @@ WORK = "/tmp/harness-votes"
 EXIT_FIXED, EXIT_NOT_FIXED = 0, 2
 RESET = "git reset -q --hard && git clean -fdq"
 """Restores the candidate's committed state (untracked, non-ignored files removed)."""
+COMMIT = (
+    "git add -A && git -c user.name=harness -c user.email=harness@harness.invalid -c commit.gpgsign=false "
+    "commit -q --no-verify --allow-empty -m candidate"
+)
 
 
 @dataclass(frozen=True)
@@ -189,7 +193,12 @@ async def run_row(
         if applied_method(res.stdout) is None:
             note = "the candidate patch does not apply: " + _tail(res, output_limit)
             return False, [Cell.ERROR] * len(tests), [note] * len(tests)
-    await sandbox.run("git add -A && git commit -qm candidate --allow-empty", cwd=TESTBED, timeout=120)
+    # The identity is given here: an image without a git identity would otherwise fail to commit, and
+    # the reset between tests would then silently undo the candidate.
+    res = await sandbox.run(COMMIT, cwd=TESTBED, timeout=120)
+    if not res.ok:
+        note = "could not commit the candidate's state: " + _tail(res, output_limit)
+        return False, [Cell.ERROR] * len(tests), [note] * len(tests)
     cells: list[Cell] = []
     outputs: list[str] = []
     for j, test in enumerate(tests):
