@@ -116,3 +116,24 @@ def test_single_candidate_needs_no_model_and_full_task_is_refused(tmp_path: Path
     with pytest.raises(ConfigError):
         asyncio.run(select_patch(TASK, load(never), CANDS, None))  # type: ignore[arg-type]
     assert isinstance(TASK.public_view(), PublicRepoTask)
+
+
+def test_budget_exhausted_mid_loop_falls_back_with_the_spend_counted(tmp_path: Path) -> None:
+    from harness.models import Budget, BudgetLimits, CostMeter
+
+    meter = CostMeter()
+    model = load(
+        lambda m, i: "still thinking", meter=meter, budget=Budget(BudgetLimits(calls=2), meter=meter)
+    )
+    res = asyncio.run(select_patch(TASK.public_view(), model, CANDS, _matrix(), max_turns=5))
+    assert res.fell_back and res.index == 1 and "BudgetExceeded" in res.reason
+    assert res.turns == 3 and res.usage.input_tokens > 0
+
+
+def test_a_given_ranking_decides_what_is_shown_and_the_fallback(tmp_path: Path) -> None:
+    from harness.selection import Ranking
+
+    ranking = Ranking(selector="b4", task_id="demo-1", scores=[0, 0, 0, 1], groups=[[3], [0], [1, 2]])
+    result, seen = _run(["<give_up/>"], tmp_path, ranking=ranking, top_k=2)
+    assert result.shown == [3, 0] and result.index == 3 and result.fell_back
+    assert "+x = 4" in seen[0][1].content.split("## Candidate 2")[0]

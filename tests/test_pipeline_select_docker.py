@@ -20,7 +20,7 @@ from harness.errors import HarnessError
 from harness.models import Message, load
 from harness.pipeline.edits import EditBlock, apply_edits, to_diff
 from harness.pipeline.selection_agent import select_patch
-from harness.pipeline.voting import dedup, rank_patches, vote
+from harness.pipeline.voting import build_patch_matrix, dedup, rank_patches, vote
 from harness.selection import Cell
 from harness.tasks import RepoTask, load_local_task
 from harness.tasks.images import TaskImages
@@ -149,3 +149,12 @@ def test_selection_loop_runs_tests_in_candidate_sandboxes(task: RepoTask, image:
     assert "### unedited repository: exit code 2 (not fixed)" in dinar
     assert "### candidate 1: exit code 2 (not fixed)" in dinar
     assert "### candidate 2: exit code 0 (fixed)" in dinar
+
+
+def test_a_test_past_its_timeout_is_a_timeout_cell(task: RepoTask, image: str) -> None:
+    slow = "import time\ntime.sleep(60)\n"
+    pm = asyncio.run(
+        build_patch_matrix(task.public_view(), [task.patch], [slow, YEN], image=image, timeout=2)
+    )
+    assert pm.baseline.tolist() == [Cell.TIMEOUT, F]
+    assert pm.matrix.cells.tolist() == [[Cell.TIMEOUT, P]]
