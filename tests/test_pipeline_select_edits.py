@@ -153,3 +153,18 @@ def test_path_named_in_a_sentence_and_fuzzy_ambiguity() -> None:
     src = "def f():\n    value = compute(1, 2)\n\n\ndef g():\n    value = compute(1, 3)\n"
     out = apply_edits({"m.py": src}, [EditBlock("m.py", "    value = compute(1, 4)\n", "    value = 0\n")])
     assert out.errors[0].kind == "ambiguous" and "lines 2 and 6" in out.errors[0].message
+
+
+def test_fuzzy_match_in_a_long_file_even_when_every_line_changed() -> None:
+    lines = [f"    item_{i} = build({i}, 'label {i % 7}')\n" for i in range(3000)]
+    src = "".join(lines)
+    # Every line of the search text differs a little from the file (one extra space each).
+    search = "".join(ln.replace("(", "( ") for ln in lines[1500:1512])
+    out = apply_edits({"big.py": src}, [EditBlock("big.py", search, "    pass\n")])
+    assert out.ok and out.applied[0].method == "fuzzy" and out.applied[0].line == 1501
+    assert out.sources["big.py"].splitlines()[1500] == "    pass"
+    # Lines the file does not have: the closest lines are shown.
+    out = apply_edits(
+        {"big.py": src}, [EditBlock("big.py", "def nowhere():\n    return registry.get(None)\n", "x\n")]
+    )
+    assert out.errors[0].kind == "no_match" and "closest lines" in out.errors[0].message

@@ -18,7 +18,8 @@ three steps, the first that finds exactly one place wins:
   of the search text are dropped); the replacement is re-indented by the difference between the
   file's indentation and the search text's at the first line;
 * ``fuzzy``: the window of as many lines as the search text whose ``difflib`` ratio (over the
-  stripped lines) is highest, when it reaches :data:`FUZZY_THRESHOLD` (0.9) and no other
+  stripped lines) is highest (every window of small files; in larger ones the windows anchored by
+  identical or most similar lines, see ``_starts``), when it reaches :data:`FUZZY_THRESHOLD` (0.9) and no other
   non-overlapping window comes within 0.02 of it.
 
 Two places at one step is an *ambiguous* error (the model must add lines to make the search text
@@ -30,6 +31,7 @@ still apply (``EditOutcome.ok`` is False). Errors are written for the model to r
 from __future__ import annotations
 
 import difflib
+import heapq
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -290,14 +292,13 @@ def _trim_blank(lines: list[str]) -> list[str]:
 
 
 def _windows(stripped: list[str], want: list[str]) -> list[tuple[float, int]]:
-    """(ratio, start) for every window of ``len(want)`` lines, best first."""
+    """(ratio, start) for the candidate windows of ``len(want)`` lines (:func:`_starts`), best first."""
     n = len(want)
-    target = "\n".join(want)
     matcher = difflib.SequenceMatcher(autojunk=False)
-    matcher.set_seq2(target)
+    matcher.set_seq2("\n".join(want))  # the matcher caches its analysis of seq2: keep it fixed
     out: list[tuple[float, int]] = []
     best = -1.0
-    for s in range(len(stripped) - n + 1):
+    for s in _starts(stripped, want):
         matcher.set_seq1("\n".join(stripped[s : s + n]))
         # quick_ratio bounds ratio from above: a window below both the best so far and any rival's
         # least score can be neither the best nor a rival.
@@ -308,6 +309,47 @@ def _windows(stripped: list[str], want: list[str]) -> list[tuple[float, int]]:
         out.append((r, s))
     out.sort(key=lambda t: (-t[0], t[1]))
     return out
+
+
+FULL_SCAN_WORK = 3000
+"""Every window is scored when file lines x search lines is at most this (300 lines for a 10-line
+search text); otherwise only candidate windows."""
+
+
+def _starts(stripped: list[str], want: list[str]) -> list[int]:
+    """Window starts worth a full ``difflib`` ratio.
+
+    Small files: all of them. Larger ones (a full scan costs about 5 ms a window for a 20-line search
+    text): the 100 starts where most search lines sit exactly at their place (lines of 4 characters or
+    more, each counted at 50 places at most), plus the 10 best starts by similarity of the first and of
+    the last such line alone, which finds windows where every line was changed a little.
+    """
+    last = len(stripped) - len(want)
+    if last < 0:
+        return []
+    if len(stripped) * len(want) <= FULL_SCAN_WORK:
+        return list(range(last + 1))
+    where: dict[str, list[int]] = {}
+    for i, line in enumerate(stripped):
+        if len(line) >= 4:
+            where.setdefault(line, []).append(i)
+    votes: dict[int, int] = {}
+    for k, w in enumerate(want):
+        for i in where.get(w, [])[:50]:
+            if 0 <= i - k <= last:
+                votes[i - k] = votes.get(i - k, 0) + 1
+    starts = set(sorted(votes, key=lambda s: (-votes[s], s))[:100])
+    significant = [k for k, w in enumerate(want) if len(w) >= 4] or [0]
+    matcher = difflib.SequenceMatcher(autojunk=False)
+    for k in {significant[0], significant[-1]}:
+        matcher.set_seq2(want[k])
+        scored: list[tuple[float, int]] = []
+        for i in range(k, k + last + 1):
+            matcher.set_seq1(stripped[i])
+            if matcher.real_quick_ratio() >= 0.5:
+                scored.append((matcher.ratio(), i - k))
+        starts.update(s for _, s in heapq.nlargest(10, scored))
+    return sorted(starts)
 
 
 def _indent(line: str) -> str:
