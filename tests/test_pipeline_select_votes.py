@@ -159,3 +159,14 @@ def test_exit_codes_map_to_cells() -> None:
     assert cell_of(res("nonzero", 2)) == F
     assert cell_of(res("nonzero", 1)) == E and cell_of(res("killed", None)) == E
     assert cell_of(res("timeout", 124)) == Cell.TIMEOUT
+
+
+def test_patch_matrix_refuses_the_full_task() -> None:
+    import asyncio
+
+    from harness.pipeline.voting import build_patch_matrix
+    from harness.tasks import RepoTask
+
+    task = RepoTask(instance_id="x-1", repo="x/x", base_commit="0" * 40, problem_statement="p", patch="GOLD")
+    with pytest.raises(ConfigError, match="PublicRepoTask"):
+        asyncio.run(build_patch_matrix(task, [FIX], ["exit(0)"], image="unused"))  # type: ignore[arg-type]
