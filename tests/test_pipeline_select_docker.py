@@ -95,7 +95,7 @@ def _wrong_patch() -> str:
     old = {rel: (ROOT / "tasks" / "local" / "money" / "repo" / rel).read_text()}
     out = apply_edits(old, [EditBlock(rel, 'CENT = Decimal("0.01")\n', 'CENT = Decimal("1")\n')])
     assert out.ok
-    return to_diff(old, out.sources)
+    return to_diff(old, out.changed_sources)
 
 
 def test_patch_matrix_votes_and_b4_on_a_local_task(task: RepoTask, image: str) -> None:

@@ -96,7 +96,7 @@ def test_no_match_shows_the_closest_lines() -> None:
     assert not out.ok and out.errors[0].kind == "no_match"
     msg = out.feedback()
     assert "closest lines" in msg and "    6 |     total = w + h" in msg
-    assert out.sources == {}
+    assert out.changed == [] and out.sources == {"s.py": SRC}
 
 
 def test_ambiguous_exact_and_whitespace_matches() -> None:
@@ -115,7 +115,8 @@ def test_missing_file_suggests_a_close_path_and_new_file_is_created() -> None:
         [EditBlock("geo/shape.py", "x\n", "y\n"), EditBlock("geo/new.py", "", "Z = 1\n")],
     )
     assert out.errors[0].kind == "missing_file" and "geo/shapes.py" in out.errors[0].message
-    assert out.sources == {"geo/new.py": "Z = 1\n"}
+    assert out.changed_sources == {"geo/new.py": "Z = 1\n"}
+    assert out.sources == {"geo/shapes.py": SRC, "geo/new.py": "Z = 1\n"}
     out = apply_edits({"a.py": "x\n"}, [EditBlock("a.py", "", "y\n")])
     assert out.errors[0].kind == "file_exists"
 

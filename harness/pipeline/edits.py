@@ -93,11 +93,20 @@ class EditError:
 
 @dataclass
 class EditOutcome:
-    """New sources (only files some block touched), what applied and how, and what failed."""
+    """New sources (every file given, with the edits), what applied and how, and what failed.
+
+    ``changed`` lists the paths some block touched (sorted), ``changed_sources`` their new text: what
+    to write back into a sandbox, and what :func:`to_diff` needs.
+    """
 
     sources: dict[str, str]
+    changed: list[str] = field(default_factory=list)
     applied: list[AppliedEdit] = field(default_factory=list)
     errors: list[EditError] = field(default_factory=list)
+
+    @property
+    def changed_sources(self) -> dict[str, str]:
+        return {p: self.sources[p] for p in self.changed}
 
     @property
     def ok(self) -> bool:
@@ -223,7 +232,8 @@ def apply_edits(sources: Mapping[str, str], blocks: Sequence[EditBlock]) -> Edit
         current[path], method, line = result
         touched.add(path)
         outcome.applied.append(AppliedEdit(index, path, method, line))
-    outcome.sources = {p: current[p] for p in sorted(touched)}
+    outcome.sources = current
+    outcome.changed = sorted(touched)
     return outcome
 
 
