@@ -169,3 +169,14 @@ def test_fuzzy_match_in_a_long_file_even_when_every_line_changed() -> None:
         {"big.py": src}, [EditBlock("big.py", "def nowhere():\n    return registry.get(None)\n", "x\n")]
     )
     assert out.errors[0].kind == "no_match" and "closest lines" in out.errors[0].message
+
+
+def test_absolute_and_prefixed_paths_resolve_to_the_known_file() -> None:
+    blocks = [
+        EditBlock("/testbed/geo/shapes.py", "    return w * h\n", "    return h * w\n"),
+        EditBlock("repo/geo/shapes.py", "    total = w + h\n", "    total = h + w\n"),
+        EditBlock("/testbed/geo/extra.py", "", "E = 1\n"),
+    ]
+    out = apply_edits({"geo/shapes.py": SRC}, blocks)
+    assert out.ok and out.changed == ["geo/extra.py", "geo/shapes.py"]
+    assert [a.path for a in out.applied] == ["geo/shapes.py", "geo/shapes.py", "geo/extra.py"]

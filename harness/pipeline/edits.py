@@ -10,7 +10,8 @@ the last path-looking token of that line when it is a sentence such as ``In `pkg
     the lines that replace them
     >>>>>>> REPLACE
 
-An empty ``SEARCH`` part creates a new file (an error if the file exists). Each block is matched in
+An empty ``SEARCH`` part creates a new file (an error if the file exists). Paths are relative to the
+repository; ``./``, ``/testbed/`` and other prefixes of a known path are resolved to it. Each block is matched in
 three steps, the first that finds exactly one place wins:
 
 * ``exact``: the search text occurs verbatim once;
@@ -190,13 +191,27 @@ def _join(lines: list[str]) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+def _resolve(path: str, current: Mapping[str, str]) -> str:
+    """``path`` as a key of ``current``: ``./`` and the sandbox's ``/testbed/`` prefix are dropped, and
+    any other prefixed path is matched to the one known path it ends with."""
+    if path in current:
+        return path
+    for prefix in ("./", "/testbed/"):
+        if path.startswith(prefix):
+            path = path[len(prefix) :]
+    if path in current:
+        return path
+    hits = [p for p in current if path.endswith("/" + p)]
+    return hits[0] if len(hits) == 1 else path
+
+
 def apply_edits(sources: Mapping[str, str], blocks: Sequence[EditBlock]) -> EditOutcome:
     """Apply ``blocks`` in order to ``sources`` (path -> text); see the module docstring."""
     current = dict(sources)
     outcome = EditOutcome(sources={})
     touched: set[str] = set()
     for index, block in enumerate(blocks):
-        path = block.path
+        path = _resolve(block.path, current)
         if path not in current:
             if block.search.strip():
                 close = difflib.get_close_matches(path, list(current), n=3, cutoff=0.5)
