@@ -50,16 +50,17 @@ Each of your answers must hold exactly one action:
 
 1. Run a test on every candidate and on the unedited repository:
 <test>
-a standalone Python script run from the repository root: exit 0 if the issue is fixed, exit 2 if it \
-is not fixed, exit 1 if something unexpected happens
+a standalone Python script, run from the repository root (/testbed, which is on the import path): \
+print what you observe, then exit 0 if the issue is fixed, 2 if it is not fixed, 1 if something \
+unexpected happens
 </test>
 
 2. Run one shell command in the repository of one candidate (candidate 0 is the unedited repository):
-<command candidate="1">grep -n "def allocate" -r .</command>
+<command candidate="1">grep -rn "def parse" --include=*.py .</command>
 
 3. Name the best candidate and say why in a sentence or two:
 <choice>1</choice>
-<reason>Only candidate 1 handles currencies without minor units.</reason>
+<reason>Only candidate 1 also handles the empty input the issue mentions.</reason>
 
 4. If you cannot tell them apart at all: <give_up/>
 
