@@ -158,3 +158,31 @@ def test_a_test_past_its_timeout_is_a_timeout_cell(task: RepoTask, image: str) -
     )
     assert pm.baseline.tolist() == [Cell.TIMEOUT, F]
     assert pm.matrix.cells.tolist() == [[Cell.TIMEOUT, P]]
+
+
+def test_ensemble_selection_picks_another_systems_fix_and_it_resolves(
+    task: RepoTask, image: str, tmp_path: Path
+) -> None:
+    import json
+
+    from harness.evaluation import evaluate_patch, load_predictions
+    from harness.pipeline.ensemble import load_external, merge_candidates, our_candidates, write_predictions
+
+    other = tmp_path / "sys-x.jsonl"
+    other.write_text(
+        json.dumps(
+            {"instance_id": task.instance_id, "model_name_or_path": "sys-x", "model_patch": task.patch}
+        )
+        + "\n"
+    )
+    ours = our_candidates(task.instance_id, [_wrong_patch(), ""], model="scripted")
+    pool = merge_candidates(ours, load_external([other])[task.instance_id])
+    v = asyncio.run(vote(task.public_view(), [c.code for c in pool], [YEN, DINAR, USD], image=image))
+    chosen = pool[v.winner("votes")]
+    assert chosen.provenance.model == "sys-x" and pool[v.winner("b4")] == chosen
+    preds = write_predictions(
+        tmp_path / "preds.jsonl", {task.instance_id: chosen.code}, model_name="harness-ensemble"
+    )
+    (pred,) = load_predictions(preds)
+    report = asyncio.run(evaluate_patch(task, pred.model_patch, image, model_name=pred.model_name_or_path))
+    assert report.resolved and report.outcome == "resolved"
