@@ -262,6 +262,11 @@ async def _matrices(
             todo.append(task)
         else:
             out[task.task_id] = loaded
+    if progress:
+        from rich.console import Console
+
+        reused = f", {len(out)} reused from {run.dir}" if out else ""
+        Console(stderr=True).print(f"pass matrices: {len(todo)} task(s) to build ({cfg.mode} mode){reused}")
     if todo:
         built = await build(
             todo,
