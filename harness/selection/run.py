@@ -228,7 +228,14 @@ def load_task(run: Run, task_id: str) -> TaskData | None:
 def _default_build() -> BuildFn:
     """The engine's ``build_task_data``, imported by name when first needed (the engine may be absent
     from a checkout that only selects over saved matrices)."""
-    fn: BuildFn = importlib.import_module("harness.selection.build").build_task_data
+    try:
+        module = importlib.import_module("harness.selection.build")
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"the pass-matrix engine is not available ({exc}); update the checkout, or select over the "
+            "matrices of an earlier run with its --run-id"
+        ) from exc
+    fn: BuildFn = module.build_task_data
     return fn
 
 
