@@ -169,10 +169,20 @@ async def check_diff_and_reset(factory: SandboxFactory) -> None:
         expect(applied == changed, "applying the diff reproduces the changed workspace")
 
 
+async def _await_sleepers(sb: Sandbox, tries: int = 50) -> list[str]:
+    """The sleepers, once a detached `sleep 300` has had time to exec (fork+exec races the check)."""
+    for _ in range(tries):
+        found = await _sleepers(sb)
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    return []
+
+
 async def check_reset_kills(factory: SandboxFactory) -> None:
     async with _open(factory) as sb:
         await sb.run("setsid sleep 300 > /dev/null 2>&1 < /dev/null &")
-        expect(bool(await _sleepers(sb)), "a setsid daemon survives the command that started it")
+        expect(bool(await _await_sleepers(sb)), "a setsid daemon survives the command that started it")
         await sb.run("echo junk > /tmp/junk")
         await sb.reset()
         expect(not await _sleepers(sb), "reset() kills the commands' processes")
