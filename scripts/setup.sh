@@ -57,4 +57,9 @@ if [ "$BROWSER" = "1" ] && ! command -v chromium >/dev/null 2>&1; then
 fi
 
 bash scripts/ensure-docker.sh
+# With no registry reachable the base image is built by debootstrap from Debian's mirror.
+if [ "$(id -u)" = "0" ] && ! command -v debootstrap >/dev/null 2>&1; then
+  echo "==> installing debootstrap (builds the sandbox base image when no registry answers)" >&2
+  apt-get install -y -q debootstrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q debootstrap >/dev/null; }
+fi
 "$VENV/bin/harness" sandbox build
