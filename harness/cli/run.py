@@ -1,9 +1,60 @@
-"""Placeholder: commands are added by the module's owner."""
+"""``harness run CONFIG``: the repository-task pipeline over a suite, resumable by run id."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from harness.cli._common import console, friendly_errors, print_json
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    @app.command("run")
+    @friendly_errors
+    def run(
+        config: Annotated[Path, typer.Argument(help="A YAML or JSON pipeline config (docs/pipeline.md).")],
+        run_id: Annotated[
+            str | None, typer.Option(help="Name the run; rerunning an existing id resumes it.")
+        ] = None,
+        results_dir: Annotated[
+            Path | None, typer.Option("--results", help="Default: $HARNESS_RESULTS or results/")
+        ] = None,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print the summary as one JSON object.")
+        ] = False,
+    ) -> None:
+        """Context, N testing+editing trajectories per task, voting/B4, selection, hidden-test evaluation."""
+        from harness.pipeline._config import load_config
+        from harness.pipeline._main import run_pipeline
+        from harness.store import default_results_dir, new_run_id
+
+        cfg, base = load_config(config)
+        rid = run_id or new_run_id("pipeline")
+        console.print(f"run {rid}")
+        data = run_pipeline(
+            cfg,
+            base,
+            results_dir=results_dir or default_results_dir(),
+            run_id=rid,
+            progress=None if as_json else console.print,
+        )
+        if as_json:
+            print_json(data)
+            return
+        for t in data["tasks"]:
+            console.print(
+                f"{t['task_id']:<28} resolved {t['resolved']:.0f}  oracle {t['oracle']}  "
+                f"random {t['random_pick'] if t['random_pick'] is not None else '-'}  "
+                f"${t['cost_usd']:.4f}  {t['time_s']:.1f}s"
+            )
+        for s in data["stages"]:
+            console.print(
+                f"  stage {s['stage']:<11} calls {s['calls']:>4}  tokens {s['input_tokens']}/{s['output_tokens']}"
+                f"  ${s['cost_usd']:.4f}  {s['time_s']:.1f}s"
+            )
+        console.print(
+            f"resolved {data['resolved']:.0f}/{data['n_tasks']}  oracle {data['oracle']:.2f}  "
+            f"random {data['random_pick']:.2f}  ${data['cost_usd']:.4f}  results: {data['run_dir']}"
+        )

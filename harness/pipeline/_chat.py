@@ -1,0 +1,91 @@
+"""One model conversation of a stage: sends requests, logs them, sums what they cost."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict
+
+from harness.models._types import Completion, Message, Model, Usage
+from harness.trajectory import TrajectoryLog
+
+
+class Spent(BaseModel):
+    """Model calls, tokens, dollars and seconds of one stage or part of one (summed over resumes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    time_s: float = 0.0
+
+    def add_completion(self, comp: Completion) -> None:
+        u = comp.usage
+        self.calls += 1
+        self.input_tokens += u.input_tokens + u.cache_read_tokens + u.cache_write_tokens
+        self.output_tokens += u.output_tokens
+        self.cost_usd += comp.cost_usd
+
+    def __add__(self, other: Spent) -> Spent:
+        return Spent(
+            calls=self.calls + other.calls,
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cost_usd=self.cost_usd + other.cost_usd,
+            time_s=self.time_s + other.time_s,
+        )
+
+
+@dataclass
+class Chat:
+    """A growing message list sent to ``model`` one turn at a time; every request and response is
+    appended to ``log`` (when given) and counted in ``spent``."""
+
+    model: Model
+    messages: list[Message]
+    log: TrajectoryLog | None = None
+    temperature: float = 0.0
+    max_tokens: int = 4096
+    spent: Spent = field(default_factory=Spent)
+    _logged: int = 0
+
+    async def ask(self) -> Completion:
+        """The model's next answer (appended to the conversation). Model errors propagate."""
+        if self.log is not None:
+            new = self.messages[self._logged :]
+            self.log.append(
+                "model_request",
+                {
+                    "messages": [m.model_dump(include={"role", "content"}) for m in new],
+                    "params": {"temperature": self.temperature, "max_tokens": self.max_tokens},
+                },
+            )
+            self._logged = len(self.messages)
+        start = time.monotonic()
+        comp = (
+            await self.model.sample(
+                self.messages, n=1, temperature=self.temperature, max_tokens=self.max_tokens
+            )
+        )[0]
+        self.spent.time_s += time.monotonic() - start
+        self.spent.add_completion(comp)
+        if self.log is not None:
+            self.log.append(
+                "model_response",
+                {"text": comp.text, "finish_reason": comp.finish_reason, "model": comp.model},
+                cost_usd=comp.cost_usd,
+                usage=comp.usage.model_dump(),
+            )
+        self.messages.append(Message(role="assistant", content=comp.text))
+        self._logged = len(self.messages)
+        return comp
+
+    def say(self, text: str) -> None:
+        self.messages.append(Message(role="user", content=text))
+
+
+def usage_of(spent: Spent) -> Usage:
+    return Usage(input_tokens=spent.input_tokens, output_tokens=spent.output_tokens)

@@ -1,0 +1,170 @@
+"""The config of ``harness run``: suite, models per stage, N, loop limits, selector, budget.
+
+Validated once, at the edge (:func:`load_config`), with ``extra="forbid"`` everywhere, so a misspelt
+key is an error that names the valid ones.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness._extras import require
+from harness.errors import ConfigError
+
+STAGES = ("relevance", "ranking", "testing", "editing", "selection")
+
+
+class ModelConfig(BaseModel):
+    """A model: a ``harness.models.load`` spec plus its options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: str
+    """``anthropic:claude-sonnet-4-5``, ``openai:gpt-4o-mini``, ``scripted:rules.json``, ``scripted``."""
+    policy: str | None = None
+    """For ``scripted``: a policy callable as ``FILE.py:NAME`` or ``module:NAME``."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Options of ``harness.models.load`` (``price``, ``max_concurrency``, ``base_url``, ``cache``...)."""
+
+    def load_policy(self, base: Path) -> Callable[..., Any] | None:
+        """The policy callable, imported from a file (relative to ``base``) or a module."""
+        if self.policy is None:
+            return None
+        where, sep, name = self.policy.rpartition(":")
+        if not sep or not where or not name:
+            raise ConfigError(f"policy {self.policy!r}: write FILE.py:NAME or module:NAME")
+        if where.endswith(".py"):
+            path = Path(where) if Path(where).is_absolute() else base / where
+            spec = importlib.util.spec_from_file_location(f"harness_policy_{path.stem}", path)
+            if spec is None or spec.loader is None or not path.is_file():
+                raise ConfigError(f"policy file {path} not found")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            try:
+                module = importlib.import_module(where)
+            except ImportError as exc:
+                raise ConfigError(f"policy module {where!r} cannot be imported: {exc}") from exc
+        fn = getattr(module, name, None)
+        if not callable(fn):
+            raise ConfigError(f"policy {self.policy!r}: {name} is not a callable of {where}")
+        return fn  # type: ignore[no-any-return]
+
+
+class StageModels(BaseModel):
+    """``default`` serves every stage without its own model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default: ModelConfig
+    relevance: ModelConfig | None = None
+    ranking: ModelConfig | None = None
+    testing: ModelConfig | None = None
+    editing: ModelConfig | None = None
+    selection: ModelConfig | None = None
+
+    def for_stage(self, stage: str) -> ModelConfig:
+        got: ModelConfig | None = getattr(self, stage)
+        return got or self.default
+
+
+class Limits(BaseModel):
+    """Separate caps on model calls and sandboxes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trajectories: int = Field(default=2, ge=1)
+    """Trajectories (each with its own sandbox) running at once, over all tasks."""
+    model_calls: int = Field(default=8, ge=1)
+    """Relevance calls in flight at once per task (the model's own ``max_concurrency`` caps the rest)."""
+    vote_sandboxes: int = Field(default=2, ge=1)
+    """Sandboxes at once when building a task's patch matrix."""
+    tasks: int = Field(default=1, ge=1)
+    """Tasks in progress at once."""
+
+
+class PipelineConfig(BaseModel):
+    """Everything ``harness run`` needs; see ``docs/pipeline.md``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    suite: str
+    """A folder of local tasks (``tasks/local``) or a SWE-bench JSON/JSONL/parquet file; relative
+    paths are resolved from the config file's folder."""
+    tasks: list[str] | None = None
+    """Instance ids to run (default: every task of the suite)."""
+    models: StageModels
+    n_trajectories: int = Field(default=4, ge=1)
+    """Trajectories per task (CodeMonkeys: 10)."""
+    first_alone: bool = True
+    """Run a task's first trajectory before the others, so they reuse the provider's prompt cache."""
+    testing_turns: int = Field(default=4, ge=1)
+    editing_turns: int = Field(default=6, ge=1)
+    selection_turns: int = Field(default=6, ge=1)
+    n_rankings: int = Field(default=1, ge=1)
+    context_tokens: int = Field(default=32_000, ge=1)
+    """Token budget of the files shown to the loops (CodeMonkeys: 128k)."""
+    max_file_chars: int = Field(default=100_000, ge=1)
+    """Files larger than this are skipped by relevance."""
+    source_suffixes: list[str] = Field(default_factory=lambda: [".py"])
+    temperature: float = Field(default=0.0, ge=0.0)
+    """Sampling temperature of the loops (use > 0 with a real model so trajectories differ)."""
+    selector: Literal["agent", "votes", "b4"] = "agent"
+    """``agent``: the selection loop (falls back to votes); ``votes``/``b4``: the ranking's winner."""
+    test_timeout: float = Field(default=60.0, gt=0)
+    """Seconds per reproduction-test run."""
+    budget_usd: float | None = Field(default=None, gt=0)
+    """Dollar limit over all model calls of this process (a resumed run counts anew)."""
+    limits: Limits = Field(default_factory=Limits)
+    evaluate: bool = True
+    """Judge the chosen patch (and every distinct candidate, for oracle and random pick) with the
+    hidden tests."""
+    base_image: str | None = None
+    """Base of the task images (default: the sandbox's Python image)."""
+    sandbox_memory: str = "1g"
+
+    @model_validator(mode="after")
+    def _check(self) -> PipelineConfig:
+        if self.tasks is not None and not self.tasks:
+            raise ValueError("tasks is an empty list: omit it to run every task")
+        return self
+
+
+def load_config(path: str | Path) -> tuple[PipelineConfig, Path]:
+    """Read and validate a YAML or JSON config; returns it and the folder relative paths start from."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {p}: {exc}") from exc
+    data: Any
+    try:
+        if p.suffix in (".yaml", ".yml"):
+            yaml = require("yaml", "yaml")
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # yaml's and json's parse errors alike
+        raise ConfigError(
+            f"{p}: not valid {'YAML' if p.suffix in ('.yaml', '.yml') else 'JSON'}: {exc}"
+        ) from exc
+    return parse_config(data, str(p)), p.resolve().parent
+
+
+def parse_config(data: Any, source: str = "config") -> PipelineConfig:
+    """Validate ``data``; :class:`ConfigError` lists every problem with its key path."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the config must be a mapping (suite, models, ...)")
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors())
+        fields = ", ".join(PipelineConfig.model_fields)
+        raise ConfigError(f"{source}: {problems} (top-level keys: {fields})") from exc

@@ -1,0 +1,80 @@
+"""Wiring of ``harness run``: config -> tasks, models, run folder -> :class:`Pipeline` -> summary."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.models import Budget, BudgetLimits, CostMeter, load
+from harness.pipeline._config import STAGES, PipelineConfig
+from harness.pipeline.run import Deps, Pipeline, StageModelSet, docker_deps, summary, write_summary
+from harness.store import Run
+from harness.tasks import RepoTask, load_suite
+
+
+def select_tasks(cfg: PipelineConfig, base: Path) -> list[RepoTask]:
+    suite = Path(cfg.suite) if Path(cfg.suite).is_absolute() else base / cfg.suite
+    tasks = load_suite(suite)
+    if cfg.tasks is None:
+        return tasks
+    by_id = {t.instance_id: t for t in tasks}
+    missing = [t for t in cfg.tasks if t not in by_id]
+    if missing:
+        raise ConfigError(f"tasks not in suite {suite}: {missing}; known: {sorted(by_id)}")
+    return [by_id[t] for t in cfg.tasks]
+
+
+def load_models(cfg: PipelineConfig, base: Path) -> StageModelSet:
+    """One model per stage, sharing one :class:`CostMeter` (and the dollar budget, when set).
+
+    A scripted policy given by path is imported once and shared by every stage that names it.
+    """
+    meter = CostMeter()
+    budget = Budget(BudgetLimits(dollars=cfg.budget_usd), meter=meter) if cfg.budget_usd else None
+    policies: dict[str, Any] = {}
+    out: dict[str, Any] = {}
+    for stage in STAGES:
+        mc = cfg.models.for_stage(stage)
+        options = dict(mc.options)
+        if mc.policy is not None:
+            if mc.policy not in policies:
+                policies[mc.policy] = mc.load_policy(base)
+            options["policy"] = policies[mc.policy]
+        options.setdefault("meter", meter)
+        if budget is not None:
+            options.setdefault("budget", budget)
+        out[stage] = load(mc.spec, stage=stage, **options)
+    return StageModelSet(**out)
+
+
+def run_pipeline(
+    cfg: PipelineConfig,
+    base: Path,
+    *,
+    results_dir: Path,
+    run_id: str,
+    deps: Deps | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) the pipeline; returns the summary also written to ``summary.json``."""
+    tasks = select_tasks(cfg, base)
+    models = load_models(cfg, base)
+    run = Run(results_dir, run_id, "pipeline", cfg.model_dump(mode="json"))
+    try:
+        pipeline = Pipeline(cfg, tasks, run, models, deps or docker_deps(cfg, run_id), progress=progress)
+        outcomes = asyncio.run(pipeline())
+        data = summary(outcomes, pipeline.stage_totals())
+        data["run_id"] = run_id
+        data["run_dir"] = str(run.dir)
+        data["resumed"] = run.resumed
+        write_summary(run, data)
+        run.finish("done")
+    except BaseException:
+        run.finish("failed")
+        raise
+    finally:
+        run.close()
+    return data

@@ -1,0 +1,482 @@
+"""``harness run``: the whole pipeline over a suite, resumable from its artefacts.
+
+Per task, each stage is a unit of the run's index (``harness.store.Run``) with an artefact under
+``results/<run-id>/``; a unit marked done is read back, never redone:
+
+=============  ==================================  ============================================
+stage          unit id                             artefact
+=============  ==================================  ============================================
+context        ``<task>``                          ``context/<key>.json``
+trajectory     ``<task>#<i>``                      ``trajectories_out/<key>/<i>.json`` (+ log)
+selection      ``<task>``                          ``selection/<key>.json`` (+ viewer artefacts)
+evaluation     ``<task>``                          ``eval/<key>.json``, ``eval/<key>/c<k>/report``
+=============  ==================================  ============================================
+
+Trajectory logs are ``trajectories/<key>/t<i>.jsonl`` (``context.jsonl``, ``selection.jsonl``), which
+``harness view`` shows; a trajectory killed half-way is started afresh (its partial log removed).
+Trajectories run ``limits.trajectories`` at once over all tasks, each in its own sandbox of the task's
+instance image; the first of a task runs alone when ``first_alone``. Models only ever get the task's
+public view; the hidden tests are read by evaluation alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from harness.evaluation._instance import SandboxFactory, default_sandbox, evaluate_patch
+from harness.models._types import Model
+from harness.pipeline._chat import Spent
+from harness.pipeline._config import PipelineConfig
+from harness.pipeline._trajectory import FileSandbox, TrajectoryRecord, read_sources, run_trajectory
+from harness.pipeline.context import ContextResult, build_context
+from harness.pipeline.ensemble import our_candidates, write_predictions
+from harness.pipeline.loops import Roots
+from harness.pipeline.selection_agent import select_patch
+from harness.pipeline.voting import vote
+from harness.report._artefacts import task_key, write_candidates, write_matrix, write_rankings
+from harness.store import Run, StageTotals, TaskOutcome, append_outcomes, write_stages
+from harness.tasks._repo import RepoTask
+from harness.trajectory import TrajectoryLog
+
+M = TypeVar("M", bound=BaseModel)
+PIPELINE_STAGES = ("context", "testing", "editing", "selection", "evaluation")
+
+
+class ClosableSandbox(FileSandbox, Protocol):
+    async def close(self) -> None: ...
+
+
+TrajectorySandboxFactory = Callable[[str], Awaitable[ClosableSandbox]]
+
+
+@dataclass
+class Deps:
+    """The parts the pipeline runs on; tests swap them, ``harness run`` uses :func:`docker_deps`."""
+
+    image: Callable[[RepoTask], str]
+    """The task's instance image (built when missing); called in a worker thread."""
+    trajectory_sandbox: TrajectorySandboxFactory
+    eval_sandbox: SandboxFactory = default_sandbox
+    roots: Roots = field(default_factory=Roots)
+
+
+@dataclass
+class StageModelSet:
+    relevance: Model
+    ranking: Model
+    testing: Model
+    editing: Model
+    selection: Model
+
+
+class SelectionRecord(BaseModel):
+    version: int = 1
+    task_id: str
+    candidates: list[str]
+    """Distinct candidate patches (dedup of the trajectories' patches)."""
+    groups: list[list[int]]
+    tests: list[str]
+    matrix: dict[str, Any]
+    votes: dict[str, Any]
+    b4: dict[str, Any]
+    method: str
+    chosen: int
+    """Index into ``candidates``."""
+    reason: str = ""
+    fell_back: bool = False
+    spent: Spent = Spent()
+
+
+class EvalRecord(BaseModel):
+    version: int = 1
+    task_id: str
+    chosen: int
+    resolved: bool
+    candidate_resolved: list[bool | None]
+    """Per distinct candidate (None: not evaluated); empty patches are False."""
+    outcomes: list[str]
+    time_s: float = 0.0
+
+
+def docker_deps(cfg: PipelineConfig, run_id: str) -> Deps:
+    """Real images and sandboxes: ``TaskImages`` and a strict ``DockerSandbox`` of the instance image
+    whose workspace is seeded from ``/testbed``."""
+    from harness.sandbox import DockerSandbox, SandboxProfile
+    from harness.tasks.images import TESTBED, TaskImages
+
+    images = TaskImages(base_image=cfg.base_image)
+    profile = SandboxProfile.strict(memory=cfg.sandbox_memory)
+
+    async def sandbox(image: str) -> ClosableSandbox:
+        return await DockerSandbox.create(image, profile, run_id=run_id, base=TESTBED)
+
+    return Deps(
+        image=images.instance_image, trajectory_sandbox=sandbox, roots=Roots(profile.workspace, TESTBED)
+    )
+
+
+class Pipeline:
+    """One ``harness run`` over ``tasks`` (full tasks: only evaluation reads their hidden parts)."""
+
+    def __init__(
+        self,
+        cfg: PipelineConfig,
+        tasks: Sequence[RepoTask],
+        run: Run,
+        models: StageModelSet,
+        deps: Deps,
+        *,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.cfg, self.tasks, self.run, self.models, self.deps = cfg, list(tasks), run, models, deps
+        self.progress = progress or (lambda _msg: None)
+        self._traj_gate = asyncio.Semaphore(cfg.limits.trajectories)
+        self._images: dict[str, str] = {}
+
+    # -- artefacts -------------------------------------------------------------------------------
+    def _load(self, rel: str, cls: type[M]) -> M:
+        return cls.model_validate_json(self.run.path(rel).read_text(encoding="utf-8"))
+
+    def _done(self, stage: str, unit: str, rel: str) -> bool:
+        return self.run.unit_done(stage, unit) and self.run.path(rel).exists()
+
+    def _log(self, key: str, name: str, *, fresh: bool) -> TrajectoryLog:
+        path = self.run.path("trajectories", key, f"{name}.jsonl")
+        if fresh:
+            path.unlink(missing_ok=True)  # a half-done attempt of a killed run: start its log afresh
+        return TrajectoryLog(path)
+
+    async def _image(self, task: RepoTask) -> str:
+        if task.instance_id not in self._images:
+            self._images[task.instance_id] = await asyncio.to_thread(self.deps.image, task)
+        return self._images[task.instance_id]
+
+    # -- stages ----------------------------------------------------------------------------------
+    async def context(self, task: RepoTask) -> ContextResult:
+        key, tid = task_key(task.instance_id), task.instance_id
+        rel = f"context/{key}.json"
+        if self._done("context", tid, rel):
+            return self._load(rel, ContextResult)
+        self.run.mark("context", tid, "running")
+        image = await self._image(task)
+        sandbox = await self.deps.trajectory_sandbox(image)
+        try:
+            sources = await read_sources(sandbox, self.deps.roots, self.cfg.max_file_chars * 10)
+        finally:
+            await sandbox.close()
+        suffixes = tuple(self.cfg.source_suffixes)
+        log = self._log(key, "context", fresh=True)
+        try:
+            result = await build_context(
+                task.public_view(),
+                {p: t for p, t in sources.items() if p.endswith(suffixes)},
+                relevance_model=self.models.relevance,
+                ranking_model=self.models.ranking,
+                token_budget=self.cfg.context_tokens,
+                n_rankings=self.cfg.n_rankings,
+                max_file_chars=self.cfg.max_file_chars,
+                concurrency=self.cfg.limits.model_calls,
+                log=log,
+            )
+        finally:
+            log.close()
+        self.run.write_json(rel, result.model_dump(mode="json"))
+        self.run.mark("context", tid, "done")
+        self.progress(f"{tid}: context: {len(result.relevant)} relevant, {len(result.included)} shown")
+        return result
+
+    async def trajectory(self, task: RepoTask, index: int, ctx: ContextResult) -> TrajectoryRecord:
+        key, tid = task_key(task.instance_id), task.instance_id
+        unit, rel = f"{tid}#{index}", f"trajectories_out/{key}/{index}.json"
+        if self._done("trajectory", unit, rel):
+            return self._load(rel, TrajectoryRecord)
+        image = await self._image(task)
+        async with self._traj_gate:
+            self.run.mark("trajectory", unit, "running")
+            log = self._log(key, f"t{index}", fresh=True)
+            sandbox = await self.deps.trajectory_sandbox(image)
+            try:
+                record = await run_trajectory(
+                    task.public_view(),
+                    index,
+                    sandbox,
+                    ctx.included,
+                    testing_model=self.models.testing,
+                    editing_model=self.models.editing,
+                    log=log,
+                    roots=self.deps.roots,
+                    testing_turns=self.cfg.testing_turns,
+                    editing_turns=self.cfg.editing_turns,
+                    timeout=self.cfg.test_timeout,
+                    temperature=self.cfg.temperature,
+                    max_file_chars=self.cfg.max_file_chars * 10,
+                )
+            finally:
+                log.close()
+                await sandbox.close()
+        self.run.write_json(rel, record.model_dump(mode="json"))
+        self.run.mark("trajectory", unit, "done")
+        verdict = {0: "fixed", 2: "not fixed", None: "no test"}.get(record.edited_exit, "crashed")
+        self.progress(
+            f"{tid}: trajectory {index}: {len(record.patch.splitlines())} diff lines, test {verdict}"
+        )
+        return record
+
+    async def trajectories(self, task: RepoTask, ctx: ContextResult) -> list[TrajectoryRecord]:
+        n = self.cfg.n_trajectories
+        first: list[TrajectoryRecord] = []
+        if self.cfg.first_alone and n > 1:
+            first = [await self.trajectory(task, 0, ctx)]
+        rest = await asyncio.gather(*(self.trajectory(task, i, ctx) for i in range(len(first), n)))
+        return [*first, *rest]
+
+    async def selection(self, task: RepoTask, records: list[TrajectoryRecord]) -> SelectionRecord:
+        key, tid = task_key(task.instance_id), task.instance_id
+        rel = f"selection/{key}.json"
+        if self._done("selection", tid, rel):
+            return self._load(rel, SelectionRecord)
+        self.run.mark("selection", tid, "running")
+        image = await self._image(task)
+        public = task.public_view()
+        patches = [r.patch for r in records]
+        v = await vote(
+            public,
+            patches,
+            [r.test for r in records],
+            image=image,
+            sandbox_factory=self.deps.eval_sandbox,
+            timeout=self.cfg.test_timeout,
+            concurrency=self.cfg.limits.vote_sandboxes,
+        )
+        method, reason, fell_back, spent = self.cfg.selector, "", False, Spent()
+        if self.cfg.selector == "agent":
+            log = self._log(key, "selection", fresh=True)
+            try:
+                res = await select_patch(
+                    public,
+                    self.models.selection,
+                    v.dedup.unique,
+                    v.matrix,
+                    image=image,
+                    max_turns=self.cfg.selection_turns,
+                    sandbox_factory=self.deps.eval_sandbox,
+                    log=log,
+                    test_timeout=self.cfg.test_timeout,
+                )
+            finally:
+                log.close()
+            chosen, reason, fell_back = res.index, res.reason, res.fell_back
+            u = res.usage
+            spent = Spent(
+                calls=res.turns,
+                input_tokens=u.input_tokens + u.cache_read_tokens + u.cache_write_tokens,
+                output_tokens=u.output_tokens,
+                cost_usd=res.cost_usd,
+                time_s=res.duration_s,
+            )
+        else:
+            ranking = v.votes if self.cfg.selector == "votes" else v.b4
+            chosen = ranking.top[0] if ranking.top else 0
+        record = SelectionRecord(
+            task_id=tid,
+            candidates=v.dedup.unique,
+            groups=v.dedup.groups,
+            tests=v.tests,
+            matrix=v.matrix.to_json(),
+            votes=v.votes.model_dump(),
+            b4=v.b4.model_dump(),
+            method=method,
+            chosen=chosen,
+            reason=reason,
+            fell_back=fell_back,
+            spent=spent,
+        )
+        cands = our_candidates(tid, v.dedup.unique, model=getattr(self.models.editing, "name", ""))
+        write_candidates(self.run, tid, cands)
+        write_matrix(self.run, v.matrix.matrix)
+        write_rankings(self.run, tid, [v.votes, v.b4])
+        self.run.write_json(rel, record.model_dump(mode="json"))
+        self.run.mark("selection", tid, "done")
+        self.progress(f"{tid}: selection ({method}): candidate {chosen} of {len(v.dedup.unique)}")
+        return record
+
+    async def evaluation(self, task: RepoTask, sel: SelectionRecord) -> EvalRecord:
+        key, tid = task_key(task.instance_id), task.instance_id
+        rel = f"eval/{key}.json"
+        if self._done("evaluation", tid, rel):
+            return self._load(rel, EvalRecord)
+        self.run.mark("evaluation", tid, "running")
+        start = time.monotonic()
+        image = await self._image(task)
+        resolved: list[bool | None] = []
+        outcomes: list[str] = []
+        for k, patch in enumerate(sel.candidates):
+            report = await evaluate_patch(
+                task,
+                patch,
+                image,
+                model_name="harness",
+                sandbox_factory=self.deps.eval_sandbox,
+                test_timeout=self.cfg.test_timeout * 10,
+                log_dir=self.run.dir / "eval" / key / f"c{k}",
+            )
+            self.run.write_json(f"eval/{key}/c{k}/report.json", {tid: report.model_dump(mode="json")})
+            outcomes.append(report.outcome)
+            resolved.append(None if report.outcome == "error" else bool(report.resolved))
+        record = EvalRecord(
+            task_id=tid,
+            chosen=sel.chosen,
+            resolved=bool(resolved[sel.chosen]),
+            candidate_resolved=resolved,
+            outcomes=outcomes,
+            time_s=round(time.monotonic() - start, 3),
+        )
+        correct = [bool(r) for r in resolved]
+        write_rankings(
+            self.run,
+            tid,
+            [self._ranking(sel, "votes"), self._ranking(sel, "b4")],
+            correct,
+        )
+        self.run.write_json(rel, record.model_dump(mode="json"))
+        self.run.mark("evaluation", tid, "done")
+        self.progress(f"{tid}: evaluation: {'RESOLVED' if record.resolved else 'not resolved'}")
+        return record
+
+    @staticmethod
+    def _ranking(sel: SelectionRecord, which: str) -> Any:
+        from harness.selection._types import Ranking
+
+        return Ranking.model_validate(sel.votes if which == "votes" else sel.b4)
+
+    # -- driver ----------------------------------------------------------------------------------
+    async def task(self, task: RepoTask) -> TaskOutcome:
+        start = time.monotonic()
+        ctx = await self.context(task)
+        records = await self.trajectories(task, ctx)
+        sel = await self.selection(task, records)
+        ev = await self.evaluation(task, sel) if self.cfg.evaluate else None
+        return self._outcome(task, ctx, records, sel, ev, time.monotonic() - start)
+
+    def _outcome(
+        self,
+        task: RepoTask,
+        ctx: ContextResult,
+        records: list[TrajectoryRecord],
+        sel: SelectionRecord,
+        ev: EvalRecord | None,
+        wall: float,
+    ) -> TaskOutcome:
+        spent = ctx.spent + sel.spent
+        for r in records:
+            spent = spent + r.testing + r.editing
+        resolved = float(ev.resolved) if ev is not None else 0.0
+        oracle = any(bool(x) for x in ev.candidate_resolved) if ev is not None else None
+        random_pick = None
+        if ev is not None:
+            # A uniformly random trajectory's patch (duplicates count as often as they were written).
+            hits = sum(len(g) for g, ok in zip(sel.groups, ev.candidate_resolved, strict=True) if ok)
+            random_pick = hits / max(1, len(records))
+        return TaskOutcome(
+            task_id=task.instance_id,
+            system=f"pipeline:{self.cfg.selector}",
+            resolved=resolved,
+            oracle=oracle,
+            random_pick=random_pick,
+            n_candidates=len(records),
+            selected=f"ours:{sel.chosen}",
+            cost_usd=round(spent.cost_usd, 6),
+            input_tokens=spent.input_tokens,
+            output_tokens=spent.output_tokens,
+            time_s=round(wall, 3),
+            extra={
+                "distinct_candidates": len(sel.candidates),
+                "fell_back": sel.fell_back,
+                "tests": len(sel.tests),
+                "cost_context": round(ctx.spent.cost_usd, 6),
+                "cost_trajectories": round(sum(r.testing.cost_usd + r.editing.cost_usd for r in records), 6),
+                "cost_selection": round(sel.spent.cost_usd, 6),
+            },
+        )
+
+    async def __call__(self) -> list[TaskOutcome]:
+        gate = asyncio.Semaphore(self.cfg.limits.tasks)
+
+        async def one(task: RepoTask) -> TaskOutcome:
+            async with gate:
+                outcome = await self.task(task)
+            append_outcomes(self.run.dir, [outcome])
+            return outcome
+
+        outcomes = list(await asyncio.gather(*(one(t) for t in self.tasks)))
+        write_stages(self.run.dir, self.stage_totals())
+        chosen = {}
+        for t in self.tasks:
+            sel = self._load(f"selection/{task_key(t.instance_id)}.json", SelectionRecord)
+            chosen[t.instance_id] = sel.candidates[sel.chosen] if sel.candidates else ""
+        write_predictions(self.run.path("predictions.jsonl"), chosen, model_name=f"harness-{self.run.run_id}")
+        return outcomes
+
+    def stage_totals(self) -> list[StageTotals]:
+        """Per stage, summed from the artefacts (so resumed runs count every attempt that finished)."""
+        totals = {s: Spent() for s in ("context", "testing", "editing", "selection")}
+        eval_time = 0.0
+        for t in self.tasks:
+            key = task_key(t.instance_id)
+            ctx_path = self.run.dir / "context" / f"{key}.json"
+            if ctx_path.exists():
+                totals["context"] = (
+                    totals["context"] + ContextResult.model_validate_json(ctx_path.read_text()).spent
+                )
+            for path in sorted((self.run.dir / "trajectories_out" / key).glob("*.json")):
+                rec = TrajectoryRecord.model_validate_json(path.read_text())
+                totals["testing"] = totals["testing"] + rec.testing
+                totals["editing"] = totals["editing"] + rec.editing
+            sel_path = self.run.dir / "selection" / f"{key}.json"
+            if sel_path.exists():
+                totals["selection"] = (
+                    totals["selection"] + SelectionRecord.model_validate_json(sel_path.read_text()).spent
+                )
+            ev_path = self.run.dir / "eval" / f"{key}.json"
+            if ev_path.exists():
+                eval_time += EvalRecord.model_validate_json(ev_path.read_text()).time_s
+        out = [
+            StageTotals(
+                stage=s,
+                calls=v.calls,
+                input_tokens=v.input_tokens,
+                output_tokens=v.output_tokens,
+                cost_usd=round(v.cost_usd, 6),
+                time_s=round(v.time_s, 3),
+            )
+            for s, v in totals.items()
+        ]
+        out.append(StageTotals(stage="evaluation", time_s=round(eval_time, 3)))
+        return out
+
+
+def summary(outcomes: Sequence[TaskOutcome], stages: Sequence[StageTotals]) -> dict[str, Any]:
+    """Per task and in total: resolution, oracle coverage, random pick, cost; stages' totals."""
+    n = max(1, len(outcomes))
+    return {
+        "tasks": [o.model_dump(mode="json") for o in outcomes],
+        "resolved": sum(o.resolved for o in outcomes),
+        "n_tasks": len(outcomes),
+        "resolved_rate": sum(o.resolved for o in outcomes) / n,
+        "oracle": sum(bool(o.oracle) for o in outcomes) / n,
+        "random_pick": sum(o.random_pick or 0.0 for o in outcomes) / n,
+        "cost_usd": round(sum(o.cost_usd for o in outcomes), 6),
+        "stages": [s.model_dump() for s in stages],
+    }
+
+
+def write_summary(run: Run, data: dict[str, Any]) -> Path:
+    return run.write_text("summary.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
