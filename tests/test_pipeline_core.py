@@ -241,7 +241,8 @@ def _hidden_lines(task: RepoTask) -> list[str]:
         for ln in task.test_patch.splitlines()
         if ln.startswith("+") and not ln.startswith("+++")
     ]
-    return [a for a in added if len(a) >= 20 and a not in known]
+    public = known + task.problem_statement + "\n".join(pipeline_policy.REPRO.values())
+    return [a for a in added if len(a) >= 20 and a not in public]
 
 
 def test_pipeline_resolves_tasks_votes_selects_and_resumes(
