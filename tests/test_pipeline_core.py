@@ -314,6 +314,26 @@ def test_votes_selector_and_no_evaluation(tmp_path: Path, monkeypatch: pytest.Mo
     assert not (tmp_path / "res" / "r" / "trajectories" / "local__unitconv-1" / "selection.jsonl").exists()
 
 
+def test_an_exhausted_budget_ends_every_stage_gracefully(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    cfg = parse_config(_config(tmp_path, tasks=["local__unitconv-1"], n_trajectories=2, budget_usd=0.004))
+    summary = run_pipeline(
+        cfg, ROOT, results_dir=tmp_path / "res", run_id="b", deps=host_deps(tmp_path / "sb")
+    )
+    (t,) = summary["tasks"]
+    run_dir = tmp_path / "res" / "b"
+    ctx = json.loads((run_dir / "context" / "local__unitconv-1.json").read_text())
+    reasons = [v["reason"] for v in ctx["verdicts"]]
+    assert any("BudgetExceeded" in r for r in reasons)
+    for n in range(2):
+        rec = json.loads((run_dir / "trajectories_out" / "local__unitconv-1" / f"{n}.json").read_text())
+        assert "BudgetExceeded" in rec["testing_stopped"] and "BudgetExceeded" in rec["editing_stopped"]
+        assert rec["patch"] == ""
+    assert t["resolved"] == 0.0 and t["oracle"] is False and 0.004 <= t["cost_usd"] < 0.02
+
+
 def test_config_errors_are_clear(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"n_trajectory: Extra inputs are not permitted"):
         parse_config({**_config(tmp_path), "n_trajectory": 3})

@@ -114,8 +114,8 @@ class PipelineConfig(BaseModel):
     max_file_chars: int = Field(default=100_000, ge=1)
     """Files larger than this are skipped by relevance."""
     source_suffixes: list[str] = Field(default_factory=lambda: [".py"])
-    temperature: float = Field(default=0.0, ge=0.0)
-    """Sampling temperature of the loops (use > 0 with a real model so trajectories differ)."""
+    temperature: float = Field(default=0.5, ge=0.0)
+    """Sampling temperature of the testing and editing loops (> 0 so that trajectories differ)."""
     selector: Literal["agent", "votes", "b4"] = "agent"
     """``agent``: the selection loop (falls back to votes); ``votes``/``b4``: the ranking's winner."""
     test_timeout: float = Field(default=60.0, gt=0)

@@ -10,7 +10,8 @@ from typing import Any
 from harness.errors import ConfigError
 from harness.models import Budget, BudgetLimits, CostMeter, load
 from harness.pipeline._config import STAGES, PipelineConfig
-from harness.pipeline.run import Deps, Pipeline, StageModelSet, docker_deps, summary, write_summary
+from harness.pipeline._records import summary, write_summary
+from harness.pipeline.run import Deps, Pipeline, StageModelSet, docker_deps
 from harness.store import Run
 from harness.tasks import RepoTask, load_suite
 

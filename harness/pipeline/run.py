@@ -22,12 +22,10 @@ public view; the hidden tests are read by evaluation alone.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -35,6 +33,7 @@ from harness.evaluation._instance import SandboxFactory, default_sandbox, evalua
 from harness.models._types import Model
 from harness.pipeline._chat import Spent
 from harness.pipeline._config import PipelineConfig
+from harness.pipeline._records import EvalRecord, SelectionRecord, stage_totals, task_outcome
 from harness.pipeline._trajectory import FileSandbox, TrajectoryRecord, read_sources, run_trajectory
 from harness.pipeline.context import ContextResult, build_context
 from harness.pipeline.ensemble import our_candidates, write_predictions
@@ -75,35 +74,6 @@ class StageModelSet:
     testing: Model
     editing: Model
     selection: Model
-
-
-class SelectionRecord(BaseModel):
-    version: int = 1
-    task_id: str
-    candidates: list[str]
-    """Distinct candidate patches (dedup of the trajectories' patches)."""
-    groups: list[list[int]]
-    tests: list[str]
-    matrix: dict[str, Any]
-    votes: dict[str, Any]
-    b4: dict[str, Any]
-    method: str
-    chosen: int
-    """Index into ``candidates``."""
-    reason: str = ""
-    fell_back: bool = False
-    spent: Spent = Spent()
-
-
-class EvalRecord(BaseModel):
-    version: int = 1
-    task_id: str
-    chosen: int
-    resolved: bool
-    candidate_resolved: list[bool | None]
-    """Per distinct candidate (None: not evaluated); empty patches are False."""
-    outcomes: list[str]
-    time_s: float = 0.0
 
 
 def docker_deps(cfg: PipelineConfig, run_id: str) -> Deps:
@@ -291,8 +261,8 @@ class Pipeline:
             groups=v.dedup.groups,
             tests=v.tests,
             matrix=v.matrix.to_json(),
-            votes=v.votes.model_dump(),
-            b4=v.b4.model_dump(),
+            votes=v.votes,
+            b4=v.b4,
             method=method,
             chosen=chosen,
             reason=reason,
@@ -343,19 +313,13 @@ class Pipeline:
         write_rankings(
             self.run,
             tid,
-            [self._ranking(sel, "votes"), self._ranking(sel, "b4")],
+            [sel.votes, sel.b4],
             correct,
         )
         self.run.write_json(rel, record.model_dump(mode="json"))
         self.run.mark("evaluation", tid, "done")
         self.progress(f"{tid}: evaluation: {'RESOLVED' if record.resolved else 'not resolved'}")
         return record
-
-    @staticmethod
-    def _ranking(sel: SelectionRecord, which: str) -> Any:
-        from harness.selection._types import Ranking
-
-        return Ranking.model_validate(sel.votes if which == "votes" else sel.b4)
 
     # -- driver ----------------------------------------------------------------------------------
     async def task(self, task: RepoTask) -> TaskOutcome:
@@ -364,47 +328,8 @@ class Pipeline:
         records = await self.trajectories(task, ctx)
         sel = await self.selection(task, records)
         ev = await self.evaluation(task, sel) if self.cfg.evaluate else None
-        return self._outcome(task, ctx, records, sel, ev, time.monotonic() - start)
-
-    def _outcome(
-        self,
-        task: RepoTask,
-        ctx: ContextResult,
-        records: list[TrajectoryRecord],
-        sel: SelectionRecord,
-        ev: EvalRecord | None,
-        wall: float,
-    ) -> TaskOutcome:
-        spent = ctx.spent + sel.spent
-        for r in records:
-            spent = spent + r.testing + r.editing
-        resolved = float(ev.resolved) if ev is not None else 0.0
-        oracle = any(bool(x) for x in ev.candidate_resolved) if ev is not None else None
-        random_pick = None
-        if ev is not None:
-            # A uniformly random trajectory's patch (duplicates count as often as they were written).
-            hits = sum(len(g) for g, ok in zip(sel.groups, ev.candidate_resolved, strict=True) if ok)
-            random_pick = hits / max(1, len(records))
-        return TaskOutcome(
-            task_id=task.instance_id,
-            system=f"pipeline:{self.cfg.selector}",
-            resolved=resolved,
-            oracle=oracle,
-            random_pick=random_pick,
-            n_candidates=len(records),
-            selected=f"ours:{sel.chosen}",
-            cost_usd=round(spent.cost_usd, 6),
-            input_tokens=spent.input_tokens,
-            output_tokens=spent.output_tokens,
-            time_s=round(wall, 3),
-            extra={
-                "distinct_candidates": len(sel.candidates),
-                "fell_back": sel.fell_back,
-                "tests": len(sel.tests),
-                "cost_context": round(ctx.spent.cost_usd, 6),
-                "cost_trajectories": round(sum(r.testing.cost_usd + r.editing.cost_usd for r in records), 6),
-                "cost_selection": round(sel.spent.cost_usd, 6),
-            },
+        return task_outcome(
+            task.instance_id, f"pipeline:{self.cfg.selector}", ctx, records, sel, ev, time.monotonic() - start
         )
 
     async def __call__(self) -> list[TaskOutcome]:
@@ -426,57 +351,4 @@ class Pipeline:
         return outcomes
 
     def stage_totals(self) -> list[StageTotals]:
-        """Per stage, summed from the artefacts (so resumed runs count every attempt that finished)."""
-        totals = {s: Spent() for s in ("context", "testing", "editing", "selection")}
-        eval_time = 0.0
-        for t in self.tasks:
-            key = task_key(t.instance_id)
-            ctx_path = self.run.dir / "context" / f"{key}.json"
-            if ctx_path.exists():
-                totals["context"] = (
-                    totals["context"] + ContextResult.model_validate_json(ctx_path.read_text()).spent
-                )
-            for path in sorted((self.run.dir / "trajectories_out" / key).glob("*.json")):
-                rec = TrajectoryRecord.model_validate_json(path.read_text())
-                totals["testing"] = totals["testing"] + rec.testing
-                totals["editing"] = totals["editing"] + rec.editing
-            sel_path = self.run.dir / "selection" / f"{key}.json"
-            if sel_path.exists():
-                totals["selection"] = (
-                    totals["selection"] + SelectionRecord.model_validate_json(sel_path.read_text()).spent
-                )
-            ev_path = self.run.dir / "eval" / f"{key}.json"
-            if ev_path.exists():
-                eval_time += EvalRecord.model_validate_json(ev_path.read_text()).time_s
-        out = [
-            StageTotals(
-                stage=s,
-                calls=v.calls,
-                input_tokens=v.input_tokens,
-                output_tokens=v.output_tokens,
-                cost_usd=round(v.cost_usd, 6),
-                time_s=round(v.time_s, 3),
-            )
-            for s, v in totals.items()
-        ]
-        out.append(StageTotals(stage="evaluation", time_s=round(eval_time, 3)))
-        return out
-
-
-def summary(outcomes: Sequence[TaskOutcome], stages: Sequence[StageTotals]) -> dict[str, Any]:
-    """Per task and in total: resolution, oracle coverage, random pick, cost; stages' totals."""
-    n = max(1, len(outcomes))
-    return {
-        "tasks": [o.model_dump(mode="json") for o in outcomes],
-        "resolved": sum(o.resolved for o in outcomes),
-        "n_tasks": len(outcomes),
-        "resolved_rate": sum(o.resolved for o in outcomes) / n,
-        "oracle": sum(bool(o.oracle) for o in outcomes) / n,
-        "random_pick": sum(o.random_pick or 0.0 for o in outcomes) / n,
-        "cost_usd": round(sum(o.cost_usd for o in outcomes), 6),
-        "stages": [s.model_dump() for s in stages],
-    }
-
-
-def write_summary(run: Run, data: dict[str, Any]) -> Path:
-    return run.write_text("summary.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
+        return stage_totals(self.run.dir, [task_key(t.instance_id) for t in self.tasks])

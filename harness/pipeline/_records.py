@@ -1,0 +1,154 @@
+"""Records of the pipeline's stages (resume artefacts) and the per-task and per-stage accounting."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.pipeline._chat import Spent
+from harness.pipeline._trajectory import TrajectoryRecord
+from harness.pipeline.context import ContextResult
+from harness.selection._types import Ranking
+from harness.store import Run, StageTotals, TaskOutcome
+
+
+class SelectionRecord(BaseModel):
+    """What voting and selection decided for one task (the ``selection`` stage's artefact)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = 1
+    task_id: str
+    candidates: list[str]
+    """Distinct candidate patches (dedup of the trajectories' patches)."""
+    groups: list[list[int]]
+    tests: list[str]
+    matrix: dict[str, Any]
+    votes: Ranking
+    b4: Ranking
+    method: str
+    chosen: int
+    """Index into ``candidates``."""
+    reason: str = ""
+    fell_back: bool = False
+    spent: Spent = Field(default_factory=Spent)
+
+
+class EvalRecord(BaseModel):
+    """Hidden-test verdicts of every distinct candidate of one task (the ``evaluation`` artefact)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = 1
+    task_id: str
+    chosen: int
+    resolved: bool
+    candidate_resolved: list[bool | None]
+    """Per distinct candidate (None: not evaluated); empty patches are False."""
+    outcomes: list[str]
+    time_s: float = 0.0
+
+
+def task_outcome(
+    task_id: str,
+    system: str,
+    ctx: ContextResult,
+    records: list[TrajectoryRecord],
+    sel: SelectionRecord,
+    ev: EvalRecord | None,
+    wall: float,
+) -> TaskOutcome:
+    """The run summary's row for a task: the choice's resolution, oracle coverage over the distinct
+    candidates, a random trajectory's expected resolution, cost and tokens of every stage."""
+    spent = ctx.spent + sel.spent
+    for r in records:
+        spent = spent + r.testing + r.editing
+    resolved = float(ev.resolved) if ev is not None else 0.0
+    oracle = any(bool(x) for x in ev.candidate_resolved) if ev is not None else None
+    random_pick = None
+    if ev is not None:
+        # A uniformly random trajectory's patch (duplicates count as often as they were written).
+        hits = sum(len(g) for g, ok in zip(sel.groups, ev.candidate_resolved, strict=True) if ok)
+        random_pick = hits / max(1, len(records))
+    return TaskOutcome(
+        task_id=task_id,
+        system=system,
+        resolved=resolved,
+        oracle=oracle,
+        random_pick=random_pick,
+        n_candidates=len(records),
+        selected=f"ours:{sel.chosen}",
+        cost_usd=round(spent.cost_usd, 6),
+        input_tokens=spent.input_tokens,
+        output_tokens=spent.output_tokens,
+        time_s=round(wall, 3),
+        extra={
+            "distinct_candidates": len(sel.candidates),
+            "fell_back": sel.fell_back,
+            "tests": len(sel.tests),
+            "cost_context": round(ctx.spent.cost_usd, 6),
+            "cost_trajectories": round(sum(r.testing.cost_usd + r.editing.cost_usd for r in records), 6),
+            "cost_selection": round(sel.spent.cost_usd, 6),
+        },
+    )
+
+
+def stage_totals(run_dir: Path, keys: Sequence[str]) -> list[StageTotals]:
+    """Per stage, summed from the artefacts of the tasks ``keys`` (evaluation: time only)."""
+    """Per stage, summed from the artefacts (so resumed runs count every attempt that finished)."""
+    totals = {s: Spent() for s in ("context", "testing", "editing", "selection")}
+    eval_time = 0.0
+    for key in keys:
+        ctx_path = run_dir / "context" / f"{key}.json"
+        if ctx_path.exists():
+            totals["context"] = (
+                totals["context"] + ContextResult.model_validate_json(ctx_path.read_text()).spent
+            )
+        for path in sorted((run_dir / "trajectories_out" / key).glob("*.json")):
+            rec = TrajectoryRecord.model_validate_json(path.read_text())
+            totals["testing"] = totals["testing"] + rec.testing
+            totals["editing"] = totals["editing"] + rec.editing
+        sel_path = run_dir / "selection" / f"{key}.json"
+        if sel_path.exists():
+            totals["selection"] = (
+                totals["selection"] + SelectionRecord.model_validate_json(sel_path.read_text()).spent
+            )
+        ev_path = run_dir / "eval" / f"{key}.json"
+        if ev_path.exists():
+            eval_time += EvalRecord.model_validate_json(ev_path.read_text()).time_s
+    out = [
+        StageTotals(
+            stage=s,
+            calls=v.calls,
+            input_tokens=v.input_tokens,
+            output_tokens=v.output_tokens,
+            cost_usd=round(v.cost_usd, 6),
+            time_s=round(v.time_s, 3),
+        )
+        for s, v in totals.items()
+    ]
+    out.append(StageTotals(stage="evaluation", time_s=round(eval_time, 3)))
+    return out
+
+
+def summary(outcomes: Sequence[TaskOutcome], stages: Sequence[StageTotals]) -> dict[str, Any]:
+    """Per task and in total: resolution, oracle coverage, random pick, cost; stages' totals."""
+    n = max(1, len(outcomes))
+    return {
+        "tasks": [o.model_dump(mode="json") for o in outcomes],
+        "resolved": sum(o.resolved for o in outcomes),
+        "n_tasks": len(outcomes),
+        "resolved_rate": sum(o.resolved for o in outcomes) / n,
+        "oracle": sum(bool(o.oracle) for o in outcomes) / n,
+        "random_pick": sum(o.random_pick or 0.0 for o in outcomes) / n,
+        "cost_usd": round(sum(o.cost_usd for o in outcomes), 6),
+        "stages": [s.model_dump() for s in stages],
+    }
+
+
+def write_summary(run: Run, data: dict[str, Any]) -> Path:
+    return run.write_text("summary.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
