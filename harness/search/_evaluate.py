@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from harness.search._executor import ExecutionReport
 from harness.selection._types import Cell
+from harness.selection.ground_truth import hidden_test_statement
 from harness.tasks._function import FunctionTask
 
 
@@ -31,15 +32,6 @@ class HiddenEvaluator(Protocol):
     """Says which programs pass a task's hidden tests."""
 
     async def evaluate(self, task: FunctionTask, programs: Sequence[str]) -> list[bool]: ...
-
-
-def hidden_test_statement(task: FunctionTask) -> str:
-    """HumanEval's protocol: define ``check`` and call it on the entry point; plain asserts (MBPP) run
-    as they are."""
-    code = task.hidden.code
-    if "def check(" in code:
-        return f"{code}\n\ncheck({task.hidden.entry_point})\n"
-    return code
 
 
 class RunnerEvaluator:

@@ -1,0 +1,145 @@
+"""From pools to :class:`~harness.selection.experiment.TaskData`: extraction, pass matrices, ground truth.
+
+Two modes, always named in results:
+
+* ``isolated`` (ours, the default): every test of every distinct program runs under its own timer; a
+  test that does not compile, raises, hangs, exits or crashes the interpreter costs only its own cell.
+  Each cell is ``pass | fail | error | timeout`` and ``assert LHS == RHS`` tests record a hash of the
+  program's output, which behaviour-aware selectors use.
+* ``faithful``: CodeT's released executor (one packed check program per candidate, killed after
+  ``timeout x tests + 0.1`` s). One test that compiles alone but not inside the packed program wipes out
+  the whole task (HumanEval/68, /106, /143 on the CodeGen-16B pools); a candidate whose check program
+  dies loses its whole row (``ran`` false). Only pass/fail cells, no outputs.
+
+Ground truth runs through :mod:`harness.selection.ground_truth` in both modes; selectors never see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from harness.errors import DataError
+from harness.selection._types import PassMatrix
+from harness.selection.engine import Engine, EngineConfig, ProgramResult, Request
+from harness.selection.experiment import TaskData
+from harness.selection.extraction import ExtractionOptions, TaskInputs, prepare_task
+from harness.selection.ground_truth import ground_truth
+from harness.tasks import FunctionTask, Pool
+
+Mode = Literal["isolated", "faithful"]
+
+
+def task_inputs(
+    tasks: Sequence[FunctionTask], solutions: Pool, tests: Pool, options: ExtractionOptions
+) -> list[TaskInputs]:
+    """Distinct programs and tests of each task, from the public view only (hidden tests stay out)."""
+    out = []
+    for task in tasks:
+        if task.task_id not in solutions:
+            raise DataError(f"the solutions pool has no record for {task.task_id}")
+        test_samples = tests.samples(task.task_id) if task.task_id in tests else []
+        out.append(prepare_task(task.public_view(), solutions.samples(task.task_id), test_samples, options))
+    return out
+
+
+def matrix_requests(inputs: Sequence[TaskInputs], mode: Mode) -> list[Request]:
+    """What the engine runs for the generated tests: programs and tests, nothing else."""
+    kind: Literal["tests", "faithful"] = "tests" if mode == "isolated" else "faithful"
+    return [Request(kind, list(ti.programs), list(ti.tests)) for ti in inputs]
+
+
+def assemble(
+    ti: TaskInputs, rows: Sequence[ProgramResult], correct: np.ndarray[Any, Any], mode: Mode
+) -> TaskData:
+    n, m = len(ti.programs), len(ti.tests)
+    cells = np.stack([r.cells for r in rows]) if n else np.zeros((0, m), np.int8)
+    times = np.stack([r.ms for r in rows]).astype(np.float32) if n else np.zeros((0, m), np.float32)
+    outputs = None
+    if mode == "isolated" and n:
+        outputs = np.stack([r.out for r in rows]).astype(np.int64)
+    ran = np.array([r.ran for r in rows], dtype=np.bool_)
+    if mode == "faithful" and m == 0:
+        ran[:] = False  # CodeT runs nothing for a task without tests: no candidate ``passed``
+    matrix = PassMatrix(
+        ti.task_id,
+        [f"{ti.task_id}#{i}" for i in range(n)],
+        [f"{ti.task_id}~t{j}" for j in range(m)],
+        cells.reshape(n, m),
+        times.reshape(n, m),
+        ti.candidate_counts,
+        ti.test_counts,
+        outputs.reshape(n, m) if outputs is not None else None,
+    )
+    return TaskData(matrix, correct, ti.n_samples, ran)
+
+
+async def build_task_data(
+    tasks: Sequence[FunctionTask],
+    solutions: Pool,
+    tests: Pool,
+    *,
+    options: ExtractionOptions | None = None,
+    engine: EngineConfig | Engine | None = None,
+    mode: Mode = "isolated",
+    progress: bool = False,
+    cache: Path | None = None,
+) -> dict[str, TaskData]:
+    """Every task's pass matrix (generated tests) and ground truth (hidden tests), keyed by task id.
+
+    ``engine``: a config (an engine is started and closed here, caching under ``cache``) or a running
+    :class:`Engine` (its own cache applies).
+    """
+    inputs = task_inputs(tasks, solutions, tests, options or ExtractionOptions())
+    own = not isinstance(engine, Engine)
+    eng = Engine(engine if isinstance(engine, EngineConfig) else None, cache=cache) if own else engine
+    assert isinstance(eng, Engine)
+    total = 2 * sum(len(ti.programs) for ti in inputs)
+    try:
+        with _progress(progress, total, mode) as advance:
+            rows = await eng.run(matrix_requests(inputs, mode), progress=advance)
+            correct = await ground_truth(eng, tasks, [ti.programs for ti in inputs], progress=advance)
+    finally:
+        if own:
+            await eng.close()
+    return {ti.task_id: assemble(ti, r, c, mode) for ti, r, c in zip(inputs, rows, correct, strict=True)}
+
+
+def _progress(enabled: bool, total: int, mode: str) -> AbstractContextManager[Any]:
+    if not enabled:
+        return nullcontext(None)
+    return _RichProgress(total, f"pass matrices ({mode}) + ground truth")
+
+
+class _RichProgress:
+    """A rich progress bar over programs (generated tests, then hidden tests) on stderr."""
+
+    def __init__(self, total: int, label: str) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("programs"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self._task = self._bar.add_task(label, total=total)
+
+    def __enter__(self) -> Any:
+        self._bar.start()
+
+        def advance(n: int) -> None:
+            self._bar.advance(self._task, n)
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()

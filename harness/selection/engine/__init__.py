@@ -1,0 +1,255 @@
+"""The pass-matrix engine: programs x tests, run in one warm Docker sandbox, cached by content.
+
+:class:`Engine` ships the stdlib worker (:mod:`harness.selection.engine._worker`) into a strict sandbox
+and feeds it batches of :class:`Request` s; the worker forks a child per (program, shard of tests), up
+to ``parallel`` at once, each test under its own timer (see the worker's docstring for the kinds
+``tests``, ``faithful`` and ``whole``). Every finished program row is stored in a SQLite cache keyed by
+the worker's source, the settings, the tests and the program, so a rerun starts no sandbox at all.
+
+The engine knows nothing about tasks or ground truth: :mod:`harness.selection.build` sends generated
+tests, and :mod:`harness.selection.ground_truth` (the only reader of hidden tests) sends ``whole``
+scripts. See ``docs/selection.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import SandboxError
+from harness.sandbox._types import Sandbox, SandboxProfile
+from harness.selection.engine._cache import ResultCache, result_key, settings_key, tests_digest
+from harness.selection.engine._types import EngineConfig, ProgramResult, Request, RequestKind
+
+__all__ = ["Engine", "EngineConfig", "EngineError", "ProgramResult", "Request", "worker_source"]
+
+WORKER_PATH = "/tmp/harness_pass_matrix_worker.py"
+Progress = Callable[[int], None]
+"""Called with the number of programs just finished (cached ones included)."""
+
+
+class EngineError(SandboxError):
+    """The worker failed as a whole (not a program's failure, which is data)."""
+
+
+def worker_source() -> str:
+    return (Path(__file__).parent / "_worker.py").read_text(encoding="utf-8")
+
+
+def worker_version() -> str:
+    return hashlib.sha256(worker_source().encode()).hexdigest()[:16]
+
+
+class Engine:
+    """Runs :class:`Request` s; use as ``async with Engine(cfg, cache=path) as engine``.
+
+    ``sandbox``: run in this sandbox instead of starting one (it is not closed here). The sandbox is
+    started lazily, on the first cache miss.
+    """
+
+    def __init__(
+        self,
+        config: EngineConfig | None = None,
+        *,
+        sandbox: Sandbox | None = None,
+        cache: Path | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.config = config or EngineConfig()
+        self._given = sandbox
+        self._sandbox: Sandbox | None = sandbox
+        self._owned = False
+        self._ready = False
+        self._run_id = run_id
+        self.cache = ResultCache(cache / "pass_matrix.sqlite" if cache is not None else None)
+        self._version = worker_version()
+        self.stats = {"programs": 0, "cached": 0, "batches": 0}
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self.cache.close()
+        if self._owned and self._sandbox is not None:
+            await self._sandbox.close()
+            self._sandbox = None
+            self._owned = False
+
+    # -- public -----------------------------------------------------------------------------------
+
+    async def run(
+        self, requests: Sequence[Request], *, progress: Progress | None = None
+    ) -> list[list[ProgramResult]]:
+        """One :class:`ProgramResult` per program of each request, in order."""
+        out: list[list[ProgramResult | None]] = [[None] * len(r.programs) for r in requests]
+        keys = [self._keys(r) for r in requests]
+        flat = [k for ks in keys for k in ks]
+        hits = self.cache.get_many(sorted(set(flat)))
+        todo: list[tuple[int, int]] = []
+        for ri, ks in enumerate(keys):
+            for pi, key in enumerate(ks):
+                if key in hits:
+                    out[ri][pi] = hits[key]
+                else:
+                    todo.append((ri, pi))
+        self.stats["programs"] += len(flat)
+        self.stats["cached"] += len(flat) - len(todo)
+        if progress is not None and len(flat) > len(todo):
+            progress(len(flat) - len(todo))
+        for batch in _batches(todo, self.config.batch_programs):
+            results = await self._run_batch(requests, batch)
+            fresh = []
+            for (ri, pi), res in zip(batch, results, strict=True):
+                out[ri][pi] = res
+                fresh.append((keys[ri][pi], res))
+            self.cache.put_many(fresh)
+            if progress is not None:
+                progress(len(batch))
+        return [[r for r in row if r is not None] for row in out]
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _settings(self, kind: RequestKind) -> str:
+        c = self.config
+        timeout = c.hidden_timeout_s if kind == "whole" else c.timeout_s
+        fields: dict[str, object] = {"worker": self._version, "kind": kind, "timeout": timeout}
+        fields["memory_mb"] = c.memory_mb
+        if kind == "tests":
+            fields.update(load=c.load_timeout_s, reuse_lhs=c.reuse_lhs)
+        return settings_key(**fields)
+
+    def _keys(self, request: Request) -> list[str]:
+        settings = self._settings(request.kind)
+        tests_hash = tests_digest(request.tests if request.kind != "whole" else [])
+        return [result_key(settings, tests_hash, p) for p in request.programs]
+
+    def _parallel(self) -> int:
+        return self.config.parallel or 4 * max(1, int(self._cpus()))
+
+    def _cpus(self) -> float:
+        return self.config.cpus or float(os.cpu_count() or 1)
+
+    async def _ensure_sandbox(self) -> Sandbox:
+        if self._sandbox is None:
+            from harness.sandbox import DockerSandbox
+
+            c = self.config
+            profile = SandboxProfile.strict(
+                cpus=self._cpus(),
+                memory=c.sandbox_memory,
+                pids=max(512, 8 * self._parallel()),
+                output_cap_bytes=1 << 30,
+                max_lifetime_s=24 * 3600.0,
+                default_timeout_s=3600.0,
+            )
+            self._sandbox = await DockerSandbox.create(c.image, profile, run_id=self._run_id)
+            self._owned = True
+        if not self._ready:
+            await self._sandbox.write_file(WORKER_PATH, worker_source())
+            self._ready = True
+        return self._sandbox
+
+    def _payload(self, requests: Sequence[Request], batch: list[tuple[int, int]]) -> tuple[str, float]:
+        c = self.config
+        by_request: dict[int, list[int]] = {}
+        for ri, pi in batch:
+            by_request.setdefault(ri, []).append(pi)
+        lines = []
+        worst = 0.0
+        parallel = self._parallel()
+        for ri, pis in by_request.items():
+            r = requests[ri]
+            timeout = c.hidden_timeout_s if r.kind == "whole" else c.timeout_s
+            req: dict[str, Any] = {
+                "id": str(ri),
+                "kind": r.kind,
+                "programs": [r.programs[pi] for pi in pis],
+                "tests": r.tests if r.kind != "whole" else [],
+                "timeout": timeout,
+                "load_timeout": c.load_timeout_s,
+                "grace": c.grace_s,
+                "memory_mb": c.memory_mb,
+                "reuse_lhs": c.reuse_lhs,
+                "parallel": parallel,
+                "shard": c.shard,
+            }
+            lines.append(json.dumps(req))
+            n_tests = 1 if r.kind == "whole" else max(1, len(r.tests))
+            per_program = c.load_timeout_s + n_tests * (timeout + 0.05) + c.grace_s * (1 + n_tests / c.shard)
+            worst += per_program * len(pis)
+        return "\n".join(lines) + "\n", worst / max(1, min(parallel, len(batch))) + 120.0
+
+    async def _run_batch(
+        self, requests: Sequence[Request], batch: list[tuple[int, int]]
+    ) -> list[ProgramResult]:
+        sandbox = await self._ensure_sandbox()
+        payload, budget = self._payload(requests, batch)
+        # A fixed hash seed: set iteration order (and so some programs' outputs) is the same every run,
+        # which keeps cached and fresh cells consistent.
+        res = await sandbox.run(
+            ["python3", WORKER_PATH], stdin=payload, timeout=budget, env={"PYTHONHASHSEED": "0"}
+        )
+        self.stats["batches"] += 1
+        rows: dict[tuple[int, int], _Row] = {}
+        for ri, pi in batch:
+            r = requests[ri]
+            rows[(ri, pi)] = _Row(1 if r.kind == "whole" else len(r.tests))
+        position: dict[str, list[int]] = {}
+        for ri, pi in batch:
+            position.setdefault(str(ri), []).append(pi)
+        for line in res.stdout.splitlines():
+            if not line.strip():
+                continue
+            msg = json.loads(line)
+            if msg.get("done"):
+                continue
+            ri = int(msg["id"])
+            pi = position[msg["id"]][int(msg["program"])]
+            rows[(ri, pi)].fill(msg)
+        missing = [k for k, row in rows.items() if not row.complete()]
+        if res.status != "ok" or missing:
+            raise EngineError(
+                f"the pass-matrix worker failed ({res.status}, exit {res.exit_code}) with "
+                f"{len(missing)} of {len(batch)} programs unfinished: {res.stderr[-800:]!r}. Cells finished "
+                "before are cached; rerun to continue. If it ran out of memory, lower --parallel or raise "
+                "the engine's sandbox_memory"
+            )
+        return [rows[k].result() for k in batch]
+
+
+class _Row:
+    """One program's row assembled from its shards."""
+
+    def __init__(self, n: int) -> None:
+        self.cells = np.full(n, -1, dtype=np.int8)
+        self.ms = np.zeros(n, dtype=np.float32)
+        self.out = np.zeros(n, dtype=np.int64)
+        self.ran = True
+        self.seen = n == 0
+
+    def fill(self, msg: dict[str, Any]) -> None:
+        idx = np.asarray(msg["tests"], dtype=np.int64)
+        self.cells[idx] = np.frombuffer(msg["cells"].encode(), dtype=np.uint8) - ord("0")
+        self.ms[idx] = np.asarray(msg["ms"], dtype=np.float32)
+        self.out[idx] = np.asarray(msg["out"], dtype=np.int64)
+        self.ran = self.ran and bool(msg["ran"])
+        self.seen = True
+
+    def complete(self) -> bool:
+        return self.seen and bool((self.cells >= 0).all())
+
+    def result(self) -> ProgramResult:
+        return ProgramResult(cells=self.cells, ms=self.ms, out=self.out, ran=self.ran)
+
+
+def _batches(todo: list[tuple[int, int]], size: int) -> list[list[tuple[int, int]]]:
+    return [todo[i : i + size] for i in range(0, len(todo), size)]

