@@ -43,15 +43,7 @@ def _base(shared_data: Path, tmp_path: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-@pytest.fixture
-def engine() -> None:
-    """The pass-matrix engine (``harness.selection.build``) is a sibling module; without it there is
-    nothing to run end to end."""
-    pytest.importorskip("harness.selection.build", reason="the pass-matrix engine is not installed")
-
-
 @pytest.mark.docker
-@pytest.mark.usefixtures("engine")
 def test_select_json_files_report_and_resume(
     shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -119,7 +111,6 @@ def test_select_json_files_report_and_resume(
 
 
 @pytest.mark.docker
-@pytest.mark.usefixtures("engine")
 def test_select_resume_rebuilds_only_missing_matrices(
     shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

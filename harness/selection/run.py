@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib
 import io
 import json
 import time
@@ -36,7 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import ConfigError, DataError
 from harness.selection._types import PassMatrix
+from harness.selection.engine._types import EngineConfig
 from harness.selection.experiment import ExperimentResult, ResultRow, TaskData, TaskRanking, run_experiment
+from harness.selection.extraction import ExtractionOptions
 from harness.selection.metrics import PROTOCOL_LABELS
 from harness.store import Run, StageTotals, TaskOutcome, append_outcomes, atomic_write_bytes, write_stages
 from harness.tasks import FunctionTask, Pool, PoolRecord, is_codet_pool, load_codet_pool, read_pool
@@ -226,28 +227,18 @@ def load_task(run: Run, task_id: str) -> TaskData | None:
 
 
 def _default_build() -> BuildFn:
-    """The engine's ``build_task_data``, imported by name when first needed (the engine may be absent
-    from a checkout that only selects over saved matrices)."""
-    try:
-        module = importlib.import_module("harness.selection.build")
-    except ModuleNotFoundError as exc:
-        raise ConfigError(
-            f"the pass-matrix engine is not available ({exc}); update the checkout, or select over the "
-            "matrices of an earlier run with its --run-id"
-        ) from exc
-    fn: BuildFn = module.build_task_data
-    return fn
+    """The engine's ``build_task_data`` (imported when first needed: it pulls in the sandbox layer)."""
+    from harness.selection.build import build_task_data
+
+    return build_task_data
 
 
-def _extraction_options(cfg: SelectConfig) -> Any:
-    return importlib.import_module("harness.selection.extraction").ExtractionOptions(
-        test_limit=cfg.test_limit
-    )
+def _extraction_options(cfg: SelectConfig) -> ExtractionOptions:
+    return ExtractionOptions(test_limit=cfg.test_limit)
 
 
-def _engine_config(cfg: SelectConfig) -> Any:
-    config = importlib.import_module("harness.selection.engine").EngineConfig
-    return config() if cfg.timeout_s is None else config(timeout_s=cfg.timeout_s)
+def _engine_config(cfg: SelectConfig) -> EngineConfig:
+    return EngineConfig() if cfg.timeout_s is None else EngineConfig(timeout_s=cfg.timeout_s)
 
 
 async def _matrices(
