@@ -292,6 +292,8 @@ def test_pipeline_resolves_tasks_votes_selects_and_resumes(
     again = run_pipeline(cfg, ROOT, results_dir=results, run_id="r1", deps=host_deps(tmp_path / "sb2"))
     assert pipeline_policy.SEEN == [] and again["resumed"] and again["resolved"] == 2
     assert len(read_outcomes(run_dir)) == 2
+    assert [t["time_s"] for t in again["tasks"]] == [t["time_s"] for t in summary["tasks"]]
+    assert [t["cost_usd"] for t in again["tasks"]] == [t["cost_usd"] for t in summary["tasks"]]
 
 
 def test_votes_selector_and_no_evaluation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

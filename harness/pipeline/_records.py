@@ -60,10 +60,11 @@ def task_outcome(
     records: list[TrajectoryRecord],
     sel: SelectionRecord,
     ev: EvalRecord | None,
-    wall: float,
 ) -> TaskOutcome:
     """The run summary's row for a task: the choice's resolution, oracle coverage over the distinct
-    candidates, a random trajectory's expected resolution, cost and tokens of every stage."""
+    candidates, a random trajectory's expected resolution, cost and tokens of every stage. ``time_s`` is
+    the work's seconds summed over stages and trajectories, read from the artefacts (so a resumed run
+    reports the same figure), not the wall time."""
     spent = ctx.spent + sel.spent
     for r in records:
         spent = spent + r.testing + r.editing
@@ -85,7 +86,10 @@ def task_outcome(
         cost_usd=round(spent.cost_usd, 6),
         input_tokens=spent.input_tokens,
         output_tokens=spent.output_tokens,
-        time_s=round(wall, 3),
+        time_s=round(
+            ctx.spent.time_s + sum(r.time_s for r in records) + sel.spent.time_s + (ev.time_s if ev else 0.0),
+            3,
+        ),
         extra={
             "distinct_candidates": len(sel.candidates),
             "fell_back": sel.fell_back,

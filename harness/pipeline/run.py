@@ -116,7 +116,10 @@ class Pipeline:
         return cls.model_validate_json(self.run.path(rel).read_text(encoding="utf-8"))
 
     def _done(self, stage: str, unit: str, rel: str) -> bool:
-        return self.run.unit_done(stage, unit) and self.run.path(rel).exists()
+        done = self.run.unit_done(stage, unit) and self.run.path(rel).exists()
+        if done:
+            self.progress(f"{unit}: {stage}: done earlier, read back")
+        return done
 
     def _log(self, key: str, name: str, *, fresh: bool) -> TrajectoryLog:
         path = self.run.path("trajectories", key, f"{name}.jsonl")
@@ -214,6 +217,7 @@ class Pipeline:
         if self._done("selection", tid, rel):
             return self._load(rel, SelectionRecord)
         self.run.mark("selection", tid, "running")
+        start = time.monotonic()
         image = await self._image(task)
         public = task.public_view()
         patches = [r.patch for r in records]
@@ -250,11 +254,11 @@ class Pipeline:
                 input_tokens=u.input_tokens + u.cache_read_tokens + u.cache_write_tokens,
                 output_tokens=u.output_tokens,
                 cost_usd=res.cost_usd,
-                time_s=res.duration_s,
             )
         else:
             ranking = v.votes if self.cfg.selector == "votes" else v.b4
             chosen = ranking.top[0] if ranking.top else 0
+        spent.time_s = time.monotonic() - start  # voting's containers included
         record = SelectionRecord(
             task_id=tid,
             candidates=v.dedup.unique,
@@ -323,14 +327,11 @@ class Pipeline:
 
     # -- driver ----------------------------------------------------------------------------------
     async def task(self, task: RepoTask) -> TaskOutcome:
-        start = time.monotonic()
         ctx = await self.context(task)
         records = await self.trajectories(task, ctx)
         sel = await self.selection(task, records)
         ev = await self.evaluation(task, sel) if self.cfg.evaluate else None
-        return task_outcome(
-            task.instance_id, f"pipeline:{self.cfg.selector}", ctx, records, sel, ev, time.monotonic() - start
-        )
+        return task_outcome(task.instance_id, f"pipeline:{self.cfg.selector}", ctx, records, sel, ev)
 
     async def __call__(self) -> list[TaskOutcome]:
         gate = asyncio.Semaphore(self.cfg.limits.tasks)
