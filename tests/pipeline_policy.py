@@ -10,7 +10,8 @@ turn to the conversations of a task:
 * testing loop: the first conversation of a task starts with prose and no test (off-format), then
   writes the test; the others write it at once; ``<done/>`` after seeing it run;
 * editing loop, plan k = conversation index mod 4:
-  0 the gold edits at once; 1 a SEARCH text that matches nothing first, then the gold edits;
+  0 the gold edits at once; 1 a malformed block (no =======), then a SEARCH text that matches
+  nothing, then the gold edits;
   2 the gold edits with a syntax error first (the test crashes), then repairs it;
   3 a wrong edit (a comment), sees the test still fail, and gives up with it (a wrong candidate);
 * selection: runs the reproduction test on every candidate, then chooses the one holding the gold
@@ -158,9 +159,8 @@ def policy(messages: list[object], index: int) -> str:
             path, s, r = gold[0]
             if plan == 0:
                 return "Plan 0.\n" + render(gold)
-            if plan == 1:
-                wrong = "def nothing_like_this():\n    return None\n"
-                return "Plan 1.\n" + render([(path, wrong, r)])
+            if plan == 1:  # a block with no ======= line
+                return f"Plan 1.\n{path}\n<<<<<<< SEARCH\n{s}>>>>>>> REPLACE\n"
             if plan == 2:
                 return "Plan 2.\n" + render([(path, s, r + "@@@ oops\n"), *gold[1:]])
             first = next(
@@ -173,6 +173,9 @@ def policy(messages: list[object], index: int) -> str:
         fixed = "On the edited repository: exit code 0 (fixed)" in last
         if fixed:
             return "The test passes now.\n<done/>"
+        if plan == 1 and "could not be read" in last:
+            wrong = "def nothing_like_this():\n    return None\n"
+            return "Fixing the format.\n" + render([(gold[0][0], wrong, gold[0][2])])
         if plan == 1:
             return "I copied the lines wrong; here they are exactly.\n" + render(gold)
         if plan == 2:

@@ -165,7 +165,7 @@ async def test_testing_loop_recovers_from_an_off_format_answer(tmp_path: Path) -
     assert res.spent.calls == 3
 
 
-@pytest.mark.parametrize(("plan", "turns", "exit_code"), [(0, 2, 0), (1, 3, 0), (2, 3, 0), (3, 2, 2)])
+@pytest.mark.parametrize(("plan", "turns", "exit_code"), [(0, 2, 0), (1, 4, 0), (2, 3, 0), (3, 2, 2)])
 async def test_editing_loop_plans(tmp_path: Path, plan: int, turns: int, exit_code: int) -> None:
     task = _task("unitconv", tmp_path)
     sb = HostSandbox(task.repo_source().location, tmp_path)
@@ -187,8 +187,8 @@ async def test_editing_loop_plans(tmp_path: Path, plan: int, turns: int, exit_co
         assert "self.factor**n" in res.patch and "@@@" not in res.patch
     else:
         assert "# see issue" in res.patch
-    if plan == 1:
-        assert res.edits_failed == 1
+    if plan == 1:  # the malformed block, then the SEARCH text that matched nothing
+        assert res.edits_failed == 2
 
 
 async def test_editing_loop_turn_limit_still_returns_the_diff(tmp_path: Path) -> None:
@@ -334,6 +334,33 @@ def test_an_exhausted_budget_ends_every_stage_gracefully(
         assert "BudgetExceeded" in rec["testing_stopped"] and "BudgetExceeded" in rec["editing_stopped"]
         assert rec["patch"] == ""
     assert t["resolved"] == 0.0 and t["oracle"] is False and 0.004 <= t["cost_usd"] < 0.02
+
+
+def test_a_sandbox_failure_redoes_the_trajectory_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.errors import SandboxError
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    deps = host_deps(tmp_path / "sb")
+    real, calls = deps.trajectory_sandbox, []
+
+    async def flaky(image: str) -> Any:
+        calls.append(image)
+        if len(calls) == 2:  # the first trajectory's sandbox (the first one serves the context stage)
+            raise SandboxError("container vanished")
+        return await real(image)
+
+    deps.trajectory_sandbox = flaky
+    cfg = parse_config(_config(tmp_path, tasks=["local__unitconv-1"], n_trajectories=1))
+    lines: list[str] = []
+    summary = run_pipeline(
+        cfg, ROOT, results_dir=tmp_path / "res", run_id="f", deps=deps, progress=lines.append
+    )
+    assert summary["resolved"] == 1 and len(calls) == 3
+    assert any("retrying once" in line for line in lines)
+    events = list(iter_events(tmp_path / "res" / "f" / "trajectories" / "local__unitconv-1" / "t0.jsonl"))
+    assert events[0].type == "note" and "container vanished" in events[0].data["message"]
 
 
 def test_config_errors_are_clear(tmp_path: Path) -> None:

@@ -97,6 +97,10 @@ def task_outcome(
             "cost_context": round(ctx.spent.cost_usd, 6),
             "cost_trajectories": round(sum(r.testing.cost_usd + r.editing.cost_usd for r in records), 6),
             "cost_selection": round(sel.spent.cost_usd, 6),
+            "time_context": round(ctx.spent.time_s, 3),
+            "time_trajectories": round(sum(r.time_s for r in records), 3),
+            "time_selection": round(sel.spent.time_s, 3),
+            "time_evaluation": round(ev.time_s, 3) if ev is not None else 0.0,
         },
     )
 

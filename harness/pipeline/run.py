@@ -29,6 +29,7 @@ from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from harness.errors import SandboxError
 from harness.evaluation._instance import SandboxFactory, default_sandbox, evaluate_patch
 from harness.models._types import Model
 from harness.pipeline._chat import Spent
@@ -174,27 +175,12 @@ class Pipeline:
         image = await self._image(task)
         async with self._traj_gate:
             self.run.mark("trajectory", unit, "running")
-            log = self._log(key, f"t{index}", fresh=True)
-            sandbox = await self.deps.trajectory_sandbox(image)
             try:
-                record = await run_trajectory(
-                    task.public_view(),
-                    index,
-                    sandbox,
-                    ctx.included,
-                    testing_model=self.models.testing,
-                    editing_model=self.models.editing,
-                    log=log,
-                    roots=self.deps.roots,
-                    testing_turns=self.cfg.testing_turns,
-                    editing_turns=self.cfg.editing_turns,
-                    timeout=self.cfg.test_timeout,
-                    temperature=self.cfg.temperature,
-                    max_file_chars=self.cfg.max_file_chars * 10,
-                )
-            finally:
-                log.close()
-                await sandbox.close()
+                record = await self._attempt(task, index, ctx, image, key)
+            except SandboxError as exc:
+                # The backend failed, not the model: one more attempt from scratch, then give up.
+                self.progress(f"{tid}: trajectory {index}: sandbox failed ({exc}); retrying once")
+                record = await self._attempt(task, index, ctx, image, key, note=f"retry after: {exc}")
         self.run.write_json(rel, record.model_dump(mode="json"))
         self.run.mark("trajectory", unit, "done")
         verdict = {0: "fixed", 2: "not fixed", None: "no test"}.get(record.edited_exit, "crashed")
@@ -202,6 +188,33 @@ class Pipeline:
             f"{tid}: trajectory {index}: {len(record.patch.splitlines())} diff lines, test {verdict}"
         )
         return record
+
+    async def _attempt(
+        self, task: RepoTask, index: int, ctx: ContextResult, image: str, key: str, note: str = ""
+    ) -> TrajectoryRecord:
+        log = self._log(key, f"t{index}", fresh=True)
+        if note:
+            log.append("note", {"kind": "retry", "message": note})
+        sandbox = await self.deps.trajectory_sandbox(image)
+        try:
+            return await run_trajectory(
+                task.public_view(),
+                index,
+                sandbox,
+                ctx.included,
+                testing_model=self.models.testing,
+                editing_model=self.models.editing,
+                log=log,
+                roots=self.deps.roots,
+                testing_turns=self.cfg.testing_turns,
+                editing_turns=self.cfg.editing_turns,
+                timeout=self.cfg.test_timeout,
+                temperature=self.cfg.temperature,
+                max_file_chars=self.cfg.max_file_chars * 10,
+            )
+        finally:
+            log.close()
+            await sandbox.close()
 
     async def trajectories(self, task: RepoTask, ctx: ContextResult) -> list[TrajectoryRecord]:
         n = self.cfg.n_trajectories
