@@ -17,13 +17,18 @@ turn to the conversations of a task:
 * selection: runs the reproduction test on every candidate, then chooses the one holding the gold
   patch's added lines.
 
+With ``PIPELINE_POLICY_HOLD_EDITING=K`` in the environment, the (K+1)-th editing conversation of a
+task hangs (a model that never answers), so a test can kill the run at a known point.
+
 ``SEEN`` keeps every prompt it was shown, for the test that no hidden test ever reaches a model.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,7 +160,11 @@ def policy(messages: list[object], index: int) -> str:
         return "The test reproduces the issue.\n<done/>"
     if "by editing its files" in system:
         if not own:
-            plan = _next(tid, "editing") % 4
+            k = _next(tid, "editing")
+            hold = int(os.environ.get("PIPELINE_POLICY_HOLD_EDITING", "0"))
+            if hold and k >= hold:
+                time.sleep(3600)
+            plan = k % 4
             path, s, r = gold[0]
             if plan == 0:
                 return "Plan 0.\n" + render(gold)

@@ -150,7 +150,9 @@ def test_harness_run_killed_and_rerun_resumes(tmp_path: Path) -> None:
         "--json",
     ]
     out_dir = results / "killme" / "trajectories_out" / "local__unitconv-1"
-    victim = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The third trajectory's editing model hangs: the run is killed there, whatever the machine's speed.
+    hold = {**os.environ, "PIPELINE_POLICY_HOLD_EDITING": "2"}
+    victim = subprocess.Popen(cmd, env=hold, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 600
         while len(list(out_dir.glob("*.json"))) < 2:
@@ -160,6 +162,8 @@ def test_harness_run_killed_and_rerun_resumes(tmp_path: Path) -> None:
     finally:
         victim.send_signal(signal.SIGKILL)
         victim.wait()
+        if victim.stderr is not None:
+            victim.stderr.close()
     gc = subprocess.run(
         [sys.executable, "-c", "from harness.cli import main; main()", "sandbox", "gc", "--run-id", "killme"],
         capture_output=True,
@@ -168,7 +172,7 @@ def test_harness_run_killed_and_rerun_resumes(tmp_path: Path) -> None:
     )
     assert gc.returncode == 0, gc.stderr
     finished = {p.name: p.read_bytes() for p in out_dir.glob("*.json")}
-    assert 2 <= len(finished) < 5
+    assert len(finished) == 2
     assert (results / "killme" / "context" / "local__unitconv-1.json").exists()
     context_before = (results / "killme" / "context" / "local__unitconv-1.json").read_bytes()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**os.environ})

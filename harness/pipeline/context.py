@@ -161,19 +161,27 @@ async def judge_relevance(
             verdict = FileVerdict(path=path, relevant=False, reason=f"off-format answer: {parsed}")
         else:
             verdict = FileVerdict(path=path, relevant=parsed[0], summary=parsed[1])
-        _note(log, verdict, comp.text)
+        _note(log, verdict, comp.text, cost_usd=comp.cost_usd, usage=comp.usage.model_dump())
         return verdict
 
     verdicts = await asyncio.gather(*(one(p) for p in sorted(sources)))
     return list(verdicts), total
 
 
-def _note(log: TrajectoryLog | None, verdict: FileVerdict, answer: str | None = None) -> None:
+def _note(
+    log: TrajectoryLog | None,
+    verdict: FileVerdict,
+    answer: str | None = None,
+    *,
+    cost_usd: float = 0.0,
+    usage: dict[str, int] | None = None,
+) -> None:
+    """One relevance verdict (with the model's answer and its cost) as a ``note`` event."""
     if log is not None:
         data = verdict.model_dump()
         if answer is not None:
             data["answer"] = answer
-        log.append("note", {"kind": "relevance", **data})
+        log.append("note", {"kind": "relevance", **data}, cost_usd=cost_usd, usage=usage)
 
 
 def parse_ranking(text: str, known: Sequence[str]) -> list[str] | str:
