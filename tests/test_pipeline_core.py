@@ -318,6 +318,18 @@ def test_votes_selector_and_no_evaluation(tmp_path: Path, monkeypatch: pytest.Mo
     assert not (tmp_path / "res" / "r" / "trajectories" / "local__unitconv-1" / "selection.jsonl").exists()
 
 
+def test_evaluating_only_the_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    cfg = parse_config(_config(tmp_path, tasks=["local__unitconv-1"], evaluate_all=False))
+    summary = run_pipeline(
+        cfg, ROOT, results_dir=tmp_path / "res", run_id="c", deps=host_deps(tmp_path / "sb")
+    )
+    (t,) = summary["tasks"]
+    assert t["resolved"] == 1.0 and t["oracle"] is True and t["random_pick"] is None
+    ev = json.loads((tmp_path / "res" / "c" / "eval" / "local__unitconv-1.json").read_text())
+    assert ev["outcomes"] == ["resolved", "not_evaluated"] and ev["candidate_resolved"] == [True, None]
+
+
 def test_an_exhausted_budget_ends_every_stage_gracefully(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

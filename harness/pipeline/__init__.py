@@ -15,6 +15,9 @@ from harness.pipeline._config import (
     load_config,
     parse_config,
 )
+from harness.pipeline._main import load_models, run_pipeline, select_tasks
+from harness.pipeline._records import EvalRecord, SelectionRecord
+from harness.pipeline._trajectory import TrajectoryRecord
 from harness.pipeline.context import (
     ContextResult,
     FileVerdict,
@@ -35,34 +38,43 @@ from harness.pipeline.edits import (
 )
 from harness.pipeline.ensemble import load_external, merge_candidates, our_candidates, write_predictions
 from harness.pipeline.loops import EditingResult, Roots, TestingResult, editing_loop, testing_loop
+from harness.pipeline.run import Deps, Pipeline, StageModelSet, docker_deps
 from harness.pipeline.selection_agent import SelectionResult, select_patch
 from harness.pipeline.voting import PatchMatrix, Vote, build_patch_matrix, dedup, rank_patches, vote
 
 __all__ = [
     "ContextResult",
+    "Deps",
     "EditBlock",
     "EditFormatError",
     "EditOutcome",
     "EditingResult",
+    "EvalRecord",
     "FileVerdict",
     "Limits",
     "ModelConfig",
     "PatchMatrix",
+    "Pipeline",
     "PipelineConfig",
     "Roots",
+    "SelectionRecord",
     "SelectionResult",
+    "StageModelSet",
     "StageModels",
     "TestingResult",
+    "TrajectoryRecord",
     "Vote",
     "apply_edits",
     "build_context",
     "build_patch_matrix",
     "dedup",
+    "docker_deps",
     "editing_loop",
     "fit_budget",
     "is_test_path",
     "load_config",
     "load_external",
+    "load_models",
     "merge_candidates",
     "our_candidates",
     "parse_config",
@@ -70,7 +82,9 @@ __all__ = [
     "parse_ranking",
     "parse_relevance",
     "rank_patches",
+    "run_pipeline",
     "select_patch",
+    "select_tasks",
     "source_files",
     "testing_loop",
     "to_diff",

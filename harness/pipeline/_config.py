@@ -124,8 +124,9 @@ class PipelineConfig(BaseModel):
     """Dollar limit over all model calls of this process (a resumed run counts anew)."""
     limits: Limits = Field(default_factory=Limits)
     evaluate: bool = True
-    """Judge the chosen patch (and every distinct candidate, for oracle and random pick) with the
-    hidden tests."""
+    """Judge the chosen patch with the hidden tests."""
+    evaluate_all: bool = True
+    """Judge every distinct candidate too (oracle coverage and a random pick need it)."""
     base_image: str | None = None
     """Base of the task images (default: the sandbox's Python image)."""
     sandbox_memory: str = "1g"

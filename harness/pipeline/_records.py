@@ -69,9 +69,12 @@ def task_outcome(
     for r in records:
         spent = spent + r.testing + r.editing
     resolved = float(ev.resolved) if ev is not None else 0.0
+    known = ev is not None and None not in ev.candidate_resolved
     oracle = any(bool(x) for x in ev.candidate_resolved) if ev is not None else None
+    if oracle is False and not known:
+        oracle = None  # some candidate was not judged: coverage is unknown
     random_pick = None
-    if ev is not None:
+    if ev is not None and known:
         # A uniformly random trajectory's patch (duplicates count as often as they were written).
         hits = sum(len(g) for g, ok in zip(sel.groups, ev.candidate_resolved, strict=True) if ok)
         random_pick = hits / max(1, len(records))

@@ -306,6 +306,10 @@ class Pipeline:
         resolved: list[bool | None] = []
         outcomes: list[str] = []
         for k, patch in enumerate(sel.candidates):
+            if k != sel.chosen and not self.cfg.evaluate_all:
+                outcomes.append("not_evaluated")
+                resolved.append(None)
+                continue
             report = await evaluate_patch(
                 task,
                 patch,
