@@ -158,3 +158,11 @@ def test_requests_of_one_batch_finish_independently() -> None:
     )
     assert [rows["a"][i]["cells"] for i in range(3)] == ["1", "1", "1"]
     assert "b" not in rows and "c" not in rows
+
+
+def test_cpu_clock_times_out_on_cpu_and_the_watchdog_catches_sleepers() -> None:
+    tests = ["while True: pass", "import time; time.sleep(30)", "assert f(2) == 4"]
+    rows = run({"id": "r", "kind": "tests", "programs": [F], "tests": tests, "clock": "cpu", "shard": 64})
+    assert rows["r"][0]["cells"] == "331"
+    whole = run({"id": "w", "kind": "whole", "programs": ["while True: pass", F], "tests": [], "clock": "cpu"})
+    assert [whole["w"][i]["cells"] for i in (0, 1)] == ["3", "1"]

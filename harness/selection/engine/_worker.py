@@ -6,7 +6,7 @@ then ``{"id": ..., "done": true}`` when a request's last program is in. A reques
 
     {"id": str, "kind": "tests" | "faithful" | "whole", "programs": [src, ...], "tests": [src, ...],
      "timeout": s, "load_timeout": s, "grace": s, "memory_mb": int, "reuse_lhs": bool, "parallel": int,
-     "shard": int}
+     "shard": int, "clock": "wall" | "cpu"}
 
 is answered per job (a program and a shard of the tests, see ``shard``) by ``{"id", "program": i,
 "tests": [j, ...], "cells": "0132...", "ms": [...], "out": [...], "ran": bool}``, aligned with ``tests``. Cell codes: 0 fail (AssertionError), 1 pass, 2 error (raised, did not compile, exited,
@@ -108,19 +108,33 @@ def _classify(exc):
     return ERROR
 
 
+class _Clock:
+    """The child's timer: ``wall`` (ITIMER_REAL, as CodeT) or ``cpu`` (ITIMER_PROF: the child's own CPU
+    time, so a test is not cut short because other children share the cores)."""
+
+    which = signal.ITIMER_REAL
+
+
+def wall_limit(req, seconds):
+    """How long the parent waits (wall clock) for a timer of ``seconds`` before its watchdog acts."""
+    if req.get("clock") == "cpu":
+        seconds = max(10.0 * seconds, 1.0)  # CPU time runs slower than the wall under contention
+    return seconds + req["grace"]
+
+
 def _timed_exec(code, env, timeout, mode="exec"):
     """(cell, value, ms): run ``code`` under the timer. Never raises."""
     start = time.perf_counter()
     value = None
     try:
-        signal.setitimer(signal.ITIMER_REAL, timeout)
+        signal.setitimer(_Clock.which, timeout)
         try:
             if mode == "eval":
                 value = eval(code, env)
             else:
                 exec(code, env)
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.setitimer(_Clock.which, 0)
         cell = PASS
     except BaseException as exc:  # the test's own failure (incl. SystemExit): data, not our error
         cell = _classify(exc)
@@ -129,11 +143,11 @@ def _timed_exec(code, env, timeout, mode="exec"):
 
 def _safe_hash(value, timeout):
     try:
-        signal.setitimer(signal.ITIMER_REAL, timeout)
+        signal.setitimer(_Clock.which, timeout)
         try:
             return output_hash(value)
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.setitimer(_Clock.which, 0)
     except BaseException:
         return 0
 
@@ -184,7 +198,7 @@ def _put(record):
     COUNT.pack_into(mm, 0, n + 1)
 
 
-def _child_setup(wfd, mm, memory_mb):
+def _child_setup(wfd, mm, memory_mb, clock):
     os.setpgid(0, 0)
     _CHANNEL.mm, _CHANNEL.n = mm, 0
     null = os.open(os.devnull, os.O_RDWR)
@@ -196,6 +210,8 @@ def _child_setup(wfd, mm, memory_mb):
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     signal.signal(signal.SIGALRM, _on_alarm)
+    signal.signal(signal.SIGPROF, _on_alarm)
+    _Clock.which = signal.ITIMER_PROF if clock == "cpu" else signal.ITIMER_REAL
 
 
 def _child_tests(wfd, program, tests, order, req):
@@ -350,7 +366,7 @@ def _spawn(job):
     if pid == 0:
         try:
             os.close(rfd)
-            _child_setup(wfd, mm, req.get("memory_mb", 0))
+            _child_setup(wfd, mm, req.get("memory_mb", 0), req.get("clock", "wall"))
             kind = req["kind"]
             program = req["programs"][job.index]
             if kind == "whole":
@@ -364,14 +380,11 @@ def _spawn(job):
     os.close(wfd)
     job.pid, job.rfd, job.mm, job.seen, job.loaded = pid, rfd, mm, 0, False
     kind = req["kind"]
-    if kind == "faithful":
-        budget = req["timeout"] * len(req["tests"]) + 0.1
-    elif kind == "whole":
-        budget = req["timeout"]
-    else:
-        budget = req["load_timeout"]
-    grace = 0.0 if kind == "faithful" else req["grace"]  # CodeT joins after exactly its budget
-    job.deadline = time.monotonic() + budget + grace
+    if kind == "faithful":  # CodeT's join: exactly its budget, on the wall clock
+        job.deadline = time.monotonic() + req["timeout"] * len(req["tests"]) + 0.1
+        return
+    budget = wall_limit(req, req["timeout"] if kind == "whole" else req["load_timeout"])
+    job.deadline = time.monotonic() + budget
 
 
 def _reap(job):
@@ -395,7 +408,7 @@ def _drain(job):
         _on_record(job, *RECORD.unpack_from(job.mm, COUNT.size + k * RECORD.size))
     job.seen = count
     if job.req["kind"] == "tests":
-        job.deadline = time.monotonic() + job.req["timeout"] + job.req["grace"]
+        job.deadline = time.monotonic() + wall_limit(job.req, job.req["timeout"])
     return True
 
 
