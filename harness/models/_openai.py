@@ -5,6 +5,15 @@
 choices and its completion tokens in proportion to each choice's tokens (its logprobs) or characters,
 so the completions' usage sums to the request's. OpenAI's ``cached_tokens`` are reported as
 ``cache_read_tokens`` and taken out of ``input_tokens`` (see :class:`Usage`).
+
+Throughput. The SDK's ``chat.completions.create`` spends most of its client CPU on two things that a
+chat of plain strings does not need: the recursive transform of the typed request parameters, and
+the default httpx transport's connection pool. So the backend sends the request body it built itself
+with the SDK's own ``client.post("/chat/completions", cast_to=ChatCompletion, ...)`` (the same
+request: auth headers, ``extra_body`` merge, per-request timeout, the SDK's status errors and response
+parsing), over the SDK's aiohttp transport (``openai.DefaultAioHttpClient``). Both are safe for every
+option this backend sends: its body holds only strings, numbers, booleans and lists of strings, for
+which the transform is the identity. See :meth:`OpenAIBackend.generate` for when it falls back.
 """
 
 from __future__ import annotations
@@ -60,6 +69,8 @@ class OpenAIBackend:
         self.name = f"openai:{config.model}"
         self._client: Any = None
         self._loop: object = None
+        self._post_options: Any = None
+        """The SDK request options of the fast path, or ``None`` to go through ``create``."""
 
     def _client_for_loop(self) -> Any:
         import asyncio
@@ -77,8 +88,13 @@ class OpenAIBackend:
                     )
                 key = "EMPTY"
             self._client = openai.AsyncOpenAI(
-                api_key=key, base_url=self.config.base_url, timeout=self.config.timeout, max_retries=0
+                api_key=key,
+                base_url=self.config.base_url,
+                timeout=self.config.timeout,
+                max_retries=0,
+                http_client=_aiohttp_client(openai, self.config.timeout),
             )
+            self._post_options = _fast_post_options(self.config.extra_body)
             self._loop = loop
         return self._client
 
@@ -106,9 +122,25 @@ class OpenAIBackend:
         return body
 
     async def generate(self, messages: Sequence[Message], params: SampleParams) -> list[Completion]:
+        """One request through the fast path (see the module docstring).
+
+        Falls back to the SDK's ``chat.completions.create`` (the same body, typed and transformed by
+        the SDK) when the installed SDK lacks the internals the fast path uses
+        (``openai._base_client.make_request_options`` with ``security``); the aiohttp transport falls
+        back to the SDK's default httpx transport when ``aiohttp`` is not installed.
+        """
         client = self._client_for_loop()
+        body = self.request_body(messages, params)
         try:
-            resp = await client.chat.completions.create(**self.request_body(messages, params))
+            if self._post_options is None:
+                resp = await client.chat.completions.create(**body)
+            else:
+                from openai.types.chat import ChatCompletion
+
+                body.pop("extra_body", None)  # already in the options, merged into the JSON by the SDK
+                resp = await client.post(
+                    "/chat/completions", body=body, cast_to=ChatCompletion, options=self._post_options
+                )
         except Exception as exc:
             mapped = translate_sdk_error(
                 exc, model=self.name, key_env=self.config.api_key_env, base_url=self.config.base_url
@@ -122,6 +154,27 @@ class OpenAIBackend:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+def _aiohttp_client(openai: Any, timeout: float) -> Any:
+    """The SDK's aiohttp transport, or ``None`` (the SDK's default) without ``aiohttp`` or in old SDKs."""
+    factory = getattr(openai, "DefaultAioHttpClient", None)
+    if factory is None:
+        return None
+    try:
+        return factory(timeout=timeout)
+    except RuntimeError:  # the SDK's placeholder when the `aiohttp` extra is not installed
+        return None
+
+
+def _fast_post_options(extra_body: dict[str, Any]) -> Any:
+    """What ``create`` passes to ``client.post`` besides the body, or ``None`` if this SDK differs."""
+    try:
+        from openai._base_client import make_request_options
+
+        return make_request_options(extra_body=dict(extra_body) or None, security={"bearer_auth": True})
+    except (ImportError, TypeError):  # an SDK without these internals (or without `security`)
+        return None
 
 
 def parse_chat_completion(resp: Any, name: str, n: int) -> list[Completion]:
