@@ -1,0 +1,164 @@
+"""The whole selection experiment, cold, against a one-process-per-candidate executor in the same run.
+
+What is timed (Docker sandbox, CodeGen-16B's HumanEval pools, test limit 5, nothing cached):
+
+1. ours: extraction, the generated-test pass matrix (isolated mode), the ground truth (hidden tests),
+   and every selector under both protocols, over all tasks (``--tasks`` for fewer);
+2. baseline: what CodeT's released executor does, run straightforwardly: one fresh ``python3`` per
+   distinct candidate for its packed check program, and one per candidate for its ground truth, as many
+   at once as there are CPUs (CodeT's ``ProcessPoolExecutor``), in the same kind of sandbox. It runs on
+   every ``--stride``-th task; its time is scaled to all tasks by the number of candidates (and also
+   compared with ours on that same subset);
+3. B4 over a 100 x 500 matrix (``benchmarks/bench_selectors.py`` has the per-set loop baseline).
+
+Usage: ``.venv/bin/python benchmarks/selection.py [--tasks 164] [--stride 8] [--json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.sandbox import DockerSandbox, SandboxProfile
+from harness.selection import select
+from harness.selection.build import assemble, matrix_requests, task_inputs
+from harness.selection.engine import WORKER_PATH, Engine, EngineConfig, worker_source
+from harness.selection.experiment import run_experiment
+from harness.selection.extraction import ExtractionOptions, TaskInputs
+from harness.selection.ground_truth import ground_truth, ground_truth_request
+from harness.tasks import FunctionTask, Pool, default_data_dir, load_codet_pool, load_function_suite
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_selectors import realistic_matrix
+
+POOLS = "HumanEval_codegen16B_temp0.8_topp0.95_num100_max300"
+STRATEGIES = ["random", "maxpass", "mbr", "mbr-behaviour", "codet", "b4", "b4-beh", "tournament"]
+
+
+def load(n_tasks: int) -> tuple[list[FunctionTask], Pool, Pool]:
+    suite = load_function_suite("humaneval")
+    base = default_data_dir() / "codet" / POOLS
+    solutions = load_codet_pool(Path(f"{base}_code_solution.jsonl"), suite, "solutions")
+    tests = load_codet_pool(Path(f"{base}_test_case.jsonl"), suite, "tests")
+    return suite[:n_tasks], solutions, tests
+
+
+async def ours(tasks: list[FunctionTask], inputs: list[TaskInputs]) -> dict[str, float]:
+    """Cold: a fresh engine and an empty cache directory."""
+    with tempfile.TemporaryDirectory() as cache:
+        t0 = time.perf_counter()
+        async with Engine(EngineConfig(), cache=Path(cache)) as engine:
+            rows = await engine.run(matrix_requests(inputs, "isolated"))
+            t1 = time.perf_counter()
+            correct = await ground_truth(engine, tasks, [ti.programs for ti in inputs])
+        t2 = time.perf_counter()
+    data = {
+        ti.task_id: assemble(ti, r, c, "isolated") for ti, r, c in zip(inputs, rows, correct, strict=True)
+    }
+    run_experiment(data, strategies=STRATEGIES, protocol="both", n_samples=None, seeds=[0], params={})
+    t3 = time.perf_counter()
+    return {"matrix_s": t1 - t0, "ground_truth_s": t2 - t1, "selection_s": t3 - t2, "total_s": t3 - t0}
+
+
+async def baseline(tasks: list[FunctionTask], inputs: list[TaskInputs]) -> float:
+    """One fresh interpreter per candidate (matrix) and per candidate (ground truth), CPUs at once."""
+    cpus = os.cpu_count() or 1
+    jobs: list[str] = []
+    for task, ti in zip(tasks, inputs, strict=True):
+        base = {"timeout": 0.1, "load_timeout": 1.0, "grace": 0.5, "memory_mb": 0, "parallel": 1}
+        for program in ti.programs:
+            req = {**base, "id": "m", "kind": "faithful", "programs": [program], "tests": ti.tests}
+            jobs.append(json.dumps(req))
+        for script in ground_truth_request(task, ti.programs).programs:
+            jobs.append(json.dumps({**base, "id": "g", "kind": "whole", "programs": [script], "tests": []}))
+    profile = SandboxProfile.strict(cpus=float(cpus), max_lifetime_s=24 * 3600.0)
+    boxes = [await DockerSandbox.create(None, profile) for _ in range(cpus)]
+    try:
+        for sb in boxes:
+            await sb.write_file(WORKER_PATH, worker_source())
+        queue = list(reversed(jobs))
+        t0 = time.perf_counter()
+
+        async def drain(sb: DockerSandbox) -> None:
+            while queue:
+                await sb.run(["python3", WORKER_PATH], stdin=queue.pop() + "\n", timeout=120)
+
+        await asyncio.gather(*(drain(sb) for sb in boxes))
+        return time.perf_counter() - t0
+    finally:
+        for sb in boxes:
+            await sb.close()
+
+
+def b4_ms(repeat: int = 20) -> float:
+    matrix = realistic_matrix(100, 500)
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        select("b4", matrix)
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000.0
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=164)
+    parser.add_argument("--stride", type=int, default=8, help="the baseline runs every STRIDE-th task")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    tasks, solutions, tests = load(args.tasks)
+    t0 = time.perf_counter()
+    inputs = task_inputs(tasks, solutions, tests, ExtractionOptions())
+    extraction_s = time.perf_counter() - t0
+    full = await ours(tasks, inputs)
+    full["total_s"] += extraction_s
+    sub = list(range(0, len(tasks), args.stride))
+    sub_tasks, sub_inputs = [tasks[k] for k in sub], [inputs[k] for k in sub]
+    sub_ours = await ours(sub_tasks, sub_inputs)
+    base_sub = await baseline(sub_tasks, sub_inputs)
+    n_all = sum(len(ti.programs) for ti in inputs)
+    n_sub = sum(len(ti.programs) for ti in sub_inputs)
+    base_all = base_sub * n_all / n_sub
+    result: dict[str, Any] = {
+        "tasks": len(tasks),
+        "candidates": n_all,
+        "cells": sum(len(ti.programs) * len(ti.tests) for ti in inputs),
+        "ours_s": round(full["total_s"], 2),
+        "ours_breakdown_s": {k: round(v, 2) for k, v in full.items()} | {"extraction_s": round(extraction_s, 2)},
+        "baseline_subset": {"tasks": len(sub), "candidates": n_sub, "baseline_s": round(base_sub, 2),
+                            "ours_s": round(sub_ours["total_s"], 2),
+                            "ratio": round(base_sub / sub_ours["total_s"], 1)},
+        "baseline_all_s_estimated": round(base_all, 1),
+        "ratio_all": round(base_all / full["total_s"], 1),
+        "b4_100x500_ms": round(b4_ms(), 2),
+        "load_average": os.getloadavg(),
+    }  # fmt: skip
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"whole experiment, {result['tasks']} tasks, {n_all} candidates, {result['cells']} cells, cold:")
+    for key, value in result["ours_breakdown_s"].items():
+        print(f"  {key:<16} {value:8.2f}")
+    s = result["baseline_subset"]
+    print(
+        f"one process per candidate, {s['tasks']} tasks ({s['candidates']} candidates): {s['baseline_s']} s "
+        f"vs ours {s['ours_s']} s on the same tasks: x{s['ratio']}"
+    )
+    print(
+        f"one process per candidate, all tasks (scaled by candidates): {result['baseline_all_s_estimated']} s "
+        f"vs ours {result['ours_s']} s: x{result['ratio_all']}"
+    )
+    print(f"B4 over 100 x 500: {result['b4_100x500_ms']} ms (target <= 50 ms)")
+    print(f"load average during the run: {result['load_average']}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
