@@ -78,7 +78,7 @@ async def test_rerun_is_served_by_the_cache(shared_data: Path, tmp_path: Path) -
     async with Engine(EngineConfig(), cache=tmp_path) as second:
         again = await build_task_data(tasks, solutions, tests, engine=second)
         assert second.stats["batches"] == 0 and second.stats["cached"] == second.stats["programs"] > 0
-        assert second._sandbox is None  # never started
+        assert not second.started and not second._owned  # no sandbox was ever started
     for task_id, td in built.items():
         assert np.array_equal(td.matrix.cells, again[task_id].matrix.cells)
         assert np.array_equal(td.correct, again[task_id].correct)

@@ -23,7 +23,7 @@ SEGFAULT = "import ctypes; ctypes.string_at(0)"
 
 def run(*requests: dict[str, Any]) -> dict[str, dict[int, dict[str, Any]]]:
     """{request id: {program: {"cells": str in test order, "out": [...], "ran": bool}}}."""
-    base = {"timeout": 0.2, "load_timeout": 1.0, "grace": 0.5, "memory_mb": 512, "parallel": 4}
+    base = {"timeout": 0.2, "load_timeout": 1.0, "grace": 0.5, "memory_mb": 512, "parallel": 4, "chunk": 3}
     payload = "".join(json.dumps({**base, **r}) + "\n" for r in requests)
     proc = subprocess.run(
         [sys.executable, str(WORKER)], input=payload, capture_output=True, text=True, timeout=120,
@@ -164,5 +164,34 @@ def test_cpu_clock_times_out_on_cpu_and_the_watchdog_catches_sleepers() -> None:
     tests = ["while True: pass", "import time; time.sleep(30)", "assert f(2) == 4"]
     rows = run({"id": "r", "kind": "tests", "programs": [F], "tests": tests, "clock": "cpu", "shard": 64})
     assert rows["r"][0]["cells"] == "331"
-    whole = run({"id": "w", "kind": "whole", "programs": ["while True: pass", F], "tests": [], "clock": "cpu"})
+    whole = run(
+        {"id": "w", "kind": "whole", "programs": ["while True: pass", F], "tests": [], "clock": "cpu"}
+    )
     assert [whole["w"][i]["cells"] for i in (0, 1)] == ["3", "1"]
+
+
+def test_a_demoted_child_hands_the_rest_to_a_fresh_one() -> None:
+    tests = ["while True: pass", "import os; assert os.nice(0) == base", "assert f(2) == 4"]
+    program = F + "import os\nbase = os.nice(0)\n"
+    rows = run({"id": "r", "kind": "tests", "programs": [program], "tests": tests, "demote_ms": 5})
+    # The hang was demoted (lowest priority) and timed out; the next test runs at the original priority.
+    assert rows["r"][0]["cells"] == "311"
+    plain = run({"id": "r", "kind": "tests", "programs": [program], "tests": tests, "demote_ms": 0})
+    assert plain["r"][0]["cells"] == "311"
+
+
+def test_programs_sharing_a_child_do_not_see_each_others_changes() -> None:
+    deep = "def f(x):\n    return x if x <= 0 else 1 + f(x - 1)\n"
+    programs = [
+        "import sys\nsys.setrecursionlimit(60)\n" + deep,  # changes the interpreter
+        deep,  # must still recurse 500 deep
+        "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n" + deep,  # disarms the timer
+        deep + "def g():\n    while True: pass\n",  # its hang must still time out
+        "import builtins\nbuiltins.len = lambda x: 0\n" + deep,
+        deep + "def h():\n    return len([1, 2])\n",
+    ]
+    tests = ["assert f(500) == 500", "g()", "assert h() == 2"]
+    rows = run({"id": "r", "kind": "tests", "programs": programs, "tests": tests, "chunk": 6})
+    cells = [rows["r"][i]["cells"] for i in range(6)]
+    assert cells[1] == "122" and cells[3][:2] == "13" and cells[5] == "121"
+    assert cells[0][0] == "2"  # its own limit is too low for itself

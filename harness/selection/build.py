@@ -28,7 +28,7 @@ from harness.selection._types import PassMatrix
 from harness.selection.engine import Engine, EngineConfig, ProgramResult, Request
 from harness.selection.experiment import TaskData
 from harness.selection.extraction import ExtractionOptions, TaskInputs, prepare_task
-from harness.selection.ground_truth import ground_truth
+from harness.selection.ground_truth import ground_truth_request, verdicts
 from harness.tasks import FunctionTask, Pool
 
 Mode = Literal["isolated", "faithful"]
@@ -101,8 +101,11 @@ async def build_task_data(
     total = 2 * sum(len(ti.programs) for ti in inputs)
     try:
         with _progress(progress, total, mode) as advance:
-            rows = await eng.run(matrix_requests(inputs, mode), progress=advance)
-            correct = await ground_truth(eng, tasks, [ti.programs for ti in inputs], progress=advance)
+            # One stream: the ground truth's hangs (timed on CPU) overlap the matrix's work.
+            hidden = [ground_truth_request(t, ti.programs) for t, ti in zip(tasks, inputs, strict=True)]
+            mixed = [r for pair in zip(matrix_requests(inputs, mode), hidden, strict=True) for r in pair]
+            both = await eng.run(mixed, progress=advance)
+            rows, correct = both[0::2], verdicts(both[1::2])
     finally:
         if own:
             await eng.close()

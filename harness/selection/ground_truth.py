@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.selection._types import Cell
-from harness.selection.engine import Engine, Progress, Request
+from harness.selection.engine import Engine, ProgramResult, Progress, Request
 from harness.tasks import FunctionTask
 
 
@@ -42,5 +42,9 @@ async def ground_truth(
 ) -> list[npt.NDArray[np.bool_]]:
     """``correct[k][i]``: program ``i`` of task ``k`` passes its hidden tests within the hidden timeout."""
     requests = [ground_truth_request(t, ps) for t, ps in zip(tasks, programs, strict=True)]
-    results = await engine.run(requests, progress=progress)
+    return verdicts(await engine.run(requests, progress=progress))
+
+
+def verdicts(results: Sequence[Sequence[ProgramResult]]) -> list[npt.NDArray[np.bool_]]:
+    """The booleans of :func:`ground_truth_request` results, one array per task."""
     return [np.array([r.cells[0] == Cell.PASS for r in rows], dtype=np.bool_) for rows in results]

@@ -13,6 +13,7 @@ scripts. See ``docs/selection.md``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -62,10 +63,10 @@ class Engine:
         run_id: str | None = None,
     ) -> None:
         self.config = config or EngineConfig()
-        self._given = sandbox
-        self._sandbox: Sandbox | None = sandbox
-        self._owned = False
-        self._ready = False
+        self._lanes = 1 if sandbox is not None else self.config.lanes
+        self._sandboxes: list[Sandbox | None] = [sandbox] + [None] * (self._lanes - 1)
+        self._owned: list[Sandbox] = []
+        self._ready: set[int] = set()
         self._run_id = run_id
         self.cache = ResultCache(cache / "pass_matrix.sqlite" if cache is not None else None)
         self._version = worker_version()
@@ -79,10 +80,16 @@ class Engine:
 
     async def close(self) -> None:
         self.cache.close()
-        if self._owned and self._sandbox is not None:
-            await self._sandbox.close()
-            self._sandbox = None
-            self._owned = False
+        for sb in self._owned:
+            await sb.close()
+        self._owned = []
+        self._sandboxes = [None] * self._lanes
+        self._ready = set()
+
+    @property
+    def started(self) -> bool:
+        """Whether a sandbox was ever needed (false when the cache answered everything)."""
+        return bool(self.stats["batches"])
 
     # -- public -----------------------------------------------------------------------------------
 
@@ -105,15 +112,23 @@ class Engine:
         self.stats["cached"] += len(flat) - len(todo)
         if progress is not None and len(flat) > len(todo):
             progress(len(flat) - len(todo))
-        for batch in _batches(todo, self.config.batch_programs):
-            results = await self._run_batch(requests, batch)
-            fresh = []
-            for (ri, pi), res in zip(batch, results, strict=True):
-                out[ri][pi] = res
-                fresh.append((keys[ri][pi], res))
-            self.cache.put_many(fresh)
-            if progress is not None:
-                progress(len(batch))
+        queue = _batches(todo, self.config.batch_programs)
+        queue.reverse()
+
+        async def lane(index: int) -> None:
+            """One worker in its own sandbox; lanes overlap one batch's tail with another's work."""
+            while queue:
+                batch = queue.pop()
+                results = await self._run_batch(requests, batch, index)
+                fresh = []
+                for (ri, pi), res in zip(batch, results, strict=True):
+                    out[ri][pi] = res
+                    fresh.append((keys[ri][pi], res))
+                self.cache.put_many(fresh)
+                if progress is not None:
+                    progress(len(batch))
+
+        await asyncio.gather(*(lane(i) for i in range(min(self._lanes, len(queue)))))
         return [[r for r in row if r is not None] for row in out]
 
     # -- internals --------------------------------------------------------------------------------
@@ -122,9 +137,13 @@ class Engine:
         c = self.config
         timeout = c.hidden_timeout_s if kind == "whole" else c.timeout_s
         fields: dict[str, object] = {"worker": self._version, "kind": kind, "timeout": timeout}
-        fields.update(memory_mb=c.memory_mb, clock=self._clock(kind))
+        fields.update(
+            memory_mb=c.memory_mb, clock=self._clock(kind), chunk=c.chunk if kind != "faithful" else 1
+        )
         if kind == "tests":
             fields.update(load=c.load_timeout_s, reuse_lhs=c.reuse_lhs)
+            if c.clock == "wall":
+                fields.update(demote_ms=c.demote_ms)
         return settings_key(**fields)
 
     def _keys(self, request: Request) -> list[str]:
@@ -136,13 +155,16 @@ class Engine:
         return {"whole": self.config.hidden_clock, "tests": self.config.clock, "faithful": "wall"}[kind]
 
     def _parallel(self) -> int:
-        return self.config.parallel or 4 * max(1, int(self._cpus()))
+        """Children at once in one lane."""
+        total = self.config.parallel or 4 * max(1, int(self._cpus()))
+        return max(1, total // self._lanes)
 
     def _cpus(self) -> float:
         return self.config.cpus or float(os.cpu_count() or 1)
 
-    async def _ensure_sandbox(self) -> Sandbox:
-        if self._sandbox is None:
+    async def _ensure_sandbox(self, lane: int) -> Sandbox:
+        sandbox = self._sandboxes[lane]
+        if sandbox is None:
             from harness.sandbox import DockerSandbox
 
             c = self.config
@@ -154,12 +176,13 @@ class Engine:
                 max_lifetime_s=24 * 3600.0,
                 default_timeout_s=3600.0,
             )
-            self._sandbox = await DockerSandbox.create(c.image, profile, run_id=self._run_id)
-            self._owned = True
-        if not self._ready:
-            await self._sandbox.write_file(WORKER_PATH, worker_source())
-            self._ready = True
-        return self._sandbox
+            sandbox = await DockerSandbox.create(c.image, profile, run_id=self._run_id)
+            self._sandboxes[lane] = sandbox
+            self._owned.append(sandbox)
+        if lane not in self._ready:
+            await sandbox.write_file(WORKER_PATH, worker_source())
+            self._ready.add(lane)
+        return sandbox
 
     def _payload(self, requests: Sequence[Request], batch: list[tuple[int, int]]) -> tuple[str, float]:
         c = self.config
@@ -183,9 +206,11 @@ class Engine:
                 "memory_mb": c.memory_mb,
                 "reuse_lhs": c.reuse_lhs,
                 # CodeT ran one check program per CPU at a time; so does the faithful mode.
-                "parallel": max(1, int(self._cpus())) if r.kind == "faithful" else parallel,
+                "parallel": max(1, int(self._cpus()) // self._lanes) if r.kind == "faithful" else parallel,
                 "clock": self._clock(r.kind),
+                "demote_ms": c.demote_ms,
                 "shard": c.shard,
+                "chunk": c.chunk,
             }
             lines.append(json.dumps(req))
             n_tests = 1 if r.kind == "whole" else max(1, len(r.tests))
@@ -195,9 +220,9 @@ class Engine:
         return "\n".join(lines) + "\n", slack * worst / max(1, min(parallel, len(batch))) + 120.0
 
     async def _run_batch(
-        self, requests: Sequence[Request], batch: list[tuple[int, int]]
+        self, requests: Sequence[Request], batch: list[tuple[int, int]], lane: int
     ) -> list[ProgramResult]:
-        sandbox = await self._ensure_sandbox()
+        sandbox = await self._ensure_sandbox(lane)
         payload, budget = self._payload(requests, batch)
         # A fixed hash seed: set iteration order (and so some programs' outputs) is the same every run,
         # which keeps cached and fresh cells consistent.

@@ -6,7 +6,7 @@ then ``{"id": ..., "done": true}`` when a request's last program is in. A reques
 
     {"id": str, "kind": "tests" | "faithful" | "whole", "programs": [src, ...], "tests": [src, ...],
      "timeout": s, "load_timeout": s, "grace": s, "memory_mb": int, "reuse_lhs": bool, "parallel": int,
-     "shard": int, "clock": "wall" | "cpu"}
+     "shard": int, "chunk": int, "clock": "wall" | "cpu", "demote_ms": float}
 
 is answered per job (a program and a shard of the tests, see ``shard``) by ``{"id", "program": i,
 "tests": [j, ...], "cells": "0132...", "ms": [...], "out": [...], "ran": bool}``, aligned with ``tests``. Cell codes: 0 fail (AssertionError), 1 pass, 2 error (raised, did not compile, exited,
@@ -43,12 +43,13 @@ import select
 import signal
 import struct
 import sys
+import threading
 import time
 
 FAIL, PASS, ERROR, TIMEOUT = 0, 1, 2, 3
-RECORD = struct.Struct("<iBdq")  # test index (-1 load failed, -2 loaded), cell, ms, output hash
+RECORD = struct.Struct("<iiBdq")  # unit in the child, test index (or a marker below), cell, ms, hash
 LHS_NAME = "_harness_lhs_"
-LOADED, LOAD_FAILED, FAITHFUL_DONE = -2, -1, -3
+LOADED, LOAD_FAILED, FAITHFUL_DONE, RESPAWN = -2, -1, -3, -4
 
 
 class _TestTimeout(BaseException):
@@ -113,6 +114,18 @@ class _Clock:
     time, so a test is not cut short because other children share the cores)."""
 
     which = signal.ITIMER_REAL
+    demote = 0.0
+    """Wall clock only: after this much CPU time in one test (0: never) the child drops to the lowest
+    CPU priority, so that hung tests wait out their timers on idle cycles instead of taking the cores
+    from the other children; such a child exits after that test and a fresh one continues."""
+    demoted = False
+
+
+def _on_demote(signum, frame):
+    if not _Clock.demoted:
+        _Clock.demoted = True
+        with contextlib.suppress(OSError):
+            os.nice(19)
 
 
 def wall_limit(req, seconds):
@@ -122,12 +135,14 @@ def wall_limit(req, seconds):
     return seconds + req["grace"]
 
 
-def _timed_exec(code, env, timeout, mode="exec"):
+def _timed_exec(code, env, timeout, mode="exec", demotable=True):
     """(cell, value, ms): run ``code`` under the timer. Never raises."""
     start = time.perf_counter()
     value = None
     try:
         signal.setitimer(_Clock.which, timeout)
+        if _Clock.demote and demotable:
+            signal.setitimer(signal.ITIMER_PROF, _Clock.demote)
         try:
             if mode == "eval":
                 value = eval(code, env)
@@ -135,6 +150,8 @@ def _timed_exec(code, env, timeout, mode="exec"):
                 exec(code, env)
         finally:
             signal.setitimer(_Clock.which, 0)
+            if _Clock.demote:
+                signal.setitimer(signal.ITIMER_PROF, 0)
         cell = PASS
     except BaseException as exc:  # the test's own failure (incl. SystemExit): data, not our error
         cell = _classify(exc)
@@ -179,26 +196,28 @@ def _run_test(prepared, env, req, lhs_cache):
 
 
 class _Channel:
-    """In a child: the job's shared buffer and how many records it holds."""
+    """In a child: the shared buffer, how many records it holds, and the unit being run."""
 
     mm = mmap.mmap(-1, 1)
     n = 0
+    unit = 0
 
 
 _CHANNEL = _Channel()
 COUNT = struct.Struct("<q")
 
 
-def _put(record):
-    """Append one record to the job's shared buffer (no system call: the parent reads it when the
-    child exits or its watchdog fires), then publish the new count."""
+def _put(j, cell, ms, out):
+    """Append one record to the shared buffer (no system call: the parent reads it when the child
+    exits or its watchdog fires), then publish the new count."""
+    record = RECORD.pack(_CHANNEL.unit, j, cell, ms, out)
     mm, n = _CHANNEL.mm, _CHANNEL.n
     mm[COUNT.size + n * RECORD.size : COUNT.size + (n + 1) * RECORD.size] = record
     _CHANNEL.n = n + 1
     COUNT.pack_into(mm, 0, n + 1)
 
 
-def _child_setup(wfd, mm, memory_mb, clock):
+def _child_setup(wfd, mm, memory_mb, clock, demote_ms=0):
     os.setpgid(0, 0)
     _CHANNEL.mm, _CHANNEL.n = mm, 0
     null = os.open(os.devnull, os.O_RDWR)
@@ -210,8 +229,9 @@ def _child_setup(wfd, mm, memory_mb, clock):
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     signal.signal(signal.SIGALRM, _on_alarm)
-    signal.signal(signal.SIGPROF, _on_alarm)
     _Clock.which = signal.ITIMER_PROF if clock == "cpu" else signal.ITIMER_REAL
+    _Clock.demote = demote_ms / 1000.0 if clock != "cpu" else 0.0
+    signal.signal(signal.SIGPROF, _on_demote if _Clock.demote else _on_alarm)
 
 
 def _child_tests(wfd, program, tests, order, req):
@@ -219,18 +239,22 @@ def _child_tests(wfd, program, tests, order, req):
     env = {"__name__": "__main__", "__builtins__": builtins}
     try:
         code = compile(program, "<candidate>", "exec")
-        cell, _, ms = _timed_exec(code, env, req["load_timeout"])
+        cell, _, ms = _timed_exec(code, env, req["load_timeout"], demotable=False)
     except BaseException:
         cell, ms = ERROR, 0.0
     if cell != PASS:
-        _put(RECORD.pack(LOAD_FAILED, cell, ms, 0))
-        return
-    _put(RECORD.pack(LOADED, PASS, ms, 0))
+        _put(LOAD_FAILED, cell, ms, 0)
+        return False
+    _put(LOADED, PASS, ms, 0)
     lhs_cache: dict[str, tuple[int, object, int, float]] = {}
     for j in order:
         cell, ms, out = _run_test(tests[j], env, req, lhs_cache)
         env.pop(LHS_NAME, None)
-        _put(RECORD.pack(j, cell, ms, out))
+        _put(j, cell, ms, out)
+        if _Clock.demoted:  # the rest deserve a child at normal priority
+            _put(RESPAWN, PASS, 0.0, 0)
+            return True
+    return False
 
 
 def _child_whole(wfd, program, req):
@@ -238,10 +262,10 @@ def _child_whole(wfd, program, req):
     try:
         code = compile(program, "<program>", "exec")
     except BaseException:
-        _put(RECORD.pack(0, ERROR, 0.0, 0))
+        _put(0, ERROR, 0.0, 0)
         return
     cell, _, ms = _timed_exec(code, env, req["timeout"])
-    _put(RECORD.pack(0, cell, ms, 0))
+    _put(0, cell, ms, 0)
 
 
 # -- faithful: CodeT's packed check program --------------------------------------------------------
@@ -318,18 +342,18 @@ def _child_faithful(wfd, program, tests, req):
     except BaseException:
         result = None
     if not isinstance(result, list) or not result:
-        _put(RECORD.pack(LOAD_FAILED, ERROR, 0.0, 0))
+        _put(LOAD_FAILED, ERROR, 0.0, 0)
         return
     for j, ok in enumerate(result):
-        _put(RECORD.pack(j, PASS if ok is True else FAIL, 0.0, 0))
-    _put(RECORD.pack(FAITHFUL_DONE, PASS, 0.0, 0))
+        _put(j, PASS if ok is True else FAIL, 0.0, 0)
+    _put(FAITHFUL_DONE, PASS, 0.0, 0)
 
 
 # -- the parent ------------------------------------------------------------------------------------
 
 
 class _Job:
-    """One program's progress in the parent: its cells so far and its current child."""
+    """One unit of work in the parent: a program and a shard of its tests, with its cells so far."""
 
     def __init__(self, req, index, order):
         self.req = req
@@ -342,12 +366,8 @@ class _Job:
         self.next = 0
         """Position in ``order`` of the next test without a cell."""
         self.ran = True
-        self.pid = 0
-        self.rfd = -1
-        self.mm = None
-        self.seen = 0
-        self.deadline = 0.0
         self.loaded = False
+        self.emitted = False
 
     def fill_rest(self, cell):
         for j in self.order[self.next :]:
@@ -358,57 +378,125 @@ class _Job:
         return self.next >= len(self.order)
 
 
-def _spawn(job):
-    req = job.req
+class _Child:
+    """A forked child running a sequence of jobs of one request (one fork for several programs: forks
+    are the parent's bottleneck). It leaves early, for a fresh child to continue, when a program
+    changed the interpreter in a way that could reach the next one, or when it was demoted."""
+
+    def __init__(self, jobs):
+        self.jobs = jobs
+        self.req = jobs[0].req
+        self.pid = 0
+        self.rfd = -1
+        self.mm = None
+        self.seen = 0
+        self.deadline = 0.0
+        self.respawn = False
+
+    def current(self):
+        return next((job for job in self.jobs if not job.finished()), None)
+
+
+def _fingerprint():
+    """What one program can change in the interpreter that another could notice."""
+    return (
+        sys.getrecursionlimit(),
+        sys.getswitchinterval(),
+        signal.getsignal(signal.SIGALRM),
+        signal.getsignal(signal.SIGPROF),
+        id(sys.stdin),
+        id(sys.stdout),
+        id(sys.stderr),
+        len(sys.path),
+        hash(tuple(id(v) for v in vars(builtins).values())),
+        len(vars(builtins)),
+        os.getcwd(),
+        threading.active_count(),
+        # a grown heap makes the next program hit the memory limit earlier than a fresh child would
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > 256 * 1024,
+    )
+
+
+def _child_main(child):
+    req = child.req
+    kind = req["kind"]
+    clean = _fingerprint()
+    for k, job in enumerate(child.jobs):
+        if job.finished():
+            continue
+        _CHANNEL.unit = k
+        program = req["programs"][job.index]
+        if kind == "whole":
+            _child_whole(None, program, req)
+        elif kind == "faithful":
+            _child_faithful(None, program, req["tests"], req)
+            return  # CodeT's guard changed this interpreter for good
+        else:
+            if _child_tests(None, program, req["_prepared"], job.order[job.next :], req):
+                return
+        if _fingerprint() != clean:
+            _put(RESPAWN, PASS, 0.0, 0)
+            return
+
+
+def _spawn(child):
+    req = child.req
     rfd, wfd = os.pipe()  # the parent sees the child's exit as EOF on it; records go through ``mm``
-    mm = mmap.mmap(-1, COUNT.size + (len(job.order) + 3) * RECORD.size)
+    slots = sum(len(job.order) + 4 for job in child.jobs)
+    mm = mmap.mmap(-1, COUNT.size + slots * RECORD.size)
     pid = os.fork()
     if pid == 0:
         try:
             os.close(rfd)
-            _child_setup(wfd, mm, req.get("memory_mb", 0), req.get("clock", "wall"))
-            kind = req["kind"]
-            program = req["programs"][job.index]
-            if kind == "whole":
-                _child_whole(wfd, program, req)
-            elif kind == "faithful":
-                _child_faithful(wfd, program, req["tests"], req)
-            else:
-                _child_tests(wfd, program, req["_prepared"], job.order[job.next :], req)
+            clock = req.get("clock", "wall")
+            demote = req.get("demote_ms", 0) if req["kind"] == "tests" else 0
+            _child_setup(wfd, mm, req.get("memory_mb", 0), clock, demote)
+            _child_main(child)
         finally:
             os._exit(0)
     os.close(wfd)
-    job.pid, job.rfd, job.mm, job.seen, job.loaded = pid, rfd, mm, 0, False
+    child.pid, child.rfd, child.mm, child.seen, child.respawn = pid, rfd, mm, 0, False
+    for job in child.jobs:
+        job.loaded = False
+    _set_deadline(child, first=True)
+
+
+def _set_deadline(child, first=False):
+    req = child.req
     kind = req["kind"]
     if kind == "faithful":  # CodeT's join: exactly its budget, on the wall clock
-        job.deadline = time.monotonic() + req["timeout"] * len(req["tests"]) + 0.1
+        if first:
+            child.deadline = time.monotonic() + req["timeout"] * len(req["tests"]) + 0.1
         return
-    budget = wall_limit(req, req["timeout"] if kind == "whole" else req["load_timeout"])
-    job.deadline = time.monotonic() + budget
+    if kind == "whole":
+        child.deadline = time.monotonic() + wall_limit(req, req["timeout"])
+    else:
+        child.deadline = time.monotonic() + wall_limit(req, max(req["timeout"], req["load_timeout"]))
 
 
-def _reap(job):
+def _reap(child):
     with contextlib.suppress(OSError):
-        os.killpg(job.pid, signal.SIGKILL)
+        os.killpg(child.pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
-        os.waitpid(job.pid, 0)
-    os.close(job.rfd)
-    job.mm.close()
-    job.pid, job.rfd, job.mm = 0, -1, None
+        os.waitpid(child.pid, 0)
+    os.close(child.rfd)
+    child.mm.close()
+    child.pid, child.rfd, child.mm = 0, -1, None
 
 
-def _drain(job):
+def _drain(child):
     """Take the records the child published since the last look; True if there were any."""
-    count = COUNT.unpack_from(job.mm, 0)[0]
-    if count <= job.seen:
+    count = COUNT.unpack_from(child.mm, 0)[0]
+    if count <= child.seen:
         return False
-    for k in range(job.seen, count):
-        if job.finished():
-            break
-        _on_record(job, *RECORD.unpack_from(job.mm, COUNT.size + k * RECORD.size))
-    job.seen = count
-    if job.req["kind"] == "tests":
-        job.deadline = time.monotonic() + wall_limit(job.req, job.req["timeout"])
+    for k in range(child.seen, count):
+        unit, j, cell, ms, out = RECORD.unpack_from(child.mm, COUNT.size + k * RECORD.size)
+        if j == RESPAWN:
+            child.respawn = True
+        elif not child.jobs[unit].finished():
+            _on_record(child.jobs[unit], j, cell, ms, out)
+    child.seen = count
+    _set_deadline(child)
     return True
 
 
@@ -426,9 +514,13 @@ def _on_record(job, j, cell, ms, out):
             job.next += 1
 
 
-def _on_eof_or_deadline(job, timed_out):
-    """The child died or hung: on test ``job.next`` only (kind ``tests``), else the whole program."""
-    if job.finished():
+def _on_eof_or_deadline(child, timed_out):
+    """The child ended or hung. Leaving on purpose costs nothing; otherwise the job it was on loses
+    the test it was running (kind ``tests``), or the whole program (not loaded yet, other kinds)."""
+    job = child.current()
+    if job is None:
+        return
+    if child.respawn and not timed_out:
         return
     cell = TIMEOUT if timed_out else ERROR
     if job.req["kind"] != "tests" or not job.loaded:
@@ -469,9 +561,9 @@ def _shards(req):
     return shards
 
 
-def _jobs(lines, left, emit_done):
-    """Jobs in request order, parsing each request only when its first job is due (a small parent
-    forks fast: children copy its page tables and fault in what they touch)."""
+def _children(lines, left, emit_done):
+    """Children in request order, parsing each request only when its first child is due (a small
+    parent forks faster)."""
     for line in lines:
         if not line.strip():
             continue
@@ -480,61 +572,67 @@ def _jobs(lines, left, emit_done):
         left[req["id"]] = len(req["programs"]) * len(shards)
         if not left[req["id"]]:
             emit_done(req)
-        for i in range(len(req["programs"])):
-            for order in shards:
-                yield _Job(req, i, order)
+        chunk = 1 if req["kind"] == "faithful" else max(1, int(req.get("chunk", 1)))
+        for order in shards:
+            for start in range(0, len(req["programs"]), chunk):
+                stop = min(start + chunk, len(req["programs"]))
+                yield _Child([_Job(req, i, order) for i in range(start, stop)])
 
 
 def run_batch(lines, emit, emit_done):
     """Run every program of every request (JSON lines); ``emit(job)`` per job, ``emit_done(req)`` per
     request once its last job is in."""
     left: dict[str, int] = {}
-    jobs = _jobs(lines, left, emit_done)
-    active: dict[int, _Job] = {}
+    children = _children(lines, left, emit_done)
+    active: dict[int, _Child] = {}
     poller = select.poll()
 
     def finish(job):
+        job.emitted = True
         emit(job)
         left[job.req["id"]] -= 1
         if left[job.req["id"]] == 0:
             emit_done(job.req)
             job.req.pop("_prepared", None)
 
-    pending = next(jobs, None)
+    def start(child):
+        _spawn(child)
+        active[child.rfd] = child
+        poller.register(child.rfd, select.POLLIN)
+
+    def end(child, timed_out):
+        poller.unregister(child.rfd)
+        del active[child.rfd]
+        _reap(child)
+        _on_eof_or_deadline(child, timed_out)
+        for job in child.jobs:
+            if job.finished() and not job.emitted:
+                finish(job)
+        rest = [job for job in child.jobs if not job.finished()]
+        if rest:
+            start(_Child(rest))
+
+    pending = next(children, None)
     while pending is not None or active:
         while pending is not None and len(active) < max(1, int(pending.req.get("parallel", 1))):
-            job, pending = pending, next(jobs, None)
-            if not job.order:
-                finish(job)
+            child, pending = pending, next(children, None)
+            if not any(job.order for job in child.jobs):
+                for job in child.jobs:
+                    finish(job)
                 continue
-            _spawn(job)
-            active[job.rfd] = job
-            poller.register(job.rfd, select.POLLIN)
+            start(child)
         if not active:
             continue
-        wait = max(0.0, min(j.deadline for j in active.values()) - time.monotonic())
+        wait = max(0.0, min(c.deadline for c in active.values()) - time.monotonic())
         for fd, _ev in poller.poll(wait * 1000.0):
-            job = active[fd]
+            child = active[fd]
             if not os.read(fd, 64):  # EOF: the child exited (it never writes to the pipe)
-                _drain(job)
-                _finish_child(job, active, poller, finish, timed_out=False)
+                _drain(child)
+                end(child, timed_out=False)
         now = time.monotonic()
-        for job in [j for j in active.values() if j.deadline <= now]:
-            if not _drain(job):  # no progress since the last look: the current test hangs
-                _finish_child(job, active, poller, finish, timed_out=True)
-
-
-def _finish_child(job, active, poller, finish, timed_out):
-    poller.unregister(job.rfd)
-    del active[job.rfd]
-    _reap(job)
-    _on_eof_or_deadline(job, timed_out)
-    if job.finished():
-        finish(job)
-        return
-    _spawn(job)
-    active[job.rfd] = job
-    poller.register(job.rfd, select.POLLIN)
+        for child in [c for c in active.values() if c.deadline <= now]:
+            if not _drain(child):  # no progress since the last look: the current test hangs
+                end(child, timed_out=True)
 
 
 def main():
