@@ -51,6 +51,35 @@ def test_edited_tree_is_refused(tmp_path: Path) -> None:
         load_local_task(copy, cache_dir=tmp_path / "cache")
 
 
+def test_a_folder_of_suites_loads_every_suite(tmp_path: Path) -> None:
+    # tasks/ itself: its suite folders are read one level deeper; tasks/tools holds no task.
+    whole = load_suite(ROOT / "tasks", cache_dir=tmp_path / "cache")
+    assert sorted(t.instance_id for t in whole) == sorted(
+        json.loads((d / "task.json").read_text())["instance_id"] for d in TASK_DIRS
+    )
+    assert {t.suite for t in whole} == {"local"}
+    root = tmp_path / "suites"
+    shutil.copytree(TASK_DIRS[0], root / "alpha" / TASK_DIRS[0].name)
+    shutil.copytree(TASK_DIRS[1], root / "beta" / TASK_DIRS[1].name)
+    (root / "tools").mkdir()
+    (root / "tools" / "make.py").write_text("# not a task\n")
+    got = {t.instance_id: t.suite for t in load_suite(root, cache_dir=tmp_path / "cache")}
+    ids = [json.loads((d / "task.json").read_text())["instance_id"] for d in TASK_DIRS[:2]]
+    assert got == {ids[0]: "alpha", ids[1]: "beta"}
+
+
+def test_a_folder_of_suites_refuses_a_duplicate_id_and_an_empty_folder(tmp_path: Path) -> None:
+    root = tmp_path / "suites"
+    for suite in ("alpha", "beta"):
+        shutil.copytree(TASK_DIRS[0], root / suite / TASK_DIRS[0].name)
+    with pytest.raises(DataError, match=r"is in both .*alpha.* and .*beta"):
+        load_suite(root, cache_dir=tmp_path / "cache")
+    empty = tmp_path / "empty"
+    (empty / "nothing" / "here").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"no task folders .*<suite>/<name>/task\.json"):
+        load_suite(empty)
+
+
 def _git(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *args], cwd=cwd, input=stdin, capture_output=True, text=True)
 

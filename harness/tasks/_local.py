@@ -106,8 +106,18 @@ def load_local_task(task_dir: Path, *, suite: str = "local", cache_dir: Path | N
     return task.model_copy(update={"source": RepoSource(kind="path", location=str(repo))})
 
 
+def _task_dirs(folder: Path) -> list[Path]:
+    return sorted(d for d in folder.iterdir() if (d / "task.json").is_file())
+
+
 def load_suite(path: str | Path, *, cache_dir: Path | None = None) -> list[RepoTask]:
-    """A suite: a folder of local tasks (``*/task.json``), or a SWE-bench parquet/JSON/JSONL file."""
+    """A suite: a folder of local tasks (``*/task.json``), a folder of such suites
+    (``*/*/task.json``, as ``tasks/``), or a SWE-bench parquet/JSON/JSONL file.
+
+    Tasks of a folder of suites are named after their own suite folder (``tasks/local/x`` is in suite
+    ``local``); sub-folders holding no task (``tasks/tools``) are skipped, and an instance id found in
+    two suites is an error, since results are keyed by it.
+    """
     from harness.tasks._swebench import load_swebench
 
     p = Path(path)
@@ -115,7 +125,26 @@ def load_suite(path: str | Path, *, cache_dir: Path | None = None) -> list[RepoT
         return load_swebench(p, suite=p.stem)
     if not p.is_dir():
         raise DataError(f"suite not found: {p} (a folder of tasks or a SWE-bench file)")
-    dirs = sorted(d for d in p.iterdir() if (d / "task.json").is_file())
-    if not dirs:
-        raise DataError(f"{p}: no task folders (expected <name>/task.json and <name>/repo/)")
-    return [load_local_task(d, suite=p.name, cache_dir=cache_dir) for d in dirs]
+    dirs = _task_dirs(p)
+    if dirs:
+        return [load_local_task(d, suite=p.name, cache_dir=cache_dir) for d in dirs]
+    suites = [(s, _task_dirs(s)) for s in sorted(d for d in p.iterdir() if d.is_dir())]
+    suites = [(s, ds) for s, ds in suites if ds]
+    if not suites:
+        raise DataError(
+            f"{p}: no task folders (expected <name>/task.json and <name>/repo/, or suite folders "
+            "holding them: <suite>/<name>/task.json)"
+        )
+    tasks: list[RepoTask] = []
+    where: dict[str, Path] = {}
+    for suite, task_dirs in suites:
+        for d in task_dirs:
+            task = load_local_task(d, suite=suite.name, cache_dir=cache_dir)
+            if task.instance_id in where:
+                raise DataError(
+                    f"{p}: instance id {task.instance_id} is in both {where[task.instance_id]} and {d}; "
+                    "rename one (instance ids must be unique over the suites loaded together)"
+                )
+            where[task.instance_id] = d
+            tasks.append(task)
+    return tasks
