@@ -130,12 +130,25 @@ class PipelineConfig(BaseModel):
     base_image: str | None = None
     """Base of the task images (default: the sandbox's Python image)."""
     sandbox_memory: str = "1g"
+    ensemble: list[str] = Field(default_factory=list)
+    """Other systems' SWE-bench predictions files (``instance_id, model_name_or_path, model_patch``;
+    JSONL, or JSON as ``harness.evaluation.load_predictions`` reads it). Their non-empty patches join
+    our trajectories' as candidates of voting, B4 and selection, keeping their provenance. Relative
+    paths are resolved from the config file's folder by :func:`load_config` (from the working
+    directory when the config is built in code)."""
 
     @model_validator(mode="after")
     def _check(self) -> PipelineConfig:
         if self.tasks is not None and not self.tasks:
             raise ValueError("tasks is an empty list: omit it to run every task")
+        if len(set(self.ensemble)) != len(self.ensemble):
+            raise ValueError("ensemble names a predictions file twice")
         return self
+
+    def resolve_paths(self, base: Path) -> PipelineConfig:
+        """A copy whose ``ensemble`` paths are absolute, relative ones taken from ``base``."""
+        paths = [str(Path(e) if Path(e).is_absolute() else (base / e).resolve()) for e in self.ensemble]
+        return self.model_copy(update={"ensemble": paths})
 
 
 def load_config(path: str | Path) -> tuple[PipelineConfig, Path]:
@@ -156,7 +169,8 @@ def load_config(path: str | Path) -> tuple[PipelineConfig, Path]:
         raise ConfigError(
             f"{p}: not valid {'YAML' if p.suffix in ('.yaml', '.yml') else 'JSON'}: {exc}"
         ) from exc
-    return parse_config(data, str(p)), p.resolve().parent
+    base = p.resolve().parent
+    return parse_config(data, str(p)).resolve_paths(base), base
 
 
 def parse_config(data: Any, source: str = "config") -> PipelineConfig:

@@ -37,7 +37,7 @@ from harness.pipeline._config import PipelineConfig
 from harness.pipeline._records import EvalRecord, SelectionRecord, stage_totals, task_outcome
 from harness.pipeline._trajectory import FileSandbox, TrajectoryRecord, read_sources, run_trajectory
 from harness.pipeline.context import ContextResult, build_context
-from harness.pipeline.ensemble import our_candidates, write_predictions
+from harness.pipeline.ensemble import load_external, merge_candidates, our_candidates, write_predictions
 from harness.pipeline.loops import Roots
 from harness.pipeline.selection_agent import select_patch
 from harness.pipeline.voting import vote
@@ -111,6 +111,16 @@ class Pipeline:
         self.progress = progress or (lambda _msg: None)
         self._traj_gate = asyncio.Semaphore(cfg.limits.trajectories)
         self._images: dict[str, str] = {}
+        # Other systems' patches (config ``ensemble``), read once here so a bad file fails the run
+        # before any model call; they join ours at selection.
+        self._external = load_external(cfg.ensemble) if cfg.ensemble else {}
+        if cfg.ensemble:
+            hit = [t.instance_id for t in self.tasks if self._external.get(t.instance_id)]
+            n = sum(len(self._external[t]) for t in hit)
+            self.progress(
+                f"ensemble: {n} external candidates for {len(hit)} of {len(self.tasks)} tasks "
+                f"from {len(cfg.ensemble)} predictions file(s)"
+            )
 
     # -- artefacts -------------------------------------------------------------------------------
     def _load(self, rel: str, cls: type[M]) -> M:
@@ -233,10 +243,15 @@ class Pipeline:
         start = time.monotonic()
         image = await self._image(task)
         public = task.public_view()
-        patches = [r.patch for r in records]
+        # The ensemble's merge point: our trajectories' patches first, then other systems' (config
+        # ``ensemble``); everything after (dedup, votes, B4, the agent, evaluation) treats them alike.
+        model = getattr(self.models.editing, "name", "")
+        merged = merge_candidates(
+            our_candidates(tid, [r.patch for r in records], model=model), self._external.get(tid, [])
+        )
         v = await vote(
             public,
-            patches,
+            [c.code for c in merged],
             [r.test for r in records],
             image=image,
             sandbox_factory=self.deps.eval_sandbox,
@@ -286,13 +301,17 @@ class Pipeline:
             fell_back=fell_back,
             spent=spent,
         )
-        cands = our_candidates(tid, v.dedup.unique, model=getattr(self.models.editing, "name", ""))
+        # One candidate per distinct patch, with the provenance of the first to write it (ours before
+        # the ensemble's), so reports show which system a candidate came from.
+        cands = [merged[g[0]] for g in v.dedup.groups]
         write_candidates(self.run, tid, cands)
         write_matrix(self.run, v.matrix.matrix)
         write_rankings(self.run, tid, [v.votes, v.b4])
         self.run.write_json(rel, record.model_dump(mode="json"))
         self.run.mark("selection", tid, "done")
-        self.progress(f"{tid}: selection ({method}): candidate {chosen} of {len(v.dedup.unique)}")
+        origin = cands[chosen].provenance if 0 <= chosen < len(cands) else None
+        source = f" from {origin.source}" + (f" ({origin.model})" if origin.model else "") if origin else ""
+        self.progress(f"{tid}: selection ({method}): candidate {chosen} of {len(v.dedup.unique)}{source}")
         return record
 
     async def evaluation(self, task: RepoTask, sel: SelectionRecord) -> EvalRecord:
