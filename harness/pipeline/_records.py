@@ -75,16 +75,17 @@ def task_outcome(
         oracle = None  # some candidate was not judged: coverage is unknown
     random_pick = None
     if ev is not None and known:
-        # A uniformly random trajectory's patch (duplicates count as often as they were written).
+        # A uniformly random candidate patch (duplicates count as often as they were written; with an
+        # ensemble the other systems' patches are candidates too).
         hits = sum(len(g) for g, ok in zip(sel.groups, ev.candidate_resolved, strict=True) if ok)
-        random_pick = hits / max(1, len(records))
+        random_pick = hits / max(1, sum(len(g) for g in sel.groups))
     return TaskOutcome(
         task_id=task_id,
         system=system,
         resolved=resolved,
         oracle=oracle,
         random_pick=random_pick,
-        n_candidates=len(records),
+        n_candidates=sum(len(g) for g in sel.groups) or len(records),
         selected=f"ours:{sel.chosen}",
         cost_usd=round(spent.cost_usd, 6),
         input_tokens=spent.input_tokens,
