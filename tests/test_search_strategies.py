@@ -57,6 +57,15 @@ async def test_best_of_n_never_shows_feedback_so_never_climbs() -> None:
     assert meter.spent.calls == 10 and meter.spent.programs == 10
 
 
+async def test_best_of_n_keeps_the_whole_batch_that_solved() -> None:
+    """A batched request that solves the task still puts every program it paid for in the tree."""
+    model = ScriptedModel(lambda messages, rng: fence(LADDER[2]))
+    result, meter = await _run("best_of_n", model, "programs=10", batch=3)
+    assert result.stopped == "solved_visible" and meter.spent.calls == 1
+    assert len(result.tree) == meter.spent.programs == 3
+    assert result.chosen is result.tree.nodes[0]
+
+
 async def test_line_search_reflects_then_refines_on_feedback() -> None:
     model = ScriptedModel(ladder_policy())
     result, meter = await _run("line", model)
@@ -113,10 +122,12 @@ async def test_best_first_expands_the_best_open_node_with_width_w() -> None:
 
 async def test_best_first_prefers_higher_visible_score() -> None:
     model = ScriptedModel(ladder_policy(p=1.0))
-    result, _ = await _run("best_first", model, "programs=10", width=2)
+    result, meter = await _run("best_first", model, "programs=10", width=2)
     assert result.stopped == "solved_visible"
     assert result.chosen is not None and result.chosen.passed_all
-    assert [rung_of(n.program) for n in result.tree] == [0, 0, 1, 1, 2]
+    # Both refinements of the last request join the tree (both were paid for); the first is chosen.
+    assert [rung_of(n.program) for n in result.tree] == [0, 0, 1, 1, 2, 2]
+    assert result.chosen is result.tree.nodes[4] and meter.spent.programs == len(result.tree)
 
 
 async def test_sfs_scatters_directions_shares_insights_and_varies_seeds() -> None:

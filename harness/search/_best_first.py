@@ -64,9 +64,11 @@ class BestFirst:
             else:
                 outs = await s.call(s.refine_messages(parent), "program", n=self.config.width)
                 origin = Origin(kind="refine")
-            for out in outs:
-                node = await s.add_program(out, origin, parent)
-                if s.solved(node):
-                    return "solved_visible"
+            # Every program of the request joins the tree before the stop check: all were paid for,
+            # so the tree (and oracle coverage) holds as many programs as the budget counted.
+            nodes = [await s.add_program(out, origin, parent) for out in outs]
+            if any(s.solved(node) for node in nodes):
+                return "solved_visible"
+            for node in nodes:
                 heapq.heappush(heap, (priority(node, self.config.alpha), node))
             parent = heapq.heappop(heap)[1] if heap else None

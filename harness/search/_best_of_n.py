@@ -46,7 +46,8 @@ class BestOfN:
     async def _body(self, s: Search) -> StopReason:
         await s.prepare_tests()
         while True:
-            for completion in await s.call(s.seed_messages(), "program", n=self.config.batch):
-                node = await s.add_program(completion, Origin(kind="seed"), None)
-                if s.solved(node):
-                    return "solved_visible"
+            outs = await s.call(s.seed_messages(), "program", n=self.config.batch)
+            # The whole batch joins the tree (it was paid for) before the stop check.
+            nodes = [await s.add_program(out, Origin(kind="seed"), None) for out in outs]
+            if any(s.solved(node) for node in nodes):
+                return "solved_visible"
