@@ -65,29 +65,33 @@ def _systems(report: RunReport, plt: Any) -> Any:
 
 
 def _candidates(report: RunReport, plt: Any) -> Any:
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig, ax = plt.subplots(figsize=(7.6, 3.8))
     coverage: dict[tuple[tuple[int, float], ...], list[str]] = {}
     all_n: set[int] = set()
+    lines: list[tuple[float, str, list[tuple[int, float]]]] = []
     for series in dict.fromkeys(p.series for p in report.curve):
         pts = sorted((p for p in report.curve if p.series == series), key=lambda p: p.n_candidates)
         all_n.update(p.n_candidates for p in pts)
         sel = [(p.n_candidates, 100 * p.pass_at_1) for p in pts if p.pass_at_1 is not None]
         cov = tuple((p.n_candidates, 100 * p.oracle) for p in pts if p.oracle is not None)
         if sel:
-            ax.plot(*zip(*sel, strict=True), marker="o", label=f"{series}: selected pass@1")
+            lines.append((sel[-1][1], series, sel))
         if cov:
             coverage.setdefault(cov, []).append(series)
     # Coverage depends on the candidates, not the selector: draw each distinct curve once.
     for cov, names in coverage.items():
         label = "oracle coverage" if len(coverage) == 1 else f"coverage: {', '.join(names)}"
         ax.plot(*zip(*cov, strict=True), marker="s", linestyle="--", color="#555555", label=label)
+    # Legend entries in the order of the curves' right ends, so a line is easy to find.
+    for _, series, sel in sorted(lines, key=lambda x: -x[0]):
+        ax.plot(*zip(*sel, strict=True), marker="o", markersize=4, label=series)
     ax.set_xscale("log", base=2)
     ax.set_xticks(sorted(all_n), [str(n) for n in sorted(all_n)])
     ax.set_xlabel("number of candidates")
     ax.set_ylabel("% of tasks")
     ax.set_ylim(0, 100)
-    ax.set_title("selected pass@1 and oracle coverage vs candidates")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("selected pass@1 (solid) and oracle coverage (dashed) vs candidates", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
 
 

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import ConfigError, DataError
 from harness.selection._types import PassMatrix
+from harness.selection.curves import CurveKey, curve_extras, curve_summary
 from harness.selection.engine._types import EngineConfig
 from harness.selection.experiment import ExperimentResult, ResultRow, TaskData, TaskRanking, run_experiment
 from harness.selection.extraction import ExtractionOptions
@@ -326,14 +327,21 @@ def run_select(
             params=cfg.params,
         )
         select_s = time.monotonic() - t0
-        summary = _summary(cfg, run, result, n_tasks=len(tasks), n_built=n_built)
-        summary["timings_s"] = {"matrices": round(matrix_s, 3), "selection": round(select_s, 3)}
-        _write_outputs(run, cfg, data, result, summary)
+        t0 = time.monotonic()
+        curves = _curves(cfg, data, result)
+        curve_s = time.monotonic() - t0
+        summary = _summary(cfg, run, result, n_tasks=len(tasks), n_built=n_built, curves=curves)
+        summary["timings_s"] = {
+            "matrices": round(matrix_s, 3),
+            "selection": round(select_s, 3),
+            "curves": round(curve_s, 3),
+        }
+        _write_outputs(run, cfg, data, result, summary, curves)
         write_stages(
             run.dir,
             [
                 StageTotals(stage="matrix", calls=n_built, time_s=matrix_s),
-                StageTotals(stage="select", calls=len(result.rankings), time_s=select_s),
+                StageTotals(stage="select", calls=len(result.rankings), time_s=select_s + curve_s),
             ],
         )
         run.mark("select", "experiment", "done", artefact=str(table_path))
@@ -346,9 +354,33 @@ def run_select(
         run.close()
 
 
+def _curves(
+    cfg: SelectConfig, data: dict[str, TaskData], result: ExperimentResult
+) -> dict[CurveKey, dict[str, float]]:
+    """Selected pass@1 and oracle coverage against the pool size (``harness.selection.curves``), under
+    CodeT's protocol: none for a run under B4's protocol only."""
+    if cfg.protocol == "b4":
+        return {}
+    return curve_extras(
+        data,
+        result.rankings,
+        strategies=cfg.strategies,
+        seeds=cfg.seeds,
+        params=cfg.params,
+        n_samples=cfg.n_samples,
+    )
+
+
 def _summary(
-    cfg: SelectConfig, run: Run, result: ExperimentResult, *, n_tasks: int, n_built: int
+    cfg: SelectConfig,
+    run: Run,
+    result: ExperimentResult,
+    *,
+    n_tasks: int,
+    n_built: int,
+    curves: dict[CurveKey, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
+    extra = {"candidates": curve_summary(curves)} if curves else {}
     return {
         "version": SUMMARY_VERSION,
         "run_id": run.run_id,
@@ -362,11 +394,17 @@ def _summary(
         "resumed": run.resumed,
         **result.to_json(),
         "rows": [r.model_dump() for r in result.rows],
+        **extra,
     }
 
 
 def _write_outputs(
-    run: Run, cfg: SelectConfig, data: dict[str, TaskData], result: ExperimentResult, summary: dict[str, Any]
+    run: Run,
+    cfg: SelectConfig,
+    data: dict[str, TaskData],
+    result: ExperimentResult,
+    summary: dict[str, Any],
+    curves: dict[CurveKey, dict[str, float]] | None = None,
 ) -> None:
     from harness.report._artefacts import write_rankings
 
@@ -386,16 +424,19 @@ def _write_outputs(
             write_rankings(run, task_id, mine, correct=[bool(x) for x in task.correct])
     run.write_json("table.json", summary)
     run.write_text("table.md", table_markdown(result, summary))
-    append_outcomes(run.dir, task_outcomes(result.rankings))
+    append_outcomes(run.dir, task_outcomes(result.rankings, curves))
 
 
-def task_outcomes(rankings: Sequence[TaskRanking]) -> list[TaskOutcome]:
+def task_outcomes(
+    rankings: Sequence[TaskRanking], curves: dict[CurveKey, dict[str, float]] | None = None
+) -> list[TaskOutcome]:
     """One outcome per (task, strategy under a protocol, seed). The system is the strategy's name under
     CodeT's protocol (every task: what ``harness report`` averages, with its own oracle/random columns)
     and ``"<strategy> [b4]"`` under B4's (only the tasks that protocol keeps).
 
     ``oracle`` comes from the oracle row of the same task, protocol and seed; ``random_pick`` from the
-    ``random`` strategy's when it ran."""
+    ``random`` strategy's when it ran. ``curves`` add ``resolved@k`` / ``oracle@k`` extras to the CodeT
+    outcomes (what ``harness report`` draws against the number of candidates)."""
     side = {
         (r.strategy, r.protocol, r.seed, r.task_id): r.pass_at_1
         for r in rankings
@@ -406,6 +447,7 @@ def task_outcomes(rankings: Sequence[TaskRanking]) -> list[TaskOutcome]:
         if r.strategy == "oracle":
             continue
         top = r.ranking.top
+        curve = (curves or {}).get((r.strategy, r.seed, r.task_id), {}) if r.protocol == "codet" else {}
         out.append(
             TaskOutcome(
                 task_id=r.task_id,
@@ -416,7 +458,12 @@ def task_outcomes(rankings: Sequence[TaskRanking]) -> list[TaskOutcome]:
                 random_pick=side.get(("random", r.protocol, r.seed, r.task_id)),
                 n_candidates=len(r.candidate_ids),
                 selected=r.candidate_ids[top[0]] if top else None,
-                extra={"protocol": r.protocol, "top_group": len(top), "ranked": r.ranking.ranked},
+                extra={
+                    "protocol": r.protocol,
+                    "top_group": len(top),
+                    "ranked": r.ranking.ranked,
+                    **curve,
+                },
             )
         )
     return out
@@ -433,4 +480,19 @@ def table_markdown(result: ExperimentResult, summary: dict[str, Any]) -> str:
         f"| {PROTOCOL_LABELS[r.protocol]} | {r.strategy} | {r.pass_at_1:.2f} | {r.std:.2f} | {r.n_tasks:g} |\n"
         for r in result.rows
     )
-    return head + body
+    return head + body + _curve_markdown(summary.get("candidates"))
+
+
+def _curve_markdown(curve: dict[str, Any] | None) -> str:
+    """The pool-size table: pass@1 of each strategy and oracle coverage at each number of samples."""
+    if not curve:
+        return ""
+    sizes = [str(k) for k in curve["sizes"]]
+    rows = [("oracle coverage (pass@k)", curve["oracle"]), *curve["strategies"].items()]
+    return (
+        f"\n## Against the number of candidates ({PROTOCOL_LABELS['codet']}), %\n\n"
+        f"| strategy | {' | '.join(f'k={k}' for k in sizes)} |\n|---|{'---:|' * len(sizes)}\n"
+        + "".join(f"| {name} | {' | '.join(f'{vals[k]:.2f}' for k in sizes)} |\n" for name, vals in rows)
+        + "\nSelectors rank k samples drawn from the pool (mean over draws below the pool size); "
+        "oracle coverage is the unbiased pass@k.\n"
+    )
