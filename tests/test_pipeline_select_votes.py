@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -170,3 +171,120 @@ def test_patch_matrix_refuses_the_full_task() -> None:
     task = RepoTask(instance_id="x-1", repo="x/x", base_commit="0" * 40, problem_statement="p", patch="GOLD")
     with pytest.raises(ConfigError, match="PublicRepoTask"):
         asyncio.run(build_patch_matrix(task, [FIX], ["exit(0)"], image="unused"))  # type: ignore[arg-type]
+
+
+# -- the patch matrix's row cache (host-folder sandboxes: tests/pipeline_host.py) ------------------
+
+NOTE = """\
+diff --git a/NOTES.txt b/NOTES.txt
+new file mode 100644
+--- /dev/null
++++ b/NOTES.txt
+@@ -0,0 +1 @@
++a note that fixes nothing
+"""
+PASSES = "import sys\nsys.exit(0)\n"
+
+
+class _Counting:
+    """Host-folder sandboxes (real processes, real git), counting how many were started."""
+
+    def __init__(self, parent: Path) -> None:
+        self.parent, self.started = parent, 0
+        parent.mkdir(parents=True, exist_ok=True)
+
+    async def __call__(self, image: str) -> Any:
+        from pipeline_host import HostSandbox
+
+        self.started += 1
+        return HostSandbox(image, self.parent)
+
+
+def _unitconv(tmp_path: Path) -> Any:
+    from harness.tasks import load_local_task
+
+    return load_local_task(
+        Path(__file__).parents[1] / "tasks" / "local" / "unitconv", cache_dir=tmp_path / "tc"
+    )
+
+
+def _build(
+    task: Any, cands: list[str], tests: list[str], sb: _Counting, cache: Path | None, **kw: Any
+) -> PatchMatrix:
+    import asyncio
+
+    from harness.pipeline.voting import build_patch_matrix
+
+    image = task.repo_source().location
+    return asyncio.run(
+        build_patch_matrix(
+            task.public_view(), cands, tests, image=image, sandbox_factory=sb, cache=cache, **kw
+        )
+    )
+
+
+def test_a_rebuild_from_the_cache_starts_no_sandbox_and_gives_the_same_matrix(tmp_path: Path) -> None:
+    from pipeline_policy import REPRO
+
+    task = _unitconv(tmp_path)
+    cands, tests = [task.patch, NOTE, FIX], [REPRO["local__unitconv-1"], PASSES]
+    cache, sb = tmp_path / "cache", _Counting(tmp_path / "sb")
+    first = _build(task, cands, tests, sb, cache)
+    assert sb.started == 4  # the unedited repository and three candidates
+    # Real cells: the gold patch fixes it, the note does not, FIX does not apply; PASSES passes everywhere.
+    assert first.matrix.cells.tolist() == [[P, P], [F, P], [E, E]]
+    assert first.baseline.tolist() == [F, P] and first.applied == [True, True, False]
+    assert "does not apply" in first.outputs[2][0] and "1 km^2 in m^2 =" in first.baseline_outputs[0]
+    assert (cache / "pass_matrix.sqlite").is_file()  # the engine's store
+
+    again = _Counting(tmp_path / "sb2")
+    second = _build(task, cands, tests, again, cache)
+    assert again.started == 0
+    assert second.to_json() == first.to_json()  # cells, baseline, applied and output tails
+    # Without a cache every row runs again, to the same cells.
+    uncached = _Counting(tmp_path / "sb3")
+    assert _build(task, cands, tests, uncached, None).matrix.cells.tolist() == first.matrix.cells.tolist()
+    assert uncached.started == 4
+
+
+def test_a_changed_patch_test_or_timeout_misses_the_cache(tmp_path: Path) -> None:
+    from pipeline_policy import REPRO
+
+    task = _unitconv(tmp_path)
+    repro = REPRO["local__unitconv-1"]
+    cache = tmp_path / "cache"
+    _build(task, [task.patch, NOTE], [repro], _Counting(tmp_path / "sb"), cache)
+
+    # One candidate changed: only its row runs (the unedited repository and the gold patch are hits).
+    sb = _Counting(tmp_path / "sb1")
+    other = NOTE.replace("a note", "another note")
+    pm = _build(task, [task.patch, other], [repro], sb, cache)
+    assert sb.started == 1 and pm.matrix.cells.tolist() == [[P], [F]] and pm.baseline.tolist() == [F]
+
+    # A changed test (or one more) misses every row, the unedited repository's included.
+    sb = _Counting(tmp_path / "sb2")
+    pm = _build(task, [task.patch, NOTE], [repro.replace("1_000_000", "1_000_001")], sb, cache)
+    assert sb.started == 3 and pm.matrix.cells.tolist() == [[F], [F]]
+    sb = _Counting(tmp_path / "sb3")
+    pm = _build(task, [task.patch, NOTE], [repro, PASSES], sb, cache)
+    assert sb.started == 3 and pm.matrix.cells.tolist() == [[P, P], [F, P]]
+
+    # So does another timeout (a setting of the key); the first build's inputs are still all hits.
+    sb = _Counting(tmp_path / "sb4")
+    _build(task, [task.patch, NOTE], [repro], sb, cache, timeout=30.0)
+    assert sb.started == 3
+    sb = _Counting(tmp_path / "sb5")
+    _build(task, [NOTE, task.patch], [repro], sb, cache)
+    assert sb.started == 0
+
+
+def test_the_pipeline_cache_folder_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.pipeline import parse_config
+
+    base = {"suite": "tasks/local", "models": {"default": {"spec": "scripted"}}}
+    monkeypatch.delenv("HARNESS_CACHE_DIR", raising=False)
+    assert parse_config(base).vote_cache(tmp_path / "run") == tmp_path / "run" / "cache"
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "hc"))
+    assert parse_config(base).vote_cache(tmp_path / "run") == tmp_path / "hc" / "pipeline"
+    cfg = parse_config({**base, "cache_dir": "rows"}).resolve_paths(tmp_path)
+    assert cfg.vote_cache(tmp_path / "run") == (tmp_path / "rows").resolve()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -136,6 +137,11 @@ class PipelineConfig(BaseModel):
     our trajectories' as candidates of voting, B4 and selection, keeping their provenance. Relative
     paths are resolved from the config file's folder by :func:`load_config` (from the working
     directory when the config is built in code)."""
+    cache_dir: str | None = None
+    """Folder of the patch matrices' row cache by content hash (the pass-matrix engine's SQLite
+    store), so voting over the same patches and tests again starts no sandbox. Default:
+    ``$HARNESS_CACHE_DIR/pipeline`` when that variable is set, else ``cache/`` in the run's folder. A
+    relative path is resolved like ``ensemble``."""
 
     @model_validator(mode="after")
     def _check(self) -> PipelineConfig:
@@ -146,9 +152,19 @@ class PipelineConfig(BaseModel):
         return self
 
     def resolve_paths(self, base: Path) -> PipelineConfig:
-        """A copy whose ``ensemble`` paths are absolute, relative ones taken from ``base``."""
+        """A copy whose ``ensemble`` and ``cache_dir`` paths are absolute, relative ones from ``base``."""
         paths = [str(Path(e) if Path(e).is_absolute() else (base / e).resolve()) for e in self.ensemble]
-        return self.model_copy(update={"ensemble": paths})
+        update: dict[str, Any] = {"ensemble": paths}
+        if self.cache_dir is not None and not Path(self.cache_dir).is_absolute():
+            update["cache_dir"] = str((base / self.cache_dir).resolve())
+        return self.model_copy(update=update)
+
+    def vote_cache(self, run_dir: Path) -> Path:
+        """Where the patch-matrix rows are cached (see ``cache_dir``)."""
+        if self.cache_dir is not None:
+            return Path(self.cache_dir)
+        env = os.environ.get("HARNESS_CACHE_DIR")
+        return Path(env) / "pipeline" if env else run_dir / "cache"
 
 
 def load_config(path: str | Path) -> tuple[PipelineConfig, Path]:

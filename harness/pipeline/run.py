@@ -257,6 +257,7 @@ class Pipeline:
             sandbox_factory=self.deps.eval_sandbox,
             timeout=self.cfg.test_timeout,
             concurrency=self.cfg.limits.vote_sandboxes,
+            cache=self.cfg.vote_cache(self.run.dir),
         )
         method, reason, fell_back, spent = self.cfg.selector, "", False, Spent()
         if self.cfg.selector == "agent":

@@ -8,7 +8,9 @@
   each row in a fresh sandbox of the task's instance image (no network). Cells: 0 -> ``PASS``, 2 ->
   ``FAIL``, timeout -> ``TIMEOUT``, anything else -> ``ERROR``; a candidate that does not apply gets
   a row of ``ERROR``. Between two tests the work tree is reset to the candidate's state, so one test
-  cannot disturb the next.
+  cannot disturb the next. With ``cache`` (a folder), rows are looked up in and stored to the
+  pass-matrix engine's result cache (:mod:`harness.pipeline._matrix_cache`), so a rerun over the same
+  image, timeout, tests and patches starts no sandbox.
 * :func:`rank_patches` ranks candidates by ``votes`` (CodeMonkeys: tests passed, counting only tests
   that do *not* already pass on the unedited repository, since those cannot tell a fix from no fix)
   or by ``b4`` (``harness.selection.selectors.b4`` over candidates x those same informative tests).
@@ -29,6 +31,7 @@ import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -38,6 +41,7 @@ from harness.errors import ConfigError
 from harness.evaluation._apply import applied_method, apply_script
 from harness.evaluation._container import EvalSandbox
 from harness.evaluation._instance import SandboxFactory, default_sandbox
+from harness.pipeline._matrix_cache import Row, RowCache, runner_digest
 from harness.sandbox._types import ExecResult
 from harness.selection._types import Cell, PassMatrix, Ranking
 from harness.selection.selectors import select
@@ -52,6 +56,12 @@ COMMIT = (
     "git add -A && git -c user.name=harness -c user.email=harness@harness.invalid -c commit.gpgsign=false "
     "commit -q --no-verify --allow-empty -m candidate"
 )
+TEST_COMMAND = "python3 {path}"
+OUTPUT_LIMIT = 2000
+RUNNER = runner_digest(
+    apply_script(f"{WORK}/candidate.patch"), COMMIT, RESET, TEST_COMMAND, str(OUTPUT_LIMIT)
+)
+"""What a cached row depends on besides image, timeout, tests and patch (see ``_matrix_cache``)."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +194,12 @@ def _tail(res: ExecResult, limit: int) -> str:
 
 
 async def run_row(
-    sandbox: EvalSandbox, patch: str, tests: Sequence[str], *, timeout: float, output_limit: int = 2000
+    sandbox: EvalSandbox,
+    patch: str,
+    tests: Sequence[str],
+    *,
+    timeout: float,
+    output_limit: int = OUTPUT_LIMIT,
 ) -> tuple[bool, list[Cell], list[str]]:
     """Apply ``patch`` (empty = unedited) in ``sandbox``, commit it, run each test after a reset."""
     if patch.strip():
@@ -205,7 +220,10 @@ async def run_row(
         path = f"{WORK}/test_{j}.py"
         await sandbox.write_file(path, test)
         res = await sandbox.run(
-            f"python3 {shlex.quote(path)}", cwd=TESTBED, timeout=timeout, env={"PYTHONPATH": TESTBED}
+            TEST_COMMAND.format(path=shlex.quote(path)),
+            cwd=TESTBED,
+            timeout=timeout,
+            env={"PYTHONPATH": TESTBED},
         )
         cells.append(cell_of(res))
         outputs.append(f"exit code {res.exit_code} ({res.status})\n{_tail(res, output_limit)}")
@@ -226,11 +244,14 @@ async def build_patch_matrix(
     test_ids: Sequence[str] | None = None,
     candidate_counts: Sequence[int] | None = None,
     test_counts: Sequence[int] | None = None,
+    cache: Path | None = None,
 ) -> PatchMatrix:
     """Run every test on every candidate and on the unedited repository; see the module docstring.
 
-    One sandbox per row (``concurrency`` at a time), closed when the row is done. Failures of the
-    sandbox backend raise (:class:`harness.errors.SandboxError`); failures of the code are cells.
+    One sandbox per row that ``cache`` (a folder; None: no cache) does not hold, ``concurrency`` at a
+    time, closed when the row is done; each finished row is stored at once. Failures of the sandbox
+    backend raise (:class:`harness.errors.SandboxError`) and are not stored; failures of the code are
+    cells.
     """
     if not isinstance(task, PublicRepoTask):
         raise ConfigError(
@@ -238,16 +259,24 @@ async def build_patch_matrix(
         )
     gate = asyncio.Semaphore(max(1, concurrency))
     rows: list[str] = ["", *candidates]
+    store = RowCache(cache, image=image, timeout=timeout, tests=tests, runner=RUNNER)
 
-    async def one(patch: str) -> tuple[bool, list[Cell], list[str]]:
+    async def one(patch: str, hit: Row | None) -> Row:
+        if hit is not None:
+            return hit
         async with gate:
             sandbox = await sandbox_factory(image)
             try:
-                return await run_row(sandbox, patch, tests, timeout=timeout)
+                row = await run_row(sandbox, patch, tests, timeout=timeout)
             finally:
                 await sandbox.close()
+        store.put(patch, row)
+        return row
 
-    results = await asyncio.gather(*(one(p) for p in rows))
+    try:
+        results = await asyncio.gather(*(one(p, h) for p, h in zip(rows, store.get_many(rows), strict=True)))
+    finally:
+        store.close()
     base, cand = results[0], results[1:]
     n, m = len(candidates), len(tests)
     cells = np.array([r[1] for r in cand], dtype=np.int8).reshape(n, m)
@@ -334,10 +363,12 @@ async def vote(
     timeout: float = 60.0,
     concurrency: int = 2,
     b4_params: dict[str, Any] | None = None,
+    cache: Path | None = None,
 ) -> Vote:
     """Dedup the candidates (normalised) and the tests (exact), build the matrix, rank by votes and B4.
 
-    Empty tests are dropped. Multiplicities go into the matrix (``candidate_counts``, ``test_counts``).
+    Empty tests are dropped. Multiplicities go into the matrix (``candidate_counts``, ``test_counts``);
+    ``cache`` goes to :func:`build_patch_matrix`.
     """
     if not candidates:
         raise ConfigError("vote needs at least one candidate")
@@ -356,5 +387,6 @@ async def vote(
         concurrency=concurrency,
         candidate_counts=d.counts,
         test_counts=list(distinct.values()),
+        cache=cache,
     )
     return Vote(d, list(distinct), pm, rank_patches(pm, "votes"), rank_patches(pm, "b4", **(b4_params or {})))
