@@ -24,6 +24,26 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
+def _curve_table(report: RunReport) -> list[str]:
+    """One row per series (selected pass@1 %) and per distinct oracle-coverage curve, one column per
+    number of candidates."""
+    sizes = sorted({p.n_candidates for p in report.curve})
+    series = list(dict.fromkeys(p.series for p in report.curve))
+    at = {(p.series, p.n_candidates): p for p in report.curve}
+    rows = [[f"{s}: pass@1 %", *[pct(at[(s, n)].pass_at_1) if (s, n) in at else "-" for n in sizes]]
+            for s in series]  # fmt: skip
+    coverage: dict[tuple[str, ...], list[str]] = {}
+    for s in series:
+        cells = tuple(pct(at[(s, n)].oracle) if (s, n) in at else "-" for n in sizes)
+        if any(c != "-" for c in cells):
+            coverage.setdefault(cells, []).append(s)
+    for cells, names in coverage.items():
+        label = "oracle coverage %" if len(coverage) == 1 else f"coverage ({', '.join(names)}) %"
+        rows.append([label, *cells])
+    n_tasks = max(p.n_tasks for p in report.curve)
+    return [*_table(["series", *[f"n={n}" for n in sizes]], rows), "", f"Tasks per point: up to {n_tasks}."]
+
+
 def render_markdown(report: RunReport, plots: list[str], max_tasks: int = 200) -> str:
     """A readable report: headline metrics per system, stage costs, per-task outcomes (capped)."""
     when = (
@@ -89,14 +109,7 @@ def render_markdown(report: RunReport, plots: list[str], max_tasks: int = 200) -
         ],
     )
     if report.curve:
-        lines += ["", "## Against the number of candidates", ""]
-        lines += _table(
-            ["series", "candidates", "pass@1 %", "oracle %", "tasks"],
-            [
-                [p.series, str(p.n_candidates), pct(p.pass_at_1), pct(p.oracle), str(p.n_tasks)]
-                for p in report.curve
-            ],
-        )
+        lines += ["", "## Against the number of candidates", "", *_curve_table(report)]
     if plots:
         lines += ["", "## Plots", ""] + [f"![{Path(p).stem}]({Path(p).name})" for p in plots]
     systems = [s.system for s in report.systems]

@@ -10,7 +10,8 @@ Layout of ``results/<run-id>/`` (the per-task folders are the ones ``harness vie
                       indices are not the matrix's); ``06_eval/K.json`` which rows the hidden tests accept
 ``rankings.jsonl``    every :class:`~harness.selection.experiment.TaskRanking` (strategy, protocol, seed)
 ``table.json``, ``table.md``  pass@1 per strategy and protocol (with oracle), the summary ``--json`` prints
-``outcomes.jsonl``, ``stages.json``  what ``harness report`` / ``harness view`` / ``compare`` read
+``outcomes.jsonl``, ``stages.json``  what ``harness report`` / ``harness view`` / ``compare`` read; CodeT
+                      outcomes carry ``resolved@k`` / ``oracle@k`` (``harness.selection.curves``)
 ====================  ===================================================================================
 
 Resume: matrices are units of stage ``matrix`` in the index; a rerun with the same run id loads the
