@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from test_search_cli import STRATEGIES, _policy
 from test_search_fakes import ScriptedModel
+from typer.testing import CliRunner
 
+import harness.cli.search as cli_search
+from harness.cli import app
 from harness.models import load
 from harness.sandbox import SandboxPool
 from harness.search import (
@@ -113,3 +118,28 @@ async def test_sfs_in_the_sandbox_with_a_scripted_model(tmp_path: Path) -> None:
         assert result.stopped == "solved_visible" and result.chosen is not None
         assert result.chosen.origin.kind == "direction"
         assert await RunnerEvaluator(ex).evaluate(task, [result.chosen.program]) == [True]
+
+
+def test_every_strategy_end_to_end_in_sandboxes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``harness search --executor docker``: all five strategies on three HumanEval tasks, every visible
+    and hidden test run in strict Docker sandboxes; the same outcomes as the local executor's run in
+    ``test_search_cli`` (feedback repairs HumanEval/1 for every strategy but best-of-N)."""
+    model = ScriptedModel(_policy)
+    monkeypatch.setattr(cli_search, "_make_model", lambda spec, base_url, max_dollars: model)
+    args = [
+        "search", "--model", "scripted", "--suite", "humaneval-pypi", "--limit-tasks", "3",
+        "--strategies", ",".join(STRATEGIES), "--budget", "programs=7", "--executor", "docker",
+        "--concurrency", "2", "--results-dir", str(tmp_path), "--run-id", "dock", "--json", "--no-plot",
+    ]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["failed_units"] == {}
+    systems = {s["system"]: s for s in summary["systems"]}
+    assert list(systems) == STRATEGIES and all(s["units"] == 3 for s in systems.values())
+    assert systems["best_of_n"]["pass_at_1"] == pytest.approx(2 / 3)
+    for name in STRATEGIES[1:]:
+        assert systems[name]["pass_at_1"] == 1.0, name
+    units = [json.loads(p.read_text()) for p in (tmp_path / "dock" / "search" / "units").glob("*.json")]
+    assert sum(u["spent"]["calls"] for u in units) == len(model.seen)
+    assert all(u["spent"]["programs"] == len(u["nodes"]) <= 7 for u in units)
