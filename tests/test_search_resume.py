@@ -1,7 +1,7 @@
 """``harness search`` killed with SIGKILL midway and rerun with the same ``--run-id``.
 
-The run (five strategies, three HumanEval tasks, three seeds, programs run by the local executor) is a
-real process whose model is the scripted policy of ``test_search_cli`` behind the model layer's wrapper
+The run (five strategies, three HumanEval tasks, three seeds; programs run by the local executor, or in
+Docker sandboxes for the docker tier) is a real process whose model is the scripted policy of ``test_search_cli`` behind the model layer's wrapper
 and response cache (as ``openai:`` or ``vllm:`` models are). A thin wrapper logs every request the
 search makes (task, search seed, call position) and every answer the policy generates (cache misses),
 one flushed line each. With ``SEARCH_HOLD=TASK|SEED|POSITION`` that request never returns (it blocks
@@ -18,11 +18,18 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+HARNESS = str(Path(sys.executable).parent / "harness")
+SANDBOX_RUN = f"pytest-search-kill-{uuid.uuid4().hex[:8]}"
+"""Labels the runs' sandboxes (``$HARNESS_RUN_ID``), so the test finds and collects exactly its own."""
 
 DRIVER = """
 import hashlib, json, os, sys, threading
@@ -82,11 +89,11 @@ SEEDS = 3
 HOLD = "HumanEval/1|1|2"
 
 
-def _cmd(driver: Path, results: Path, run_id: str) -> list[str]:
+def _cmd(driver: Path, results: Path, run_id: str, executor: str) -> list[str]:
     return [
         sys.executable, str(driver), "search", "--model", "scripted", "--suite", "humaneval-pypi",
         "--limit-tasks", "3", "--strategies", ",".join(STRATEGIES), "--budget", "programs=7",
-        "--seeds", str(SEEDS), "--executor", "local", "--results-dir", str(results), "--run-id", run_id,
+        "--seeds", str(SEEDS), "--executor", executor, "--results-dir", str(results), "--run-id", run_id,
         "--json", "--no-plot",
         # One unit at a time: the kill point and the cache's answers do not depend on scheduling.
         "--concurrency", "1",
@@ -94,7 +101,7 @@ def _cmd(driver: Path, results: Path, run_id: str) -> list[str]:
 
 
 def _env(log: Path, cache: Path, hold: str | None = None) -> dict[str, str]:
-    env = {**os.environ, "SEARCH_LOG": str(log), "SEARCH_CACHE": str(cache)}
+    env = {**os.environ, "SEARCH_LOG": str(log), "SEARCH_CACHE": str(cache), "HARNESS_RUN_ID": SANDBOX_RUN}
     env.pop("SEARCH_HOLD", None)
     if hold is not None:
         env["SEARCH_HOLD"] = hold
@@ -131,7 +138,29 @@ def _artefacts(run_dir: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
-def test_a_killed_search_resumes_without_redoing_finished_units(tmp_path: Path) -> None:
+def _sandboxes() -> list[Any]:
+    from harness.sandbox._docker import shared_client
+
+    filters = {"label": [f"harness.run_id={SANDBOX_RUN}"]}
+    return list(shared_client().containers.list(all=True, filters=filters))
+
+
+@pytest.fixture
+def executor(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The executor under test; after a docker run, whatever sandboxes of this test remain (a failed
+    assertion midway) are collected."""
+    kind = str(request.param)
+    yield kind
+    if kind == "docker":
+        subprocess.run([HARNESS, "sandbox", "gc", "--run-id", SANDBOX_RUN], capture_output=True, check=False)
+
+
+@pytest.mark.parametrize(
+    "executor", ["local", pytest.param("docker", marks=pytest.mark.docker)], indirect=True
+)
+def test_a_killed_search_resumes_without_redoing_finished_units(tmp_path: Path, executor: str) -> None:
+    """With ``docker``, every program runs in a sandbox; the killed process's sandbox is left behind
+    and ``harness sandbox gc`` removes it before the rerun."""
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER.format(tests=str(ROOT / "tests")))
     results = tmp_path / "results"
@@ -139,7 +168,7 @@ def test_a_killed_search_resumes_without_redoing_finished_units(tmp_path: Path) 
 
     # The reference: the same comparison, never interrupted (its own cache and log).
     whole = subprocess.run(
-        _cmd(driver, results, "whole"),
+        _cmd(driver, results, "whole", executor),
         env=_env(tmp_path / "whole.log", tmp_path / "whole.sqlite"),
         capture_output=True,
         text=True,
@@ -148,7 +177,7 @@ def test_a_killed_search_resumes_without_redoing_finished_units(tmp_path: Path) 
     assert whole.returncode == 0, whole.stderr
 
     # The victim: held at the second request of HumanEval/1's first unit of seed 1, then SIGKILLed.
-    cmd, killed_log = _cmd(driver, results, "killed"), tmp_path / "killed.log"
+    cmd, killed_log = _cmd(driver, results, "killed", executor), tmp_path / "killed.log"
     cache = tmp_path / "killed.sqlite"
     victim = subprocess.Popen(
         cmd, env=_env(killed_log, cache, HOLD), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -165,6 +194,12 @@ def test_a_killed_search_resumes_without_redoing_finished_units(tmp_path: Path) 
         if victim.stderr is not None:
             victim.stderr.close()
     assert victim.returncode == -signal.SIGKILL
+    if executor == "docker":
+        assert _sandboxes(), "SIGKILL leaves the run's sandbox behind"
+        gc = subprocess.run(
+            [HARNESS, "sandbox", "gc", "--run-id", SANDBOX_RUN], capture_output=True, text=True
+        )
+        assert gc.returncode == 0 and _sandboxes() == [], gc.stderr
     run_dir = results / "killed"
     assert not (run_dir / "search" / "summary.json").exists()
     at_kill = _units(results, "killed")
@@ -223,3 +258,5 @@ def test_a_killed_search_resumes_without_redoing_finished_units(tmp_path: Path) 
     keys = [(o["task_id"], o["system"], o["seed"]) for o in map(json.loads, lines)]
     assert len(keys) == len(set(keys)) == len(every)
     assert json.loads(again.stdout.strip().splitlines()[-1])["failed_units"] == {}
+    if executor == "docker":
+        assert _sandboxes() == []  # the rerun closed its own
