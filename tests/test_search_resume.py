@@ -1,8 +1,8 @@
 """``harness search`` killed with SIGKILL midway and rerun with the same ``--run-id``.
 
-The run (five strategies, three HumanEval tasks, three seeds; programs run by the local executor, or in
-Docker sandboxes for the docker tier) is a real process whose model is the scripted policy of ``test_search_cli`` behind the model layer's wrapper
-and response cache (as ``openai:`` or ``vllm:`` models are). A thin wrapper logs every request the
+The run (five strategies, three HumanEval tasks, three seeds; programs run by the local executor, or
+in Docker sandboxes for the docker tier) is a real process whose model is the scripted policy of
+``test_search_cli`` behind the model layer's wrapper and response cache (as ``openai:`` models are). A thin wrapper logs every request the
 search makes (task, search seed, call position) and every answer the policy generates (cache misses),
 one flushed line each. With ``SEARCH_HOLD=TASK|SEED|POSITION`` that request never returns (it blocks
 the event loop), so the run is killed at a known point whatever the machine's speed: in the middle of
