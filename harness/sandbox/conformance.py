@@ -181,7 +181,12 @@ async def _await_sleepers(sb: Sandbox, tries: int = 50) -> list[str]:
 
 async def check_reset_kills(factory: SandboxFactory) -> None:
     async with _open(factory) as sb:
-        await sb.run("setsid sleep 300 > /dev/null 2>&1 < /dev/null &")
+        # The command returns only once the daemon is in its own session: when the command ends its
+        # process group is killed, and a daemon that had not yet called setsid() would go with it.
+        await sb.run(
+            "setsid sh -c 'echo $$ > /tmp/daemon.pid; exec sleep 300' > /dev/null 2>&1 < /dev/null & "
+            "while [ ! -s /tmp/daemon.pid ]; do sleep 0.01; done"
+        )
         expect(bool(await _await_sleepers(sb)), "a setsid daemon survives the command that started it")
         await sb.run("echo junk > /tmp/junk")
         await sb.reset()
