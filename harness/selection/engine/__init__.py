@@ -156,7 +156,7 @@ class Engine:
 
     def _parallel(self) -> int:
         """Children at once in one lane."""
-        total = self.config.parallel or 4 * max(1, int(self._cpus()))
+        total = self.config.parallel or 8 * max(1, int(self._cpus()))
         return max(1, total // self._lanes)
 
     def _cpus(self) -> float:

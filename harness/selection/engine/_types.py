@@ -42,7 +42,7 @@ class EngineConfig(BaseModel):
     memory_mb: int = Field(default=1024, ge=0)
     """Address-space limit of each child (0: none)."""
     parallel: int = Field(default=0, ge=0)
-    """Children running at once; 0 is 4 per CPU of the sandbox (timeouts overlap while they wait)."""
+    """Children running at once over all lanes; 0 is 8 per CPU (hung tests overlap while they wait)."""
     chunk: int = Field(default=16, ge=1)
     """Programs run one after another by one forked child (forks are the parent's bottleneck); a child
     that a program changed (recursion limit, signal handlers, builtins, standard streams, threads...)
@@ -52,7 +52,7 @@ class EngineConfig(BaseModel):
     reuse_lhs: bool = True
     """Evaluate the left side of ``assert LHS == RHS`` once per distinct LHS and program (exact for
     programs whose result does not depend on earlier calls; checked against the reference executor)."""
-    lanes: int = Field(default=2, ge=1)
+    lanes: int = Field(default=4, ge=1)
     """Workers side by side, each in its own sandbox with ``parallel / lanes`` children, so that one
     batch's tail (its slowest programs) overlaps the next batch's work."""
     batch_programs: int = Field(default=1500, ge=1)
