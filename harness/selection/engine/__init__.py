@@ -64,6 +64,7 @@ class Engine:
     ) -> None:
         self.config = config or EngineConfig()
         self._lanes = 1 if sandbox is not None else self.config.lanes
+        self._active = self._lanes
         self._sandboxes: list[Sandbox | None] = [sandbox] + [None] * (self._lanes - 1)
         self._owned: list[Sandbox] = []
         self._ready: set[int] = set()
@@ -128,7 +129,10 @@ class Engine:
                 if progress is not None:
                     progress(len(batch))
 
-        await asyncio.gather(*(lane(i) for i in range(min(self._lanes, len(queue)))))
+        # CodeT ran one check program per CPU: a faithful run keeps to that many lanes of one child each.
+        faithful = any(r.kind == "faithful" for r in requests)
+        self._active = min(self._lanes, max(1, int(self._cpus()))) if faithful else self._lanes
+        await asyncio.gather(*(lane(i) for i in range(min(self._active, len(queue)))))
         return [[r for r in row if r is not None] for row in out]
 
     # -- internals --------------------------------------------------------------------------------
@@ -157,7 +161,7 @@ class Engine:
     def _parallel(self) -> int:
         """Children at once in one lane."""
         total = self.config.parallel or 8 * max(1, int(self._cpus()))
-        return max(1, total // self._lanes)
+        return max(1, total // self._active)
 
     def _cpus(self) -> float:
         return self.config.cpus or float(os.cpu_count() or 1)
@@ -206,7 +210,7 @@ class Engine:
                 "memory_mb": c.memory_mb,
                 "reuse_lhs": c.reuse_lhs,
                 # CodeT ran one check program per CPU at a time; so does the faithful mode.
-                "parallel": max(1, int(self._cpus()) // self._lanes) if r.kind == "faithful" else parallel,
+                "parallel": max(1, int(self._cpus()) // self._active) if r.kind == "faithful" else parallel,
                 "clock": self._clock(r.kind),
                 "demote_ms": c.demote_ms,
                 "shard": c.shard,
