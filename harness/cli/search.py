@@ -31,14 +31,31 @@ def _overrides(items: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _make_model(spec: str, base_url: str | None, max_dollars: float | None = None) -> Any:
+def _model_options(items: list[str]) -> dict[str, Any]:
+    """``match=contains`` -> ``{"match": "contains"}`` (values parsed as JSON when they parse)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"bad --model-option {item!r}: use KEY=VALUE, e.g. match=contains")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def _make_model(
+    spec: str, base_url: str | None, max_dollars: float | None = None, options: dict[str, Any] | None = None
+) -> Any:
     """A model from the model layer's spec syntax (``openai:gpt-4o-mini``, ``anthropic:...``,
     ``vllm:...``, ``replay:FILE``), recording its spend under the ``search`` stage. ``max_dollars`` is a
     run-wide safety cap (the model layer's :class:`~harness.models.Budget`), on top of the per-search
-    budgets that make the comparison fair."""
+    budgets that make the comparison fair. ``options`` go to ``load`` as they are (``--model-option``,
+    e.g. ``match=contains`` for ``replay:`` with feedback-driven strategies)."""
     from harness.models import Budget, BudgetLimits, load
 
-    kwargs: dict[str, Any] = {"stage": "search"}
+    kwargs: dict[str, Any] = {**(options or {}), "stage": "search"}
     if base_url is not None:
         kwargs["base_url"] = base_url
     if max_dollars is not None:
@@ -114,6 +131,13 @@ def register(app: typer.Typer) -> None:
         set_: Annotated[
             list[str] | None, typer.Option("--set", help="STRATEGY.FIELD=VALUE, repeatable.")
         ] = None,
+        model_option: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--model-option",
+                help="KEY=VALUE for the model spec, repeatable; e.g. match=contains for replay:FILE.",
+            ),
+        ] = None,
         run_id: Annotated[str | None, typer.Option(help="Resume or name a run.")] = None,
         results_dir: Annotated[
             Path | None, typer.Option(help="Default: $HARNESS_RESULTS or results/")
@@ -156,16 +180,26 @@ def register(app: typer.Typer) -> None:
         )
         from harness.search._run import run_comparison
 
+        model_options = _model_options(model_option or [])
+        # Only passed when given, so a stand-in ``_make_model(spec, base_url, max_dollars)`` still fits.
+        made = (
+            _make_model(model, base_url, max_dollars, model_options)
+            if model_options
+            else _make_model(model, base_url, max_dollars)
+        )
+        extra: dict[str, Any] = {"visible": visible, "executor": executor, "timeout": timeout}
+        if model_options:
+            extra["model_options"] = model_options
         summary = asyncio.run(
             run_comparison(
                 cfg,
                 all_tasks,
-                _make_model(model, base_url, max_dollars),
+                made,
                 lambda: _executor(executor, timeout, concurrency),
                 visible=_visible_tests(suite, visible, cfg.task_ids),
                 results_dir=results_dir or default_results_dir(),
                 run_id=run_id or new_run_id("search"),
-                extra_config={"visible": visible, "executor": executor, "timeout": timeout},
+                extra_config=extra,
                 plot_png=plot,
                 concurrency=concurrency,
                 progress=None if as_json else console,

@@ -9,9 +9,14 @@ with one per sample; without it usage is estimated from text length. ``logprobs`
 sample) is optional too.
 
 A request is matched by the text of its last user message: exactly, else after stripping
-surrounding whitespace. Samples are drawn *without replacement* per ``(prompt, seed)``: a seeded
-permutation of the pool (``seed=None`` keeps the recorded order), and successive calls with the same
-seed continue down it. Asking for more samples than remain is a :class:`ModelRequestError` that says
+surrounding whitespace. With ``match="contains"`` (``load("replay:FILE", match="contains")``), a
+message that matches no prompt that way is served the samples of the longest recorded prompt it
+*contains* (stripped of surrounding whitespace): a refinement or reflection prompt that embeds the
+task prompt gets that task's recorded programs, as if the model ignored the feedback. This lets
+feedback-driven search strategies run on a pool recorded from bare prompts.
+
+Samples are drawn *without replacement* per ``(prompt, seed)``: a seeded permutation of the pool
+(``seed=None`` keeps the recorded order), and successive calls with the same seed continue down it. Asking for more samples than remain is a :class:`ModelRequestError` that says
 how many are left; so is a prompt the file does not hold.
 """
 
@@ -39,6 +44,10 @@ class ReplayConfig(BaseModel):
     path: Path
     """The JSONL pool file."""
     max_concurrency: int = Field(default=1024, ge=1)
+    match: Literal["exact", "contains"] = "exact"
+    """``exact``: the last user message must be a recorded prompt (up to surrounding whitespace);
+    ``contains``: else the longest recorded prompt that occurs in it is served (the model "ignores"
+    whatever else the message says). Draws stay without replacement per ``(prompt, seed)``."""
 
 
 class _Record(BaseModel):
@@ -65,6 +74,10 @@ class ReplayBackend:
         self.default_concurrency = config.max_concurrency
         self._records = _load(config.path)
         self._stripped = {p.strip(): r for p, r in self._records.items()}
+        # Longest first, so the first recorded prompt found in a message is the longest one in it.
+        self._by_length = sorted(
+            ((p, r) for p, r in self._stripped.items() if p), key=lambda pr: len(pr[0]), reverse=True
+        )
         self._cursors: dict[tuple[str, int | None], tuple[list[int], int]] = {}
 
     @property
@@ -79,11 +92,14 @@ class ReplayBackend:
             )
         text = users[-1].content
         rec = self._records.get(text) or self._stripped.get(text.strip())
+        if rec is None and self.config.match == "contains":
+            rec = next((r for p, r in self._by_length if p in text), None)
         if rec is None:
             head = text.strip().splitlines()[0][:80] if text.strip() else ""
+            how = "exact text" if self.config.match == "exact" else "exact text, else a contained prompt"
             raise ModelRequestError(
                 f"{self.name}: no recorded prompt matches the last user message ({head!r}...); "
-                f"the file holds {len(self._records)} prompts, matched by exact text"
+                f"the file holds {len(self._records)} prompts, matched by {how}"
             )
         return rec
 
