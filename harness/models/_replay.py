@@ -16,8 +16,9 @@ task prompt gets that task's recorded programs, as if the model ignored the feed
 feedback-driven search strategies run on a pool recorded from bare prompts.
 
 Samples are drawn *without replacement* per ``(prompt, seed)``: a seeded permutation of the pool
-(``seed=None`` keeps the recorded order), and successive calls with the same seed continue down it. Asking for more samples than remain is a :class:`ModelRequestError` that says
-how many are left; so is a prompt the file does not hold.
+(``seed=None`` keeps the recorded order), and successive calls with the same seed continue down it.
+Asking for more samples than remain is a :class:`ModelRequestError` that says how many are left; so
+is a prompt the file does not hold.
 """
 
 from __future__ import annotations
