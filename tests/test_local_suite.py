@@ -148,7 +148,18 @@ def test_validate_local_suite(base_image: str, tmp_path: Path) -> None:
     from harness.cli import app
 
     res = CliRunner().invoke(
-        app, ["tasks", "validate", str(SUITE), "--json", "--base-image", base_image, "--out", str(tmp_path)]
+        # The command: the folder of suites (``tasks/``), which holds the local suite.
+        app,
+        [
+            "tasks",
+            "validate",
+            str(ROOT / "tasks"),
+            "--json",
+            "--base-image",
+            base_image,
+            "--out",
+            str(tmp_path),
+        ],
     )
     rows = json.loads(res.stdout.splitlines()[0])
     assert [r for r in rows if not r["ok"]] == []
