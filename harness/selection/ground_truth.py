@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.selection._types import Cell
-from harness.selection.engine import Engine, ProgramResult, Progress, Request
+from harness.selection.engine import ProgramResult, Request
 from harness.tasks import FunctionTask
 
 
@@ -31,18 +31,6 @@ def ground_truth_request(task: FunctionTask, programs: Sequence[str]) -> Request
     """CodeT's ``check_correctness`` program for each candidate: ``program + "\\n" + hidden tests``."""
     stmt = hidden_test_statement(task)
     return Request("whole", [f"{p}\n{stmt}" for p in programs], [])
-
-
-async def ground_truth(
-    engine: Engine,
-    tasks: Sequence[FunctionTask],
-    programs: Sequence[Sequence[str]],
-    *,
-    progress: Progress | None = None,
-) -> list[npt.NDArray[np.bool_]]:
-    """``correct[k][i]``: program ``i`` of task ``k`` passes its hidden tests within the hidden timeout."""
-    requests = [ground_truth_request(t, ps) for t, ps in zip(tasks, programs, strict=True)]
-    return verdicts(await engine.run(requests, progress=progress))
 
 
 def verdicts(results: Sequence[Sequence[ProgramResult]]) -> list[npt.NDArray[np.bool_]]:

@@ -1,8 +1,9 @@
 """The pass-matrix worker: a stdlib-only script run inside the sandbox by ``python3 _worker.py``.
 
-It reads a batch of requests on stdin (one JSON object per line), schedules every (request, program)
-pair over up to ``parallel`` forked children at once, and streams one JSON line per finished program,
-then ``{"id": ..., "done": true}`` when a request's last program is in. A request::
+It reads a batch of requests on stdin (one JSON object per line) and cuts each into jobs (a program and
+a shard of at most ``shard`` tests); a forked child runs up to ``chunk`` jobs of one request in turn
+(one per child for ``faithful``), up to ``parallel`` children at once. It writes one JSON line per
+finished job, then ``{"id": ..., "done": true}`` when a request's last job is in. A request::
 
     {"id": str, "kind": "tests" | "faithful" | "whole", "programs": [src, ...], "tests": [src, ...],
      "timeout": s, "load_timeout": s, "grace": s, "memory_mb": int, "reuse_lhs": bool, "parallel": int,
@@ -234,7 +235,7 @@ def _child_setup(wfd, mm, memory_mb, clock, demote_ms=0):
     signal.signal(signal.SIGPROF, _on_demote if _Clock.demote else _on_alarm)
 
 
-def _child_tests(wfd, program, tests, order, req):
+def _child_tests(program, tests, order, req):
     """Define the program, then run ``tests[j]`` for each ``j`` in ``order``; one record per test."""
     env = {"__name__": "__main__", "__builtins__": builtins}
     try:
@@ -257,7 +258,7 @@ def _child_tests(wfd, program, tests, order, req):
     return False
 
 
-def _child_whole(wfd, program, req):
+def _child_whole(program, req):
     env = {"__name__": "__main__", "__builtins__": builtins}
     try:
         code = compile(program, "<program>", "exec")
@@ -332,7 +333,7 @@ def _reliability_guard():
         sys.modules[name] = None  # type: ignore[assignment]
 
 
-def _child_faithful(wfd, program, tests, req):
+def _child_faithful(program, tests, req):
     source = program + "\n" + codet_check_program(tests, req["timeout"])
     _reliability_guard()
     env = {"time_limit": codet_time_limit}
@@ -427,12 +428,12 @@ def _child_main(child):
         _CHANNEL.unit = k
         program = req["programs"][job.index]
         if kind == "whole":
-            _child_whole(None, program, req)
+            _child_whole(program, req)
         elif kind == "faithful":
-            _child_faithful(None, program, req["tests"], req)
+            _child_faithful(program, req["tests"], req)
             return  # CodeT's guard changed this interpreter for good
         else:
-            if _child_tests(None, program, req["_prepared"], job.order[job.next :], req):
+            if _child_tests(program, req["_prepared"], job.order[job.next :], req):
                 return
         if _fingerprint() != clean:
             _put(RESPAWN, PASS, 0.0, 0)
