@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Sequence
-from typing import Literal, Protocol, runtime_checkable
+from typing import ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -210,3 +210,37 @@ async def run_guarded(search: Search, body: Awaitable[StopReason]) -> SearchResu
     except BudgetExceeded:
         stopped = "budget"
     return search.result(stopped)
+
+
+ConfigT = TypeVar("ConfigT", bound=CommonConfig)
+
+
+class Strategy(Generic[ConfigT]):
+    """The half every strategy shares: its config, and :meth:`search`, which sets up one
+    :class:`Search` and runs the strategy's :meth:`_body` under :func:`run_guarded`.
+
+    A subclass sets ``name`` and ``config_type`` and writes ``_body``.
+    """
+
+    name: ClassVar[str]
+    config_type: ClassVar[type[CommonConfig]]
+
+    def __init__(self, config: ConfigT | None = None) -> None:
+        default = self.config_type()
+        self.config: ConfigT = config if config is not None else default  # type: ignore[assignment]
+
+    async def search(
+        self,
+        task: PublicFunctionTask,
+        model: Model,
+        executor: Executor,
+        budget: BudgetMeter,
+        *,
+        seed: int = 0,
+        tests: Sequence[VisibleTest] | None = None,
+    ) -> SearchResult:
+        s = Search(self.name, task, model, executor, budget, self.config, seed, tests)
+        return await run_guarded(s, self._body(s))
+
+    async def _body(self, s: Search) -> StopReason:
+        raise NotImplementedError

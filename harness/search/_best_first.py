@@ -4,15 +4,10 @@ broken by length-normalised log-probability (BFS-Prover: ``sum(logp) / L**alpha`
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
 from typing import Literal
 
-from harness.models._types import Model
-from harness.search._base import CommonConfig, Search, SearchResult, StopReason, run_guarded
-from harness.search._budget import BudgetMeter
-from harness.search._executor import Executor, VisibleTest
+from harness.search._base import CommonConfig, Search, StopReason, Strategy
 from harness.search._node import Node, Origin
-from harness.tasks._function import PublicFunctionTask
 
 
 class BestFirstConfig(CommonConfig):
@@ -31,27 +26,12 @@ def priority(node: Node, alpha: float) -> tuple[float, float, int]:
     return (-node.score, -node.normalised_logprob(alpha), node.id)
 
 
-class BestFirst:
+class BestFirst(Strategy[BestFirstConfig]):
     """Pops the best open node, samples ``width`` refinements of it conditioned on its feedback, and
     pushes them. A popped node is closed (never expanded twice)."""
 
     name = "best_first"
-
-    def __init__(self, config: BestFirstConfig | None = None) -> None:
-        self.config = config or BestFirstConfig()
-
-    async def search(
-        self,
-        task: PublicFunctionTask,
-        model: Model,
-        executor: Executor,
-        budget: BudgetMeter,
-        *,
-        seed: int = 0,
-        tests: Sequence[VisibleTest] | None = None,
-    ) -> SearchResult:
-        s = Search(self.name, task, model, executor, budget, self.config, seed, tests)
-        return await run_guarded(s, self._body(s))
+    config_type = BestFirstConfig
 
     async def _body(self, s: Search) -> StopReason:
         await s.prepare_tests()

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal
 
-from harness.models._types import Model
-from harness.search._base import CommonConfig, Search, SearchResult, StopReason, run_guarded
-from harness.search._budget import BudgetMeter
-from harness.search._executor import Executor, VisibleTest
+from harness.search._base import CommonConfig, Search, StopReason, Strategy
 from harness.search._node import Origin
-from harness.tasks._function import PublicFunctionTask
 
 
 class BestOfNConfig(CommonConfig):
@@ -21,27 +16,12 @@ class BestOfNConfig(CommonConfig):
     """Programs asked for per request. 1 keeps ``calls`` comparable with the sequential strategies."""
 
 
-class BestOfN:
+class BestOfN(Strategy[BestOfNConfig]):
     """Samples programs one request at a time until the budget is spent or one passes every visible
     test. The choice is the highest visible score, the earliest among ties."""
 
     name = "best_of_n"
-
-    def __init__(self, config: BestOfNConfig | None = None) -> None:
-        self.config = config or BestOfNConfig()
-
-    async def search(
-        self,
-        task: PublicFunctionTask,
-        model: Model,
-        executor: Executor,
-        budget: BudgetMeter,
-        *,
-        seed: int = 0,
-        tests: Sequence[VisibleTest] | None = None,
-    ) -> SearchResult:
-        s = Search(self.name, task, model, executor, budget, self.config, seed, tests)
-        return await run_guarded(s, self._body(s))
+    config_type = BestOfNConfig
 
     async def _body(self, s: Search) -> StopReason:
         await s.prepare_tests()

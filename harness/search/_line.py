@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal
 
-from harness.models._types import Model
-from harness.search._base import CommonConfig, Search, SearchResult, StopReason, run_guarded
-from harness.search._budget import BudgetMeter
-from harness.search._executor import Executor, VisibleTest
+from harness.search._base import CommonConfig, Search, StopReason, Strategy
 from harness.search._node import Node, Origin
 from harness.search._prompts import REFINE_WITH_REFLECTION, REFLECT
-from harness.tasks._function import PublicFunctionTask
 
 
 class LineSearchConfig(CommonConfig):
@@ -23,27 +18,12 @@ class LineSearchConfig(CommonConfig):
     """Refine the best program so far instead of the latest (Reflexion refines the latest)."""
 
 
-class LineSearch:
+class LineSearch(Strategy[LineSearchConfig]):
     """One seed, then a chain: each program is a refinement of the previous one, conditioned on its
     failing-test feedback (and, with ``reflect``, on a reflection about that feedback)."""
 
     name = "line"
-
-    def __init__(self, config: LineSearchConfig | None = None) -> None:
-        self.config = config or LineSearchConfig()
-
-    async def search(
-        self,
-        task: PublicFunctionTask,
-        model: Model,
-        executor: Executor,
-        budget: BudgetMeter,
-        *,
-        seed: int = 0,
-        tests: Sequence[VisibleTest] | None = None,
-    ) -> SearchResult:
-        s = Search(self.name, task, model, executor, budget, self.config, seed, tests)
-        return await run_guarded(s, self._body(s))
+    config_type = LineSearchConfig
 
     async def _body(self, s: Search) -> StopReason:
         await s.prepare_tests()

@@ -3,16 +3,11 @@ on the visible tests (the pass fraction is the reward; no rollout), back up the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal
 
-from harness.models._types import Model
-from harness.search._base import CommonConfig, Search, SearchResult, StopReason, run_guarded
-from harness.search._budget import BudgetMeter
-from harness.search._executor import Executor, VisibleTest
+from harness.search._base import CommonConfig, Search, StopReason, Strategy
 from harness.search._node import Node, Origin
 from harness.search._uct import SQRT2, backup_max, backup_mean, best_uct_child
-from harness.tasks._function import PublicFunctionTask
 
 
 class MCTSConfig(CommonConfig):
@@ -27,28 +22,13 @@ class MCTSConfig(CommonConfig):
     """Classic MCTS averages; ``max`` is SFS's backup (for ablations)."""
 
 
-class MCTS:
+class MCTS(Strategy[MCTSConfig]):
     """Monte Carlo tree search with UCT. A node is *fully expanded* once it has ``width`` children
     (the virtual root: ``seeds``); selection descends through fully expanded nodes by UCT and expands
     the first node that is not. Visits are counted on backup."""
 
     name = "mcts"
-
-    def __init__(self, config: MCTSConfig | None = None) -> None:
-        self.config = config or MCTSConfig()
-
-    async def search(
-        self,
-        task: PublicFunctionTask,
-        model: Model,
-        executor: Executor,
-        budget: BudgetMeter,
-        *,
-        seed: int = 0,
-        tests: Sequence[VisibleTest] | None = None,
-    ) -> SearchResult:
-        s = Search(self.name, task, model, executor, budget, self.config, seed, tests)
-        return await run_guarded(s, self._body(s))
+    config_type = MCTSConfig
 
     def _width(self, s: Search, node: Node) -> int:
         return self.config.seeds if node is s.tree.root else self.config.width

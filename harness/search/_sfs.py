@@ -23,19 +23,14 @@ examples; visible tests from the prompt's examples first.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field
 
-from harness.models._types import Model
-from harness.search._base import CommonConfig, Search, SearchResult, StopReason, run_guarded
-from harness.search._budget import BudgetMeter
-from harness.search._executor import Executor, VisibleTest
+from harness.search._base import CommonConfig, Search, StopReason, Strategy
 from harness.search._node import Node, Origin
 from harness.search._prompts import DIRECTIONS, IMPLEMENT, INSIGHTS, STYLES, parse_directions, parse_insights
 from harness.search._uct import SQRT2, backup_max, best_uct_child
-from harness.tasks._function import PublicFunctionTask
 
 NO_INSIGHTS = "None"
 
@@ -65,24 +60,9 @@ def has_better_child(node: Node) -> bool:
     return any(c.score > node.score for c in node.children)
 
 
-class SFS:
+class SFS(Strategy[SFSConfig]):
     name = "sfs"
-
-    def __init__(self, config: SFSConfig | None = None) -> None:
-        self.config = config or SFSConfig()
-
-    async def search(
-        self,
-        task: PublicFunctionTask,
-        model: Model,
-        executor: Executor,
-        budget: BudgetMeter,
-        *,
-        seed: int = 0,
-        tests: Sequence[VisibleTest] | None = None,
-    ) -> SearchResult:
-        s = Search(self.name, task, model, executor, budget, self.config, seed, tests)
-        return await run_guarded(s, self._body(s))
+    config_type = SFSConfig
 
     def select(self, s: Search) -> Node:
         """SFS's trajectory: stop at a node with an unimplemented direction or no better child."""
