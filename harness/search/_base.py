@@ -76,7 +76,10 @@ class SearchResult(BaseModel):
 class SearchStrategy(Protocol):
     """A search over programs for one function task, within a budget."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The strategy's registered name (``best_of_n``, ``line``, ...)."""
+        ...
 
     async def search(
         self,

@@ -5,19 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.search._base import CommonConfig, SearchStrategy
-from harness.search._best_first import BestFirst, BestFirstConfig
-from harness.search._best_of_n import BestOfN, BestOfNConfig
-from harness.search._line import LineSearch, LineSearchConfig
-from harness.search._mcts import MCTS, MCTSConfig
-from harness.search._sfs import SFS, SFSConfig
+from harness.search._base import SearchStrategy, Strategy
+from harness.search._best_first import BestFirst
+from harness.search._best_of_n import BestOfN
+from harness.search._line import LineSearch
+from harness.search._mcts import MCTS
+from harness.search._sfs import SFS
 
-_REGISTRY: dict[str, tuple[type[Any], type[CommonConfig]]] = {
-    "best_of_n": (BestOfN, BestOfNConfig),
-    "line": (LineSearch, LineSearchConfig),
-    "mcts": (MCTS, MCTSConfig),
-    "best_first": (BestFirst, BestFirstConfig),
-    "sfs": (SFS, SFSConfig),
+_REGISTRY: dict[str, type[Strategy[Any]]] = {
+    cls.name: cls for cls in (BestOfN, LineSearch, MCTS, BestFirst, SFS)
 }
 _ALIASES = {"bon": "best_of_n", "best-of-n": "best_of_n", "bfs": "best_first", "best-first": "best_first"}
 
@@ -30,9 +26,9 @@ def make_strategy(name: str, **overrides: Any) -> SearchStrategy:
     key = _ALIASES.get(name, name)
     if key not in _REGISTRY:
         raise ConfigError(f"unknown strategy {name!r}: choose from {', '.join(STRATEGY_NAMES)}")
-    cls, cfg_cls = _REGISTRY[key]
+    cls = _REGISTRY[key]
     try:
-        cfg = cfg_cls.model_validate(overrides)
+        cfg = cls.config_type.model_validate(overrides)
     except ValueError as exc:
         raise ConfigError(f"bad settings for strategy {key!r}: {exc}") from exc
     strategy: SearchStrategy = cls(cfg)
