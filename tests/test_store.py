@@ -7,9 +7,10 @@ import signal
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import StoreError
-from harness.store import Index, Run, atomic_write_json
+from harness.store import ConfigDefaults, Index, Run, atomic_write_json
 
 
 def test_run_manifest_and_resume(tmp_path: Path) -> None:
@@ -38,6 +39,122 @@ def test_resume_with_other_config_is_refused(tmp_path: Path) -> None:
     Run(tmp_path, "r1", "select", {"a": 1}).close()
     with pytest.raises(StoreError, match="different config"):
         Run(tmp_path, "r1", "select", {"a": 2})
+
+
+class _Inner(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    size: int = 2
+    mode: str = "fast"
+    """Added by the "newer harness" of the tests below."""
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    suite: str
+    n: int = 4
+    retries: int = 0
+    """Added by the "newer harness" of the tests below."""
+    inner: _Inner = Field(default_factory=_Inner)
+    other: _Inner | None = None
+
+
+DEFAULTS = ConfigDefaults.of(_Config)
+
+
+def _older(cfg: _Config, *drop: str) -> dict[str, object]:
+    """``cfg`` as a harness without the options ``drop`` (dotted for nested ones) wrote it."""
+    data = cfg.model_dump(mode="json")
+    for key in drop:
+        *parents, leaf = key.split(".")
+        where = data
+        for part in parents:
+            where = where[part]
+        del where[leaf]
+    return data
+
+
+def _manifest_config(tmp_path: Path, run_id: str = "r1") -> object:
+    return json.loads((tmp_path / run_id / "manifest.json").read_text())["config"]
+
+
+def test_options_added_at_their_defaults_resume_and_update_the_manifest(tmp_path: Path) -> None:
+    cfg = _Config(suite="s", other=_Inner(size=3))
+    Run(tmp_path, "r1", "x", _older(cfg, "retries", "inner.mode", "other.mode")).close()
+    run = Run(tmp_path, "r1", "x", cfg.model_dump(mode="json"), defaults=DEFAULTS)
+    assert run.resumed
+    assert _manifest_config(tmp_path) == cfg.model_dump(mode="json") == run.manifest.config
+    run.close()
+    # The next resume compares with the updated manifest: now the option must keep its value.
+    Run(tmp_path, "r1", "x", cfg.model_dump(mode="json")).close()
+    with pytest.raises(StoreError, match=r"retries: 0 in the manifest, 5 now"):
+        Run(
+            tmp_path,
+            "r1",
+            "x",
+            cfg.model_copy(update={"retries": 5}).model_dump(mode="json"),
+            defaults=DEFAULTS,
+        )
+
+
+def test_an_added_option_not_at_its_default_is_refused_and_named(tmp_path: Path) -> None:
+    cfg = _Config(suite="s", retries=3)
+    Run(tmp_path, "r1", "x", _older(cfg, "retries")).close()
+    with pytest.raises(StoreError) as err:
+        Run(tmp_path, "r1", "x", cfg.model_dump(mode="json"), defaults=DEFAULTS)
+    msg = str(err.value)
+    assert "retries: absent from the manifest (so its default, 0), 3 now" in msg
+    assert "new --run-id" in msg and str(tmp_path / "r1" / "manifest.json") in msg
+    assert "retries" not in _manifest_config(tmp_path)  # type: ignore[operator]
+
+
+def test_without_defaults_an_added_option_is_refused(tmp_path: Path) -> None:
+    cfg = _Config(suite="s")
+    Run(tmp_path, "r1", "x", _older(cfg, "retries")).close()
+    with pytest.raises(StoreError, match=r"retries: absent from the manifest, 0 now \(no default\)"):
+        Run(tmp_path, "r1", "x", cfg.model_dump(mode="json"))
+
+
+def test_a_changed_value_is_refused_even_with_an_added_default(tmp_path: Path) -> None:
+    cfg = _Config(suite="s")
+    Run(tmp_path, "r1", "x", _older(cfg, "retries")).close()
+    with pytest.raises(StoreError) as err:
+        Run(tmp_path, "r1", "x", cfg.model_copy(update={"n": 5}).model_dump(mode="json"), defaults=DEFAULTS)
+    assert "n: 4 in the manifest, 5 now" in str(err.value) and "retries" not in str(err.value)
+
+
+def test_a_required_option_missing_from_the_manifest_is_refused(tmp_path: Path) -> None:
+    cfg = _Config(suite="s")
+    Run(tmp_path, "r1", "x", _older(cfg, "suite")).close()
+    with pytest.raises(StoreError, match=r"suite: absent from the manifest, \"s\" now \(no default\)"):
+        Run(tmp_path, "r1", "x", cfg.model_dump(mode="json"), defaults=DEFAULTS)
+
+
+def test_a_removed_option_is_refused(tmp_path: Path) -> None:
+    cfg = _Config(suite="s")
+    Run(tmp_path, "r1", "x", {**cfg.model_dump(mode="json"), "legacy": True}).close()
+    with pytest.raises(
+        StoreError, match=r"legacy: true in the manifest, an option this harness no longer has"
+    ):
+        Run(tmp_path, "r1", "x", cfg.model_dump(mode="json"), defaults=DEFAULTS)
+
+
+def test_nested_options_are_compared_key_by_key(tmp_path: Path) -> None:
+    slow = _Config(suite="s", inner=_Inner(mode="slow"))
+    Run(tmp_path, "r1", "x", _older(slow, "inner.mode")).close()
+    with pytest.raises(StoreError) as err:
+        Run(tmp_path, "r1", "x", slow.model_dump(mode="json"), defaults=DEFAULTS)
+    assert 'inner.mode: absent from the manifest (so its default, "fast"), "slow" now' in str(err.value)
+    # A model under an optional key (default None) still knows its own defaults.
+    other = _Config(suite="s", other=_Inner(mode="slow"))
+    Run(tmp_path, "r2", "x", _older(other, "other.mode")).close()
+    with pytest.raises(StoreError, match=r"other\.mode: absent .*\"slow\" now"):
+        Run(tmp_path, "r2", "x", other.model_dump(mode="json"), defaults=DEFAULTS)
+    changed = _Config(suite="s", inner=_Inner(size=9))
+    Run(tmp_path, "r3", "x", _older(changed, "inner.mode")).close()
+    with pytest.raises(StoreError, match=r"inner\.size: 9 in the manifest, 2 now"):
+        Run(tmp_path, "r3", "x", _Config(suite="s").model_dump(mode="json"), defaults=DEFAULTS)
 
 
 def _write_forever(path: str) -> None:

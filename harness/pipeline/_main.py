@@ -12,7 +12,7 @@ from harness.models import Budget, BudgetLimits, CostMeter, load
 from harness.pipeline._config import STAGES, PipelineConfig
 from harness.pipeline._records import summary, write_summary
 from harness.pipeline.run import Deps, Pipeline, StageModelSet, docker_deps
-from harness.store import Run
+from harness.store import ConfigDefaults, Run
 from harness.tasks import RepoTask, load_suite
 
 
@@ -63,7 +63,9 @@ def run_pipeline(
     """Run (or resume) the pipeline; returns the summary also written to ``summary.json``."""
     tasks = select_tasks(cfg, base)
     models = load_models(cfg, base)
-    run = Run(results_dir, run_id, "pipeline", cfg.model_dump(mode="json"))
+    run = Run(
+        results_dir, run_id, "pipeline", cfg.model_dump(mode="json"), defaults=ConfigDefaults.of(type(cfg))
+    )
     try:
         pipeline = Pipeline(cfg, tasks, run, models, deps or docker_deps(cfg, run_id), progress=progress)
         outcomes = asyncio.run(pipeline())

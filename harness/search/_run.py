@@ -13,7 +13,7 @@ from harness.search._compare import CompareConfig, Comparison, UnitRecord
 from harness.search._evaluate import CodeRunner, RunnerEvaluator
 from harness.search._executor import Executor, VisibleTest
 from harness.search._report import budget_grid, curves, plot, report_json, summarise
-from harness.store import Run, StageTotals, write_stages
+from harness.store import ConfigDefaults, Run, StageTotals, write_stages
 from harness.tasks._function import FunctionTask
 
 if TYPE_CHECKING:
@@ -37,7 +37,8 @@ async def run_comparison(
     """Run (or resume) a comparison; write ``search/summary.json`` and ``search/budget.png`` under
     ``results/<run-id>/`` and return the summary."""
     config = {**cfg.model_dump(mode="json"), **dict(extra_config or {})}
-    run = Run(results_dir, run_id, "search", config, seeds=list(range(cfg.seeds)))
+    defaults = ConfigDefaults.of(type(cfg))
+    run = Run(results_dir, run_id, "search", config, seeds=list(range(cfg.seeds)), defaults=defaults)
     started = time.monotonic()
 
     def on_unit(r: UnitRecord) -> None:

@@ -41,7 +41,15 @@ from harness.selection.engine._types import EngineConfig
 from harness.selection.experiment import ExperimentResult, ResultRow, TaskData, TaskRanking, run_experiment
 from harness.selection.extraction import ExtractionOptions
 from harness.selection.metrics import PROTOCOL_LABELS
-from harness.store import Run, StageTotals, TaskOutcome, append_outcomes, atomic_write_bytes, write_stages
+from harness.store import (
+    ConfigDefaults,
+    Run,
+    StageTotals,
+    TaskOutcome,
+    append_outcomes,
+    atomic_write_bytes,
+    write_stages,
+)
 from harness.tasks import FunctionTask, Pool, PoolRecord, is_codet_pool, load_codet_pool, read_pool
 from harness.tasks._pools import PoolKind
 
@@ -303,7 +311,8 @@ def run_select(
         raise ConfigError("a selection run needs at least one seed")
     started = time.monotonic()
     tasks, tests = select_tasks(cfg, suite_tasks, pools[0], pools[1])
-    run = Run(results_dir, run_id, "select", cfg.model_dump(mode="json"), seeds=list(cfg.seeds))
+    config, defaults = cfg.model_dump(mode="json"), ConfigDefaults.of(type(cfg))
+    run = Run(results_dir, run_id, "select", config, seeds=list(cfg.seeds), defaults=defaults)
     try:
         table_path = run.dir / "table.json"
         if run.unit_done("select", "experiment") and table_path.is_file():

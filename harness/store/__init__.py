@@ -10,9 +10,17 @@ from harness.store._outcomes import (
     read_stages,
     write_stages,
 )
-from harness.store._run import Manifest, Run, default_results_dir, new_run_id
+from harness.store._run import (
+    ConfigDefaults,
+    Manifest,
+    Run,
+    config_changes,
+    default_results_dir,
+    new_run_id,
+)
 
 __all__ = [
+    "ConfigDefaults",
     "Index",
     "Manifest",
     "Run",
@@ -22,6 +30,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "config_changes",
     "default_results_dir",
     "new_run_id",
     "read_outcomes",

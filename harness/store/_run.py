@@ -9,10 +9,14 @@ import secrets
 import subprocess
 import sys
 import time
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_jsonable_python
 
 import harness
 from harness.errors import StoreError
@@ -61,11 +65,86 @@ class Manifest(BaseModel):
     argv: list[str] = Field(default_factory=list)
 
 
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model a field holds: ``M``, or the one model of a union such as ``M | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) in (Union, types.UnionType):
+        models = [m for m in map(_model_in, get_args(annotation)) if m is not None]
+        return models[0] if len(models) == 1 else None
+    return None
+
+
+@dataclass(frozen=True)
+class ConfigDefaults:
+    """What a config's keys mean when they are not given, so a resume can tell an option added by a
+    newer harness (absent from an old manifest, at its default now) from a changed setting.
+
+    ``values`` maps each key that has a default to it, in JSON form (as ``model_dump(mode="json")``
+    writes it); ``nested`` maps each key whose value is itself a config to that config's defaults, so
+    a key added inside it is recognised too. Models inside lists or dicts are compared as they are.
+    """
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+    nested: Mapping[str, ConfigDefaults] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, model: type[BaseModel]) -> ConfigDefaults:
+        """The defaults a pydantic config model declares, its nested models' included."""
+        values: dict[str, Any] = {}
+        nested: dict[str, ConfigDefaults] = {}
+        for name, info in model.model_fields.items():
+            # A factory that reads the other fields has no default of its own: the key must be given.
+            if not info.is_required() and not info.default_factory_takes_validated_data:
+                values[name] = to_jsonable_python(info.get_default(call_default_factory=True))
+            sub = _model_in(info.annotation)
+            if sub is not None and sub is not model:
+                nested[name] = cls.of(sub)
+        return cls(values, nested)
+
+
+def config_changes(
+    old: Mapping[str, Any], new: Mapping[str, Any], defaults: ConfigDefaults | None = None, prefix: str = ""
+) -> list[str]:
+    """How ``new`` differs from ``old`` (both in JSON form), one line per key; empty when a run made with
+    ``old`` may resume with ``new``. A key absent from ``old`` is no change when ``new`` holds the
+    default ``defaults`` declares for it: a newer harness added the option, and its default is what the
+    older one did. A key absent from ``new`` (a removed option) is always a change: nothing says the
+    run's artefacts match what this harness does without it."""
+    defaults = defaults or ConfigDefaults()
+    changes: list[str] = []
+    for key in sorted(old.keys() | new.keys()):
+        name = f"{prefix}{key}"
+        if key not in new:
+            changes.append(f"{name}: {_show(old[key])} in the manifest, an option this harness no longer has")
+        elif key not in old:
+            if key not in defaults.values:
+                changes.append(f"{name}: absent from the manifest, {_show(new[key])} now (no default)")
+            elif new[key] != defaults.values[key]:
+                changes.append(
+                    f"{name}: absent from the manifest (so its default, {_show(defaults.values[key])}), "
+                    f"{_show(new[key])} now"
+                )
+        elif old[key] != new[key]:
+            sub = defaults.nested.get(key)
+            if sub is not None and isinstance(old[key], dict) and isinstance(new[key], dict):
+                changes.extend(config_changes(old[key], new[key], sub, f"{name}."))
+            else:
+                changes.append(f"{name}: {_show(old[key])} in the manifest, {_show(new[key])} now")
+    return changes
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
 class Run:
     """One run's folder plus its rows in the index. Re-opening an existing run id resumes it.
 
     Resuming checks that the config matches the one in the manifest, so a rerun with other settings
-    cannot silently mix artefacts.
+    cannot silently mix artefacts. Keys a newer harness added are no mismatch while they hold the
+    default that ``defaults`` declares (``ConfigDefaults.of(ConfigModel)``); the manifest then takes
+    the new config, so the next resume compares with it.
     """
 
     def __init__(
@@ -75,19 +154,27 @@ class Run:
         kind: str,
         config: dict[str, Any],
         seeds: list[int] | None = None,
+        *,
+        defaults: ConfigDefaults | None = None,
     ) -> None:
         self.root = Path(results_dir)
         self.run_id = run_id
         self.dir = self.root / run_id
         self.index = Index(self.root / "index.sqlite")
         manifest_path = self.dir / "manifest.json"
+        new_config: dict[str, Any] = json.loads(json.dumps(config, default=str))
         if manifest_path.exists():
             old = Manifest.model_validate_json(manifest_path.read_text())
-            if old.config != json.loads(json.dumps(config, default=str)):
+            changes = config_changes(old.config, new_config, defaults)
+            if changes:
                 raise StoreError(
-                    f"run {run_id!r} exists with a different config; use a new --run-id, or rerun with the "
-                    f"config in {manifest_path}"
+                    f"run {run_id!r} exists with a different config ({'; '.join(changes)}); use a new "
+                    f"--run-id, or rerun with the config in {manifest_path} (written by harness "
+                    f"{old.harness_version})"
                 )
+            if old.config != new_config:  # only options added at their defaults
+                old = old.model_copy(update={"config": new_config})
+                atomic_write_json(manifest_path, old.model_dump())
             self.manifest = old
             self.resumed = True
         else:
@@ -95,7 +182,7 @@ class Run:
                 run_id=run_id,
                 kind=kind,
                 created_at=time.time(),
-                config=json.loads(json.dumps(config, default=str)),
+                config=new_config,
                 seeds=list(seeds or []),
                 git_sha=_git_sha(),
                 argv=list(sys.argv),
