@@ -12,6 +12,13 @@ gets fresh samples, and a rerun of the same program replays the same sequence fr
 request for samples from index ``i > 0`` on uses a seed derived from ``(seed, i)`` so that a seeded
 provider does not repeat the stored samples.
 
+Identical requests in flight are sent once (single flight). A sample, ``(key, index)``, that another
+call is fetching right now is awaited rather than requested again, and counts as a cache hit
+(``cached=True``: no request, no paid dollars; :attr:`HarnessModel.merged` counts them). The rule for a
+failed leader is in :meth:`HarnessModel._cached`. Only cached calls merge: they are the ones with a key,
+and the key is what makes two calls the same one (an unseeded call draws its own indices, so it is never
+merged with another; without a cache nothing is). Without a cache no key is computed at all.
+
 Retries: :class:`TransientFailure` (429, 5xx, timeouts, dropped connections) up to
 ``RetryPolicy.attempts`` attempts, waiting the larger of the jittered backoff and ``Retry-After``;
 :class:`ModelResponseError` (malformed or truncated body) once more; nothing else.
@@ -20,16 +27,16 @@ Retries: :class:`TransientFailure` (429, 5xx, timeouts, dropped connections) up 
 from __future__ import annotations
 
 import asyncio
+import random
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
-from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
 
 from harness.errors import ModelResponseError, ModelTransientError
 from harness.models._backend import Backend
 from harness.models._budget import Budget, CostMeter
-from harness.models._cache import ResponseCache, cache_key
+from harness.models._cache import FlightAbandoned, InFlight, ResponseCache, cache_key
 from harness.models._errors import TransientFailure
 from harness.models._pricing import Price
 from harness.models._types import Completion, Message, SampleParams
@@ -89,6 +96,11 @@ class HarnessModel:
         """Provider requests attempted by this model and its stage views, retries included."""
         return self._shared.attempts
 
+    @property
+    def merged(self) -> int:
+        """Samples this model and its views got by awaiting an identical request already in flight."""
+        return self._shared.merged
+
     def for_stage(self, stage: str, *, budget: Budget | None = None) -> HarnessModel:
         """A view of this model that records into ``stage`` (same backend, cache, limit and meter)."""
         view = HarnessModel.__new__(HarnessModel)
@@ -121,91 +133,158 @@ class HarnessModel:
         )
         if self.budget is not None:
             self.budget.check()
-        key = cache_key(self.name, messages, params)
-        start = 0 if seed is not None else self._shared.draw(key, n)
-        indices = list(range(start, start + n))
-        found = self.cache.get(key, indices) if self.cache is not None else {}
-        missing = [i for i in indices if i not in found]
-        requests = 0
-        if missing:
-            fresh, requests = await self._fetch(key, messages, params, missing)
-            found.update(fresh)
-        out = [found[i] for i in indices]
+        if self.cache is None:
+            # No cache, no key: indices only address cache rows (and the derived seed of a top-up,
+            # which needs stored rows), so the call asks for samples 0..n-1.
+            got, requests = await self._fetch(None, messages, params, list(range(n)), None, {})
+            out = [got[i] for i in range(n)]
+        else:
+            key = cache_key(self.name, messages, params)
+            start = 0 if seed is not None else self._shared.draw(key, n)
+            indices = list(range(start, start + n))
+            got, requests = await self._cached(self.cache, key, messages, params, indices)
+            out = [got[i] for i in indices]
         self.meter.record(self.stage, out, requests=requests)
         return out
 
+    async def _cached(
+        self,
+        cache: ResponseCache,
+        key: str,
+        messages: Sequence[Message],
+        params: SampleParams,
+        indices: list[int],
+    ) -> tuple[dict[int, Completion], int]:
+        """The samples ``indices`` of ``key``: from the cache, from a request in flight, or fetched.
+
+        A sample that another call is fetching right now is awaited, not requested again, and comes
+        back with ``cached=True`` (the leader paid for it). When that request fails: a cancelled leader
+        hands the sample back, and one of its followers leads a new request; a transient or malformed-
+        answer failure (after the leader's own retries) sends the followers round once more, with a full
+        retry policy of their own, and a second such failure is theirs; any other error (400, 401...)
+        would repeat, so the followers raise it as it is.
+        """
+        found = cache.get(key, indices)
+        missing = [i for i in indices if i not in found]
+        requests, rounds_left = 0, 1
+        while missing:
+            flights = cache.in_flight()
+            joined, own = flights.claim(key, missing)
+            try:
+                if own:
+                    fresh, sent = await self._fetch(key, messages, params, list(own), flights, own)
+                    found.update(fresh)
+                    requests += sent
+            finally:
+                flights.release(key, own, FlightAbandoned(f"{self.name}: the request was cancelled"))
+            missing, failed = [], False
+            for i, fut in joined.items():
+                try:
+                    found[i] = (await asyncio.shield(fut)).model_copy(update={"cached": True})
+                    self._shared.merged += 1
+                except FlightAbandoned:
+                    missing.append(i)
+                except (ModelTransientError, ModelResponseError):
+                    if rounds_left == 0:
+                        raise
+                    missing.append(i)
+                    failed = True
+            if failed:
+                rounds_left -= 1
+            if missing:  # a leader may have landed these between its failure and now
+                found.update(cache.get(key, missing))
+                missing = [i for i in missing if i not in found]
+        return found, requests
+
     async def _fetch(
-        self, key: str, messages: Sequence[Message], params: SampleParams, missing: list[int]
+        self,
+        key: str | None,
+        messages: Sequence[Message],
+        params: SampleParams,
+        missing: list[int],
+        flights: InFlight | None,
+        own: dict[int, asyncio.Future[Completion]],
     ) -> tuple[dict[int, Completion], int]:
         if self.backend.native_n:
-            return await self._request(key, messages, params, missing), 1
-        parts = await asyncio.gather(*(self._request(key, messages, params, [i]) for i in missing))
+            return await self._request(key, messages, params, missing, flights, own), 1
+        # Every request runs to its end before an error is raised, so none is left running unowned.
+        parts = await asyncio.gather(
+            *(self._request(key, messages, params, [i], flights, own) for i in missing),
+            return_exceptions=True,
+        )
         merged: dict[int, Completion] = {}
         for part in parts:
+            if isinstance(part, BaseException):
+                raise part
             merged.update(part)
         return merged, len(missing)
 
     async def _request(
-        self, key: str, messages: Sequence[Message], params: SampleParams, indices: list[int]
+        self,
+        key: str | None,
+        messages: Sequence[Message],
+        params: SampleParams,
+        indices: list[int],
+        flights: InFlight | None,
+        own: dict[int, asyncio.Future[Completion]],
     ) -> dict[int, Completion]:
         """One provider request for the samples ``indices``, retried; each answer is cached at once."""
-        seed = params.seed
-        if seed is not None and indices[0] > 0:
-            seed = (seed * 1_000_003 + indices[0]) % (2**31)
-        sub = params.model_copy(update={"n": len(indices), "seed": seed})
-        raw = await self._with_retries(messages, sub)
-        if len(raw) != len(indices):
-            raise ModelResponseError(f"{self.name}: asked for {len(indices)} samples, got {len(raw)}")
-        priced = {
-            i: c.model_copy(update={"cost_usd": self.price.cost(c.usage), "model": c.model or self.name})
-            for i, c in zip(indices, raw, strict=True)
-        }
-        if self.cache is not None:
-            self.cache.put(key, self.name, priced)
+        try:
+            seed = params.seed
+            if seed is not None and indices[0] > 0:
+                seed = (seed * 1_000_003 + indices[0]) % (2**31)
+            sub = params
+            if params.n != len(indices) or seed != params.seed:
+                sub = params.model_copy(update={"n": len(indices), "seed": seed})
+            raw = await self._with_retries(messages, sub)
+            if len(raw) != len(indices):
+                raise ModelResponseError(f"{self.name}: asked for {len(indices)} samples, got {len(raw)}")
+            priced = {
+                i: c.model_copy(update={"cost_usd": self.price.cost(c.usage), "model": c.model or self.name})
+                for i, c in zip(indices, raw, strict=True)
+            }
+            if key is not None and self.cache is not None:
+                self.cache.put(key, self.name, priced)
+        except BaseException as exc:
+            if flights is not None and key is not None:
+                gone = exc if isinstance(exc, Exception) else FlightAbandoned(f"{self.name}: {exc!r}")
+                flights.release(key, {i: own[i] for i in indices}, gone)
+            raise
+        if flights is not None and key is not None:
+            flights.land(key, own, priced)
         return priced
 
     async def _with_retries(self, messages: Sequence[Message], params: SampleParams) -> list[Completion]:
+        # A plain loop, not tenacity: building its retrying object cost more per call than the rest of
+        # the wrapper (inspect's coroutine checks on every callback). Same policy: full-jitter backoff
+        # (the k-th wait uniform in [0, base * 2**k], at most backoff_max), or Retry-After if longer.
         policy = self.retry
-        response_errors = 0
-
-        def should_retry(state: RetryCallState) -> bool:
-            nonlocal response_errors
-            exc = state.outcome.exception() if state.outcome is not None else None
-            if isinstance(exc, TransientFailure):
-                return True
-            if isinstance(exc, ModelResponseError):
-                response_errors += 1
-                return response_errors <= policy.response_error_retries
-            return False
-
-        jitter = wait_random_exponential(multiplier=policy.backoff_base, max=policy.backoff_max)
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome is not None else None
-            delay = float(jitter(state))
-            after = getattr(exc, "retry_after", None)
-            if isinstance(after, float | int):
-                delay = max(delay, min(float(after), policy.max_retry_after))
-            return delay
-
         sem = self._shared.semaphore(self.max_concurrency)
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(policy.attempts),
-                wait=wait,
-                retry=should_retry,
-                sleep=self.sleep,
-                reraise=True,
-            ):
-                with attempt:
-                    async with sem:
-                        self._shared.attempts += 1
-                        return await self.backend.generate(messages, params)
-        except TransientFailure as exc:
-            raise ModelTransientError(
-                f"{exc} — gave up after {policy.attempts} attempts; retry later or raise RetryPolicy.attempts"
-            ) from exc
-        raise AssertionError("unreachable: tenacity either returns or raises")
+        response_errors = 0
+        attempt = 0
+        while True:
+            attempt += 1
+            after: float | None = None
+            try:
+                async with sem:
+                    self._shared.attempts += 1
+                    return await self.backend.generate(messages, params)
+            except TransientFailure as exc:
+                if attempt >= policy.attempts:
+                    raise ModelTransientError(
+                        f"{exc} — gave up after {policy.attempts} attempts; "
+                        "retry later or raise RetryPolicy.attempts"
+                    ) from exc
+                after = exc.retry_after
+            except ModelResponseError:
+                response_errors += 1
+                if response_errors > policy.response_error_retries or attempt >= policy.attempts:
+                    raise
+            high = min(policy.backoff_max, policy.backoff_base * 2.0 ** min(attempt - 1, 64))
+            delay = random.uniform(0, high)
+            if after is not None:
+                delay = max(delay, min(after, policy.max_retry_after))
+            await self.sleep(delay)
 
     async def aclose(self) -> None:
         """Release the backend's connections or engine, and the cache file."""
@@ -215,11 +294,12 @@ class HarnessModel:
 
 
 class _Shared:
-    """State shared by a model and its stage views: draw offsets and the per-loop semaphore."""
+    """State shared by a model and its stage views: draw offsets, counts and the per-loop semaphore."""
 
     def __init__(self) -> None:
         self.offsets: dict[str, int] = {}
         self.attempts = 0
+        self.merged = 0
         self._sems: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
