@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_search_cli import STRATEGIES, _policy
@@ -30,6 +38,7 @@ from harness.tasks import load_function_suite
 
 pytestmark = pytest.mark.docker
 
+HARNESS = str(Path(sys.executable).parent / "harness")
 POOL = "codet/HumanEval_codegen16B_temp0.8_topp0.95_num100_max300_code_solution.jsonl"
 
 
@@ -143,3 +152,77 @@ def test_every_strategy_end_to_end_in_sandboxes(tmp_path: Path, monkeypatch: pyt
     units = [json.loads(p.read_text()) for p in (tmp_path / "dock" / "search" / "units").glob("*.json")]
     assert sum(u["spent"]["calls"] for u in units) == len(model.seen)
     assert all(u["spent"]["programs"] == len(u["nodes"]) <= 7 for u in units)
+
+
+GC_DRIVER = """
+import os, sys, threading
+sys.path.insert(0, {tests!r})
+import harness.cli.search as cli_search
+from harness.cli import app
+from test_search_cli import _policy
+from test_search_fakes import ScriptedModel
+
+
+class HeldAtSecondTask(ScriptedModel):
+    async def sample(self, messages, **kw):
+        if "def separate_paren_groups(" in messages[-1].content:  # HumanEval/1, after HumanEval/0's unit
+            with open(os.environ["SEARCH_HELD"], "w") as fh:
+                fh.write("held")
+            threading.Event().wait()  # a model that never answers; the test kills the process here
+        return await super().sample(messages, **kw)
+
+
+cli_search._make_model = lambda spec, base_url, max_dollars: HeldAtSecondTask(_policy)
+app()
+"""
+
+
+def _labelled(**labels: str) -> list[Any]:
+    from harness.sandbox._docker import shared_client
+
+    filters = {"label": ["harness.managed=1"] + [f"{k}={v}" for k, v in labels.items()]}
+    return list(shared_client().containers.list(all=True, filters=filters))
+
+
+def test_a_killed_search_leaves_sandboxes_that_gc_collects_by_its_run_id(tmp_path: Path) -> None:
+    """``harness search --executor docker --run-id X`` labels its sandboxes with X (as ``harness run``
+    does: the run's id wins over ``$HARNESS_RUN_ID``), so after a SIGKILL ``harness sandbox gc --run-id X``
+    removes exactly what it left."""
+    run_id, decoy = f"pytest-search-gc-{uuid.uuid4().hex[:8]}", f"pytest-decoy-{uuid.uuid4().hex[:8]}"
+    driver, held = tmp_path / "driver.py", tmp_path / "held"
+    driver.write_text(GC_DRIVER.format(tests=str(Path(__file__).parent)))
+    cmd = [
+        sys.executable, str(driver), "search", "--model", "scripted", "--suite", "humaneval-pypi",
+        "--tasks", "HumanEval/0,HumanEval/1", "--strategies", "best_of_n", "--budget", "programs=2",
+        "--executor", "docker", "--concurrency", "1", "--results-dir", str(tmp_path / "results"),
+        "--run-id", run_id, "--json", "--no-plot",
+    ]  # fmt: skip
+    env = {**os.environ, "SEARCH_HELD": str(held), "HARNESS_RUN_ID": decoy}
+    victim = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300  # a give-up guard, not a measurement
+        while not held.exists():
+            assert victim.poll() is None, victim.stderr.read().decode() if victim.stderr else ""
+            assert time.monotonic() < deadline, "the search never reached HumanEval/1"
+            time.sleep(0.05)
+        # HumanEval/0's unit ran its programs in the pool's sandbox, which stays open for the next unit.
+        owned = _labelled(**{"harness.pid": str(victim.pid)})
+        assert owned, "the search runs programs in Docker sandboxes"
+        assert {c.labels["harness.run_id"] for c in owned} == {run_id}
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        assert victim.returncode == -signal.SIGKILL
+        left = _labelled(**{"harness.run_id": run_id})
+        assert {c.id for c in left} == {c.id for c in owned}, "SIGKILL leaves the sandboxes behind"
+        gc = subprocess.run([HARNESS, "sandbox", "gc", "--run-id", run_id], capture_output=True, text=True)
+        assert gc.returncode == 0, gc.stderr
+        assert _labelled(**{"harness.run_id": run_id}) == []
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+            victim.wait()
+        if victim.stderr is not None:
+            victim.stderr.close()
+        subprocess.run([HARNESS, "sandbox", "gc", "--run-id", run_id], capture_output=True, check=False)
+        for c in _labelled(**{"harness.pid": str(victim.pid), "harness.host": socket.gethostname()}):
+            c.remove(force=True)  # labelled with another run id, if labelling regressed

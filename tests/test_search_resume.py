@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,8 +29,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = str(Path(sys.executable).parent / "harness")
-SANDBOX_RUN = f"pytest-search-kill-{uuid.uuid4().hex[:8]}"
-"""Labels the runs' sandboxes (``$HARNESS_RUN_ID``), so the test finds and collects exactly its own."""
+_SUFFIX = uuid.uuid4().hex[:8]
+WHOLE, KILLED = f"whole-{_SUFFIX}", f"killed-{_SUFFIX}"
+"""The two runs' ids; ``harness search`` labels its sandboxes with its run id, so unique ids let the
+test find and collect exactly its own."""
 
 DRIVER = """
 import hashlib, json, os, sys, threading
@@ -101,7 +104,7 @@ def _cmd(driver: Path, results: Path, run_id: str, executor: str) -> list[str]:
 
 
 def _env(log: Path, cache: Path, hold: str | None = None) -> dict[str, str]:
-    env = {**os.environ, "SEARCH_LOG": str(log), "SEARCH_CACHE": str(cache), "HARNESS_RUN_ID": SANDBOX_RUN}
+    env = {**os.environ, "SEARCH_LOG": str(log), "SEARCH_CACHE": str(cache)}
     env.pop("SEARCH_HOLD", None)
     if hold is not None:
         env["SEARCH_HOLD"] = hold
@@ -138,10 +141,17 @@ def _artefacts(run_dir: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
-def _sandboxes() -> list[Any]:
+def _sandboxes(run_id: str) -> list[Any]:
     from harness.sandbox._docker import shared_client
 
-    filters = {"label": [f"harness.run_id={SANDBOX_RUN}"]}
+    filters = {"label": [f"harness.run_id={run_id}"]}
+    return list(shared_client().containers.list(all=True, filters=filters))
+
+
+def _owned_by(pid: int) -> list[Any]:
+    from harness.sandbox._docker import shared_client
+
+    filters = {"label": ["harness.managed=1", f"harness.pid={pid}", f"harness.host={socket.gethostname()}"]}
     return list(shared_client().containers.list(all=True, filters=filters))
 
 
@@ -152,13 +162,26 @@ def executor(request: pytest.FixtureRequest) -> Iterator[str]:
     kind = str(request.param)
     yield kind
     if kind == "docker":
-        subprocess.run([HARNESS, "sandbox", "gc", "--run-id", SANDBOX_RUN], capture_output=True, check=False)
+        for run_id in (WHOLE, KILLED):
+            subprocess.run([HARNESS, "sandbox", "gc", "--run-id", run_id], capture_output=True, check=False)
+
+
+@pytest.fixture
+def killed() -> Iterator[list[int]]:
+    """Pids of the processes the test kills: whatever sandboxes they own afterwards (labelled with a
+    wrong run id, if labelling regressed) are removed."""
+    pids: list[int] = []
+    yield pids
+    for c in (c for pid in pids for c in _owned_by(pid)):
+        c.remove(force=True)
 
 
 @pytest.mark.parametrize(
     "executor", ["local", pytest.param("docker", marks=pytest.mark.docker)], indirect=True
 )
-def test_a_killed_search_resumes_without_redoing_finished_units(tmp_path: Path, executor: str) -> None:
+def test_a_killed_search_resumes_without_redoing_finished_units(
+    tmp_path: Path, executor: str, killed: list[int]
+) -> None:
     """With ``docker``, every program runs in a sandbox; the killed process's sandbox is left behind
     and ``harness sandbox gc`` removes it before the rerun."""
     driver = tmp_path / "driver.py"
@@ -168,20 +191,24 @@ def test_a_killed_search_resumes_without_redoing_finished_units(tmp_path: Path, 
 
     # The reference: the same comparison, never interrupted (its own cache and log).
     whole = subprocess.run(
-        _cmd(driver, results, "whole", executor),
+        _cmd(driver, results, WHOLE, executor),
         env=_env(tmp_path / "whole.log", tmp_path / "whole.sqlite"),
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert whole.returncode == 0, whole.stderr
+    if executor == "docker":
+        assert _sandboxes(WHOLE) == []  # a finished run closes its own
 
     # The victim: held at the second request of HumanEval/1's first unit of seed 1, then SIGKILLed.
-    cmd, killed_log = _cmd(driver, results, "killed", executor), tmp_path / "killed.log"
+    cmd, killed_log = _cmd(driver, results, KILLED, executor), tmp_path / "killed.log"
     cache = tmp_path / "killed.sqlite"
     victim = subprocess.Popen(
         cmd, env=_env(killed_log, cache, HOLD), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
+    if executor == "docker":
+        killed.append(victim.pid)
     try:
         deadline = time.monotonic() + 300  # a give-up guard, not a measurement
         while not any(e["kind"] == "held" for e in _log(killed_log)):
@@ -195,14 +222,12 @@ def test_a_killed_search_resumes_without_redoing_finished_units(tmp_path: Path, 
             victim.stderr.close()
     assert victim.returncode == -signal.SIGKILL
     if executor == "docker":
-        assert _sandboxes(), "SIGKILL leaves the run's sandbox behind"
-        gc = subprocess.run(
-            [HARNESS, "sandbox", "gc", "--run-id", SANDBOX_RUN], capture_output=True, text=True
-        )
-        assert gc.returncode == 0 and _sandboxes() == [], gc.stderr
-    run_dir = results / "killed"
+        assert _sandboxes(KILLED), "SIGKILL leaves the run's sandbox behind, labelled with --run-id"
+        gc = subprocess.run([HARNESS, "sandbox", "gc", "--run-id", KILLED], capture_output=True, text=True)
+        assert gc.returncode == 0 and _sandboxes(KILLED) == [], gc.stderr
+    run_dir = results / KILLED
     assert not (run_dir / "search" / "summary.json").exists()
-    at_kill = _units(results, "killed")
+    at_kill = _units(results, KILLED)
     done = {u for u, s in at_kill.items() if s == "done"}
     # Seed-major, then task by task: all of seed 0 and HumanEval/0 of seed 1 were finished; the
     # held unit was running; nothing else had started.
@@ -245,18 +270,18 @@ def test_a_killed_search_resumes_without_redoing_finished_units(tmp_path: Path, 
     assert max(Counter(generated).values()) == 1
 
     # The results equal the uninterrupted run's: every unit record, the summary, one outcome per unit.
-    assert final == _records(results / "whole")
-    assert _units(results, "killed") == dict.fromkeys(every, "done")
+    assert final == _records(results / WHOLE)
+    assert _units(results, KILLED) == dict.fromkeys(every, "done")
 
     def summary(run_id: str) -> dict[str, Any]:
         data = json.loads((results / run_id / "search" / "summary.json").read_text())
         return {k: v for k, v in data.items() if k not in ("run_id", "run_dir")}
 
-    assert summary("killed") == summary("whole")
-    assert {s["system"] for s in summary("killed")["systems"]} == set(STRATEGIES)
+    assert summary(KILLED) == summary(WHOLE)
+    assert {s["system"] for s in summary(KILLED)["systems"]} == set(STRATEGIES)
     lines = (run_dir / "outcomes.jsonl").read_text().splitlines()
     keys = [(o["task_id"], o["system"], o["seed"]) for o in map(json.loads, lines)]
     assert len(keys) == len(set(keys)) == len(every)
     assert json.loads(again.stdout.strip().splitlines()[-1])["failed_units"] == {}
     if executor == "docker":
-        assert _sandboxes() == []  # the rerun closed its own
+        assert _sandboxes(KILLED) == []  # the rerun closed its own

@@ -64,9 +64,10 @@ def _make_model(
 
 
 @asynccontextmanager
-async def _executor(kind: str, timeout_s: float, concurrency: int) -> AsyncIterator[Any]:
-    """``docker``: a pool of strict Docker sandboxes (one per concurrent search); ``local``: a plain
-    subprocess (trusted code only)."""
+async def _executor(kind: str, timeout_s: float, concurrency: int, run_id: str) -> AsyncIterator[Any]:
+    """``docker``: a pool of strict Docker sandboxes (one per concurrent search), labelled with the
+    search's ``run_id`` as ``harness run`` labels its own, so ``harness sandbox gc --run-id`` collects
+    what a killed search left; ``local``: a plain subprocess (trusted code only)."""
     from harness.search import LocalExecutor, PoolExecutor
 
     if kind == "local":
@@ -76,7 +77,7 @@ async def _executor(kind: str, timeout_s: float, concurrency: int) -> AsyncItera
         raise ConfigError("--executor is docker or local")
     from harness.sandbox import SandboxPool
 
-    async with SandboxPool(max_size=concurrency) as pool:
+    async with SandboxPool(max_size=concurrency, run_id=run_id) as pool:
         yield PoolExecutor(pool, timeout_s=timeout_s)
 
 
@@ -187,6 +188,7 @@ def register(app: typer.Typer) -> None:
             if model_options
             else _make_model(model, base_url, max_dollars)
         )
+        rid = run_id or new_run_id("search")
         extra: dict[str, Any] = {"visible": visible, "executor": executor, "timeout": timeout}
         if model_options:
             extra["model_options"] = model_options
@@ -195,10 +197,10 @@ def register(app: typer.Typer) -> None:
                 cfg,
                 all_tasks,
                 made,
-                lambda: _executor(executor, timeout, concurrency),
+                lambda: _executor(executor, timeout, concurrency, rid),
                 visible=_visible_tests(suite, visible, cfg.task_ids),
                 results_dir=results_dir or default_results_dir(),
-                run_id=run_id or new_run_id("search"),
+                run_id=rid,
                 extra_config=extra,
                 plot_png=plot,
                 concurrency=concurrency,
