@@ -161,3 +161,20 @@ def test_cli_over_the_openai_wire_with_a_fake_server(tmp_path: Path, monkeypatch
     assert systems["best_of_n"]["pass_at_1"] == 0.5  # HumanEval/1 needs feedback
     assert systems["line"]["pass_at_1"] == 1.0 and systems["mcts"]["pass_at_1"] == 1.0
     assert all(s["mean_calls"] <= 12 for s in systems.values())
+
+
+def test_cli_names_a_generated_run_id_up_front(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --run-id the search says which id it made, and that id names its results folder, so a
+    killed run can be resumed (and its sandboxes collected) by that id."""
+    model = ScriptedModel(_policy)
+    monkeypatch.setattr(cli_search, "_make_model", lambda spec, base_url, max_dollars: model)
+    args = [
+        "search", "--model", "scripted", "--suite", "humaneval-pypi", "--limit-tasks", "1",
+        "--strategies", "best_of_n", "--budget", "programs=1", "--executor", "local",
+        "--results-dir", str(tmp_path),
+    ]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    match = re.search(r"^run (\S+) \(a rerun with --run-id \1 resumes it\)", res.stderr, re.M)
+    assert match, res.stderr
+    assert (tmp_path / match.group(1) / "manifest.json").is_file()

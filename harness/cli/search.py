@@ -189,6 +189,7 @@ def register(app: typer.Typer) -> None:
             else _make_model(model, base_url, max_dollars)
         )
         rid = run_id or new_run_id("search")
+        console.print(f"run {rid} (a rerun with --run-id {rid} resumes it)", soft_wrap=True)
         extra: dict[str, Any] = {"visible": visible, "executor": executor, "timeout": timeout}
         if model_options:
             extra["model_options"] = model_options
