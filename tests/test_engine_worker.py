@@ -195,3 +195,51 @@ def test_programs_sharing_a_child_do_not_see_each_others_changes() -> None:
     cells = [rows["r"][i]["cells"] for i in range(6)]
     assert cells[1] == "122" and cells[3][:2] == "13" and cells[5] == "121"
     assert cells[0][0] == "2"  # its own limit is too low for itself
+
+
+PI, TAU = "3.141592653589793", "6.283185307179586"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "import math\nmath.pi = 3\n",  # an extension module's attribute
+        "import math\nvars(math)['pi'] = 3\n",  # the same, past ``__setattr__``
+        "import math\ndel math.tau\n",
+        "import json\njson.dumps = lambda *a, **k: 'x'\n",  # a pure-Python module's function
+        "import os\n_getcwd = os.getcwd\nos.getcwd = lambda: _getcwd()\n",  # same value, another function
+        "import colorsys\ncolorsys.ONE_THIRD = 0\n",  # a module the child did not hold before
+        "import os\nos.getcwd = None\n",  # breaks what the worker's own checks call
+    ],
+)
+@pytest.mark.parametrize("kind", ["tests", "whole"])
+def test_a_program_changing_a_module_does_not_reach_the_next_one(change: str, kind: str) -> None:
+    check = (
+        "import colorsys, json, math, os\n"
+        "def f():\n"
+        "    return (math.pi, math.tau, json.dumps([1]), os.getcwd.__name__, colorsys.ONE_THIRD * 3)\n"
+    )
+    test = f"assert f() == ({PI}, {TAU}, '[1]', 'getcwd', 1.0)"
+    programs = [check, change + check, check, check]
+    if kind == "whole":
+        programs = [p + test for p in programs]
+    rows = run({"id": "r", "kind": kind, "programs": programs, "tests": [test], "chunk": 4})
+    cells = [rows["r"][i]["cells"] for i in range(4)]
+    # The changer fails its own test; the programs after it (same chunk) see the modules as they were.
+    assert cells[1] != "1" and cells[0] == cells[2] == cells[3] == "1"
+
+
+def test_programs_that_change_nothing_share_one_child() -> None:
+    # HumanEval's prompts import typing and many programs math: the parent holds them already, so
+    # importing them is no change. The output hash of the child's pid tells whether they shared it.
+    program = "from typing import List\nimport math, os\ndef f():\n    return os.getpid()\n"
+    rows = run(
+        {"id": "r", "kind": "tests", "programs": [program] * 4, "tests": ["assert f() == 0"], "chunk": 4}
+    )
+    assert len({rows["r"][i]["out"][0] for i in range(4)}) == 1
+    changer = "import json\njson.x = 1\n" + program
+    rows = run(
+        {"id": "r", "kind": "tests", "programs": [program, changer, program], "tests": ["assert f() == 0"]}
+    )
+    outs = [rows["r"][i]["out"][0] for i in range(3)]
+    assert outs[0] == outs[1] != outs[2]

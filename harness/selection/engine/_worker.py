@@ -29,6 +29,12 @@ Kinds:
 * ``whole``: each program is a complete script (ground truth: program + hidden tests + ``check(...)``)
   run under one timer of ``timeout``; one cell, ``tests`` is ignored.
 
+Programs sharing a child do not see each other: after each program the child compares the interpreter
+with what it started with (``_fingerprint``: recursion limit, timers' signals, ``sys.path``, cwd, threads,
+heap; ``_Modules``: every value bound in every loaded module, and ``sys.modules``) and, if anything
+differs, leaves for a fresh child to run the next program. The parent imports ``PRELOAD`` first, so
+that HumanEval's usual imports are no change.
+
 Code run here never raises into the protocol: failures are data.
 """
 
@@ -36,8 +42,10 @@ import ast
 import builtins
 import contextlib
 import hashlib
+import itertools
 import json
 import mmap
+import operator
 import os
 import resource
 import select
@@ -46,11 +54,15 @@ import struct
 import sys
 import threading
 import time
+import types
 
 FAIL, PASS, ERROR, TIMEOUT = 0, 1, 2, 3
 RECORD = struct.Struct("<iiBdq")  # unit in the child, test index (or a marker below), cell, ms, hash
 LHS_NAME = "_harness_lhs_"
 LOADED, LOAD_FAILED, FAITHFUL_DONE, RESPAWN = -2, -1, -3, -4
+PRELOAD = ("math", "string", "typing")
+"""Imported by the parent, so that children start with them: a program that imports a module its child
+did not hold makes the child leave after it (see ``_Modules``), and HumanEval's prompts import ``typing``."""
 
 
 class _TestTimeout(BaseException):
@@ -398,19 +410,45 @@ class _Child:
         return next((job for job in self.jobs if not job.finished()), None)
 
 
+class _Modules:
+    """The modules a child starts with and every value bound in them, to tell whether a program rebound,
+    added or deleted a module attribute (``math.pi = 3``, ``json.dumps = ...``, ``del m.x``, also through
+    ``vars(m)``), swapped a module's class, or changed ``sys.modules`` (a module imported by a program
+    may already have been changed by it, and it carries state: see ``PRELOAD``).
+
+    By identity, not equality, so checking never runs a program's code (``__eq__``, ``__len__``); the
+    snapshot holds the values it saw, so none is freed and its ``id`` taken by another. Not seen: state
+    changed in place (a list or a class bound in a module, ``os.environ``, a random generator's state)."""
+
+    def __init__(self):
+        self.registry = sys.modules
+        self.entries = tuple(self.registry.values())
+        self.types = tuple(map(type, self.entries))
+        self.dicts = [m.__dict__ for m in self.entries if issubclass(type(m), types.ModuleType)]
+        self.sizes = list(map(len, self.dicts))
+        self.values = tuple(itertools.chain.from_iterable(map(dict.values, self.dicts)))
+
+    def changed(self):
+        """True if a module or ``sys.modules`` is not as it was when the child started (the modules' own
+        dicts first: they hold ``sys.modules`` itself)."""
+        same = operator.is_
+        return not (
+            list(map(len, self.dicts)) == self.sizes
+            and all(map(same, itertools.chain.from_iterable(map(dict.values, self.dicts)), self.values))
+            and len(self.registry) == len(self.entries)
+            and all(map(same, self.registry.values(), self.entries))
+            and all(map(same, map(type, self.entries), self.types))
+        )
+
+
 def _fingerprint():
-    """What one program can change in the interpreter that another could notice."""
+    """What one program can change in the interpreter that another could notice (besides modules)."""
     return (
         sys.getrecursionlimit(),
         sys.getswitchinterval(),
         signal.getsignal(signal.SIGALRM),
         signal.getsignal(signal.SIGPROF),
-        id(sys.stdin),
-        id(sys.stdout),
-        id(sys.stderr),
         len(sys.path),
-        hash(tuple(id(v) for v in vars(builtins).values())),
-        len(vars(builtins)),
         os.getcwd(),
         threading.active_count(),
         # a grown heap makes the next program hit the memory limit earlier than a fresh child would
@@ -418,10 +456,19 @@ def _fingerprint():
     )
 
 
+def _changed(modules, clean):
+    """Whether the program just run could reach the next one. Modules first: ``_fingerprint`` calls
+    functions bound in them. A check that fails (a program's thread still changing a module) says yes."""
+    try:
+        return modules.changed() or _fingerprint() != clean
+    except BaseException:
+        return True
+
+
 def _child_main(child):
     req = child.req
     kind = req["kind"]
-    clean = _fingerprint()
+    modules, clean = _Modules(), _fingerprint()
     for k, job in enumerate(child.jobs):
         if job.finished():
             continue
@@ -435,7 +482,7 @@ def _child_main(child):
         else:
             if _child_tests(program, req["_prepared"], job.order[job.next :], req):
                 return
-        if _fingerprint() != clean:
+        if _changed(modules, clean):
             _put(RESPAWN, PASS, 0.0, 0)
             return
 
@@ -583,6 +630,8 @@ def _children(lines, left, emit_done):
 def run_batch(lines, emit, emit_done):
     """Run every program of every request (JSON lines); ``emit(job)`` per job, ``emit_done(req)`` per
     request once its last job is in."""
+    for name in PRELOAD:
+        __import__(name)
     left: dict[str, int] = {}
     children = _children(lines, left, emit_done)
     active: dict[int, _Child] = {}
