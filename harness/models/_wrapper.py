@@ -27,11 +27,11 @@ Retries: :class:`TransientFailure` (429, 5xx, timeouts, dropped connections) up 
 from __future__ import annotations
 
 import asyncio
-import random
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
+from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
 
 from harness.errors import ModelResponseError, ModelTransientError
 from harness.models._backend import Backend
@@ -255,36 +255,47 @@ class HarnessModel:
         return priced
 
     async def _with_retries(self, messages: Sequence[Message], params: SampleParams) -> list[Completion]:
-        # A plain loop, not tenacity: building its retrying object cost more per call than the rest of
-        # the wrapper (inspect's coroutine checks on every callback). Same policy: full-jitter backoff
-        # (the k-th wait uniform in [0, base * 2**k], at most backoff_max), or Retry-After if longer.
         policy = self.retry
-        sem = self._shared.semaphore(self.max_concurrency)
         response_errors = 0
-        attempt = 0
-        while True:
-            attempt += 1
-            after: float | None = None
-            try:
-                async with sem:
-                    self._shared.attempts += 1
-                    return await self.backend.generate(messages, params)
-            except TransientFailure as exc:
-                if attempt >= policy.attempts:
-                    raise ModelTransientError(
-                        f"{exc} — gave up after {policy.attempts} attempts; "
-                        "retry later or raise RetryPolicy.attempts"
-                    ) from exc
-                after = exc.retry_after
-            except ModelResponseError:
+
+        def should_retry(state: RetryCallState) -> bool:
+            nonlocal response_errors
+            exc = state.outcome.exception() if state.outcome is not None else None
+            if isinstance(exc, TransientFailure):
+                return True
+            if isinstance(exc, ModelResponseError):
                 response_errors += 1
-                if response_errors > policy.response_error_retries or attempt >= policy.attempts:
-                    raise
-            high = min(policy.backoff_max, policy.backoff_base * 2.0 ** min(attempt - 1, 64))
-            delay = random.uniform(0, high)
-            if after is not None:
-                delay = max(delay, min(after, policy.max_retry_after))
-            await self.sleep(delay)
+                return response_errors <= policy.response_error_retries
+            return False
+
+        jitter = wait_random_exponential(multiplier=policy.backoff_base, max=policy.backoff_max)
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            delay = float(jitter(state))
+            after = getattr(exc, "retry_after", None)
+            if isinstance(after, float | int):
+                delay = max(delay, min(float(after), policy.max_retry_after))
+            return delay
+
+        sem = self._shared.semaphore(self.max_concurrency)
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(policy.attempts),
+                wait=wait,
+                retry=should_retry,
+                sleep=self.sleep,
+                reraise=True,
+            ):
+                with attempt:
+                    async with sem:
+                        self._shared.attempts += 1
+                        return await self.backend.generate(messages, params)
+        except TransientFailure as exc:
+            raise ModelTransientError(
+                f"{exc} — gave up after {policy.attempts} attempts; retry later or raise RetryPolicy.attempts"
+            ) from exc
+        raise AssertionError("unreachable: tenacity either returns or raises")
 
     async def aclose(self) -> None:
         """Release the backend's connections or engine, and the cache file."""
