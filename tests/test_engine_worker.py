@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from harness.selection.engine import worker_source
+from harness.selection.engine._worker import output_hash
 
 WORKER = Path(__file__).parents[1] / "harness" / "selection" / "engine" / "_worker.py"
 F = "def f(x):\n    return x * 2\n"
@@ -105,6 +106,28 @@ def test_output_hashes_tell_behaviours_apart() -> None:
     outs = [rows["r"][i]["out"][0] for i in range(3)]
     assert outs[0] == outs[1] != outs[2]
     assert {rows["r"][i]["cells"] for i in range(3)} == {"0"}
+
+
+def test_output_hashes_leave_memory_addresses_out() -> None:
+    """Two programs that both (wrongly) return a generator behave alike; so does one program run in two
+    children. Their reprs differ only in the object's address, which the hash leaves out; the
+    generator's function name is kept, so generators of different functions still differ."""
+    same = "def f(x):\n    return (i for i in range(x))\n"
+    # another <genexpr>, made after 100 others that stay alive, so it lives at another address
+    same_again = (
+        "_keep = [(i for i in ()) for _ in range(100)]\ndef f(x):\n    return (2 * i for i in range(x))\n"
+    )
+    other = "def g(x):\n    yield x\n\ndef f(x):\n    return g(x)\n"  # <generator object g ...>
+    programs = [same, same_again, other, same]
+    rows = run(
+        {"id": "r", "kind": "tests", "programs": programs, "tests": ["assert f(3) == [0, 1, 2]"], "chunk": 1}
+    )
+    outs = [rows["r"][i]["out"][0] for i in range(4)]
+    assert outs[0] == outs[1] == outs[3] != outs[2]
+    assert 0 not in outs
+    assert {rows["r"][i]["cells"] for i in range(4)} == {"0"}
+    a, b = object(), object()  # alive at once: two addresses
+    assert repr(a) != repr(b) and output_hash(a) == output_hash(b)
 
 
 def test_faithful_mode_reproduces_codets_packed_check_program() -> None:
