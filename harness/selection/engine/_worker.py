@@ -105,7 +105,8 @@ def prepare_test(src):
     return code, lhs_code, lhs_key, rhs_code
 
 
-_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+# An address ends a default repr (``... at 0x7f...>``); "at 0x1f" inside a string is part of a value.
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+(?=>)")
 
 
 def output_hash(value):
