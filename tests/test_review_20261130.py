@@ -3,6 +3,9 @@ here failed on the code as it landed and shows one defect."""
 
 from __future__ import annotations
 
+import pytest
+from test_engine_worker import run
+
 from harness.selection.engine._worker import output_hash
 
 # -- engine worker: output hashes ------------------------------------------------------------------------
@@ -15,3 +18,38 @@ def test_output_hash_keeps_hex_text_that_is_not_an_address() -> None:
     assert output_hash(["jump at 0x10", 1]) != output_hash(["jump at 0x20", 1])
     a, b = object(), object()
     assert output_hash(a) == output_hash(b)  # still: two plain objects are one behaviour
+
+
+# -- engine worker: what one program leaves to the next in a shared child --------------------------------
+
+
+def _g(body: str) -> str:
+    return "def g():\n" + "".join(f"    {line}\n" for line in body.splitlines())
+
+
+SLOW = _g("import time\ntime.sleep(1.0)\nsum(range(3 * 10**7))\nreturn 2")
+"""Waits, then burns CPU: long enough on either clock for a timer another program left armed to fire."""
+
+
+@pytest.mark.parametrize(
+    ("clock", "timer"),
+    [
+        ("cpu", "ITIMER_REAL"),  # the hidden-test clock: the worker never touches the wall timer there
+        ("wall", "ITIMER_PROF"),  # no demotion: the worker never touches the CPU timer
+        ("wall", "ITIMER_VIRTUAL"),  # SIGVTALRM kills the child running whatever program comes next
+    ],
+)
+def test_a_timer_left_armed_does_not_reach_the_next_program(clock: str, timer: str) -> None:
+    armer = f"import signal\nsignal.setitimer(signal.{timer}, 0.3)\n" + _g("return 2")
+    rows = run(
+        {
+            "id": "r",
+            "kind": "tests",
+            "programs": [armer, SLOW, SLOW],
+            "tests": ["assert g() == 2"],
+            "chunk": 3,
+            "clock": clock,
+            "timeout": 20.0,
+        }
+    )
+    assert [rows["r"][i]["cells"] for i in range(3)] == ["1", "1", "1"]

@@ -30,10 +30,10 @@ Kinds:
   run under one timer of ``timeout``; one cell, ``tests`` is ignored.
 
 Programs sharing a child do not see each other: after each program the child compares the interpreter
-with what it started with (``_fingerprint``: recursion limit, timers' signals, ``sys.path``, cwd, threads,
-heap; ``_Modules``: every value bound in every loaded module, and ``sys.modules``) and, if anything
-differs, leaves for a fresh child to run the next program. The parent imports ``PRELOAD`` first, so
-that HumanEval's usual imports are no change.
+with what it started with (``_fingerprint``: recursion limit, timers' signals, timers left armed,
+``sys.path``, cwd, threads, heap; ``_Modules``: every value bound in every loaded module, and
+``sys.modules``) and, if anything differs, leaves for a fresh child to run the next program. The
+parent imports ``PRELOAD`` first, so that HumanEval's usual imports are no change.
 
 Code run here never raises into the protocol: failures are data.
 """
@@ -458,6 +458,11 @@ def _fingerprint():
         sys.getswitchinterval(),
         signal.getsignal(signal.SIGALRM),
         signal.getsignal(signal.SIGPROF),
+        # a timer left armed fires in a later program (the worker disarms only the clock it uses)
+        tuple(
+            signal.getitimer(t)[0] > 0
+            for t in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
+        ),
         len(sys.path),
         os.getcwd(),
         threading.active_count(),
