@@ -53,3 +53,23 @@ def test_a_timer_left_armed_does_not_reach_the_next_program(clock: str, timer: s
         }
     )
     assert [rows["r"][i]["cells"] for i in range(3)] == ["1", "1", "1"]
+
+
+def test_a_raised_int_str_limit_does_not_reach_the_next_program() -> None:
+    big = _g("return len(str(10**5000))")  # past CPython's default 4300-digit limit: ValueError
+    raiser = "import sys\nsys.set_int_max_str_digits(0)\n" + big
+    rows = run({"id": "r", "kind": "tests", "programs": [big, raiser, big], "tests": ["assert g() == 5001"]})
+    assert [rows["r"][i]["cells"] for i in range(3)] == ["2", "1", "2"]
+
+
+def test_a_trace_function_does_not_reach_the_next_program() -> None:
+    tracer = (
+        "import sys\n"
+        "def _trace(frame, event, arg):\n"
+        "    if frame.f_code.co_name == 'inner':\n"
+        "        raise RuntimeError('traced')\n"
+        "sys.settrace(_trace)\n"
+    ) + _g("return 2")
+    plain = "def inner():\n    return 2\n" + _g("return inner()")
+    rows = run({"id": "r", "kind": "tests", "programs": [tracer, plain], "tests": ["assert g() == 2"]})
+    assert [rows["r"][i]["cells"] for i in range(2)] == ["1", "1"]

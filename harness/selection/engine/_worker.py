@@ -30,10 +30,11 @@ Kinds:
   run under one timer of ``timeout``; one cell, ``tests`` is ignored.
 
 Programs sharing a child do not see each other: after each program the child compares the interpreter
-with what it started with (``_fingerprint``: recursion limit, timers' signals, timers left armed,
-``sys.path``, cwd, threads, heap; ``_Modules``: every value bound in every loaded module, and
-``sys.modules``) and, if anything differs, leaves for a fresh child to run the next program. The
-parent imports ``PRELOAD`` first, so that HumanEval's usual imports are no change.
+with what it started with (``_fingerprint``: recursion and int-to-str limits, trace and profile
+functions, timers' signals, timers left armed, ``sys.path``, cwd, threads, heap; ``_Modules``: every
+value bound in every loaded module, and ``sys.modules``) and, if anything differs, leaves for a fresh
+child to run the next program. The parent imports ``PRELOAD`` first, so that HumanEval's usual
+imports are no change.
 
 Code run here never raises into the protocol: failures are data.
 """
@@ -456,6 +457,9 @@ def _fingerprint():
     return (
         sys.getrecursionlimit(),
         sys.getswitchinterval(),
+        getattr(sys, "get_int_max_str_digits", int)(),  # 3.11: str(int) past the limit raises
+        sys.gettrace() is None,  # by identity: comparing a program's tracer could run its code
+        sys.getprofile() is None,
         signal.getsignal(signal.SIGALRM),
         signal.getsignal(signal.SIGPROF),
         # a timer left armed fires in a later program (the worker disarms only the clock it uses)
