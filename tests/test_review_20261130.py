@@ -73,3 +73,14 @@ def test_a_trace_function_does_not_reach_the_next_program() -> None:
     plain = "def inner():\n    return 2\n" + _g("return inner()")
     rows = run({"id": "r", "kind": "tests", "programs": [tracer, plain], "tests": ["assert g() == 2"]})
     assert [rows["r"][i]["cells"] for i in range(2)] == ["1", "1"]
+
+
+def test_a_warnings_filter_changed_in_place_does_not_reach_the_next_program() -> None:
+    # ``simplefilter`` inserts into ``warnings.filters`` in place (no module attribute is rebound). Under
+    # "error" the next program's invalid escape ("\d", a DeprecationWarning) no longer compiles.
+    strict = "import warnings\nwarnings.simplefilter('error')\n" + _g("return 2")
+    sloppy = "import re\n" + _g(r'return len(re.findall("\d", "a1b2"))')
+    rows = run(
+        {"id": "r", "kind": "tests", "programs": [sloppy, strict, sloppy], "tests": ["assert g() == 2"]}
+    )
+    assert [rows["r"][i]["cells"] for i in range(3)] == ["1", "1", "1"]

@@ -429,7 +429,8 @@ class _Modules:
 
     By identity, not equality, so checking never runs a program's code (``__eq__``, ``__len__``); the
     snapshot holds the values it saw, so none is freed and its ``id`` taken by another. Not seen: state
-    changed in place (a list or a class bound in a module, ``os.environ``, a random generator's state)."""
+    changed in place (a list or a class bound in a module, ``os.environ``, a random generator's state),
+    except the warnings filters."""
 
     def __init__(self):
         self.registry = sys.modules
@@ -438,6 +439,11 @@ class _Modules:
         self.dicts = [m.__dict__ for m in self.entries if issubclass(type(m), types.ModuleType)]
         self.sizes = list(map(len, self.dicts))
         self.values = tuple(itertools.chain.from_iterable(map(dict.values, self.dicts)))
+        # Changed in place by ``warnings.simplefilter`` / ``filterwarnings`` (under "error", the next
+        # program's warnings raise); the list and its entries, by identity.
+        warnings = self.registry.get("warnings")
+        self.filters = getattr(warnings, "filters", None)
+        self.filter_entries = tuple(self.filters) if isinstance(self.filters, list) else ()
 
     def changed(self):
         """True if a module or ``sys.modules`` is not as it was when the child started (the modules' own
@@ -449,6 +455,8 @@ class _Modules:
             and len(self.registry) == len(self.entries)
             and all(map(same, self.registry.values(), self.entries))
             and all(map(same, map(type, self.entries), self.types))
+            and (not isinstance(self.filters, list) or len(self.filters) == len(self.filter_entries))
+            and all(map(same, self.filters or (), self.filter_entries))
         )
 
 
