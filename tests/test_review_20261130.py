@@ -3,10 +3,14 @@ here failed on the code as it landed and shows one defect."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from pydantic import BaseModel, ConfigDict, Field
 from test_engine_worker import run
 
 from harness.selection.engine._worker import output_hash
+from harness.store import ConfigDefaults, Run
 
 # -- engine worker: output hashes ------------------------------------------------------------------------
 
@@ -84,3 +88,30 @@ def test_a_warnings_filter_changed_in_place_does_not_reach_the_next_program() ->
         {"id": "r", "kind": "tests", "programs": [sloppy, strict, sloppy], "tests": ["assert g() == 2"]}
     )
     assert [rows["r"][i]["cells"] for i in range(3)] == ["1", "1", "1"]
+
+
+# -- store: resuming a run made by an older harness ------------------------------------------------------
+
+
+class _Limits(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    max_calls: int = Field(default=8, alias="maxCalls")
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    limits: _Limits = _Limits()
+    """Added by a newer harness, at its default."""
+
+
+def test_resume_takes_an_added_option_at_its_default_when_its_model_has_aliases(tmp_path: Path) -> None:
+    # The manifest holds ``model_dump(mode="json")``, field names; the default must be compared in that
+    # form, not by alias ({"maxCalls": 8}), or the added option reads as a changed setting.
+    Run(tmp_path, "r1", "select", {"name": "a"}).close()
+    cfg = _Config(name="a")
+    again = Run(tmp_path, "r1", "select", cfg.model_dump(mode="json"), defaults=ConfigDefaults.of(_Config))
+    assert again.resumed
+    again.close()

@@ -96,7 +96,9 @@ class ConfigDefaults:
         for name, info in model.model_fields.items():
             # A factory that reads the other fields has no default of its own: the key must be given.
             if not info.is_required() and not info.default_factory_takes_validated_data:
-                values[name] = to_jsonable_python(info.get_default(call_default_factory=True))
+                # by field name, as ``model_dump`` writes the config (``to_jsonable_python`` uses aliases)
+                default = info.get_default(call_default_factory=True)
+                values[name] = to_jsonable_python(default, by_alias=False)
             sub = _model_in(info.annotation)
             if sub is not None and sub is not model:
                 nested[name] = cls.of(sub)
