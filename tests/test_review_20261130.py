@@ -115,3 +115,14 @@ def test_resume_takes_an_added_option_at_its_default_when_its_model_has_aliases(
     again = Run(tmp_path, "r1", "select", cfg.model_dump(mode="json"), defaults=ConfigDefaults.of(_Config))
     assert again.resumed
     again.close()
+
+
+def test_a_lowered_resource_limit_does_not_reach_the_next_program() -> None:
+    # The child's own address-space limit is ``memory_mb`` (512 here); a program may lower it for itself.
+    lowers = (
+        "import resource\n_, hard = resource.getrlimit(resource.RLIMIT_AS)\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (100 * 2**20, hard))\n"
+    ) + _g("return 2")
+    allocates = _g("return 2 if len(bytearray(150 * 2**20)) else 0")
+    rows = run({"id": "r", "kind": "tests", "programs": [lowers, allocates], "tests": ["assert g() == 2"]})
+    assert [rows["r"][i]["cells"] for i in range(2)] == ["1", "1"]

@@ -31,10 +31,10 @@ Kinds:
 
 Programs sharing a child do not see each other: after each program the child compares the interpreter
 with what it started with (``_fingerprint``: recursion and int-to-str limits, trace and profile
-functions, timers' signals, timers left armed, ``sys.path``, cwd, threads, heap; ``_Modules``: every
-value bound in every loaded module, and ``sys.modules``) and, if anything differs, leaves for a fresh
-child to run the next program. The parent imports ``PRELOAD`` first, so that HumanEval's usual
-imports are no change.
+functions, timers' signals, timers left armed, resource limits, ``sys.path``, cwd, threads, heap;
+``_Modules``: every value bound in every loaded module, ``sys.modules`` and the warnings filters) and,
+if anything differs, leaves for a fresh child to run the next program. The parent imports ``PRELOAD``
+first, so that HumanEval's usual imports are no change.
 
 Code run here never raises into the protocol: failures are data.
 """
@@ -460,6 +460,15 @@ class _Modules:
         )
 
 
+_LIMITS = (
+    resource.RLIMIT_AS,
+    resource.RLIMIT_CPU,
+    resource.RLIMIT_DATA,
+    resource.RLIMIT_STACK,
+    resource.RLIMIT_NOFILE,
+)
+
+
 def _fingerprint():
     """What one program can change in the interpreter that another could notice (besides modules)."""
     return (
@@ -475,6 +484,8 @@ def _fingerprint():
             signal.getitimer(t)[0] > 0
             for t in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
         ),
+        # a limit a program lowered (or raised, up to the hard one) holds for the next program too
+        tuple(map(resource.getrlimit, _LIMITS)),
         len(sys.path),
         os.getcwd(),
         threading.active_count(),
