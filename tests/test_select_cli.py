@@ -165,6 +165,16 @@ def test_missing_pool_file_is_a_friendly_error(shared_data: Path, tmp_path: Path
     assert "Traceback" not in _said(res)
 
 
+def test_a_bad_run_id_is_a_friendly_error_and_writes_nothing(shared_data: Path, tmp_path: Path) -> None:
+    """Refused before any work, the id shown as typed (rich markup in it is not interpreted)."""
+    for bad in ("../outside", "[bold]x"):
+        res = _invoke(_base(shared_data, tmp_path, "--run-id", bad))
+        assert res.exit_code == 2, res.output
+        said = _said(res)
+        assert f"run id {bad!r} cannot name a run folder" in said and "Traceback" not in said
+    assert not (tmp_path / "outside").exists() and not (tmp_path / "results").exists()
+
+
 def test_malformed_pool_is_a_friendly_error(shared_data: Path, tmp_path: Path) -> None:
     sol, _ = _pools(shared_data)
     bad = tmp_path / "bad.jsonl"

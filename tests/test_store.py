@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import StoreError
-from harness.store import ConfigDefaults, Index, Run, atomic_write_json
+from harness.store import ConfigDefaults, Index, Run, atomic_write_json, check_run_id
 
 
 def test_run_manifest_and_resume(tmp_path: Path) -> None:
@@ -209,3 +209,18 @@ def test_outcomes_last_record_wins_and_torn_line_ignored(tmp_path: Path) -> None
     assert got["a"].resolved == 1.0 and got["a"].oracle is True
     write_stages(tmp_path, [StageTotals(stage="matrix", time_s=2.5)])
     assert read_stages(tmp_path)[0].time_s == 2.5
+
+
+@pytest.mark.parametrize("bad", ["../escape", "a/b", "", ".hidden", "-x", "a b", "x" * 129, "[red]x", "a\nb"])
+def test_a_run_id_that_cannot_name_a_folder_is_refused(tmp_path: Path, bad: str) -> None:
+    results = tmp_path / "results"
+    with pytest.raises(StoreError, match="cannot name a run folder"):
+        Run(results, bad, "select", {"a": 1})
+    assert not (tmp_path / "escape").exists() and not results.exists()
+
+
+def test_usual_run_ids_are_accepted(tmp_path: Path) -> None:
+    for good in ("r1", "swe-lite.gpt-4o_2", "20261130-112356-select-d9437a", "x" * 128):
+        assert check_run_id(good) == good
+    Run(tmp_path, "swe-lite.gpt-4o_2", "select", {"a": 1}).close()
+    assert (tmp_path / "swe-lite.gpt-4o_2" / "manifest.json").is_file()

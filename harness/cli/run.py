@@ -28,10 +28,10 @@ def register(app: typer.Typer) -> None:
         """Context, N testing+editing trajectories per task, voting/B4, selection, hidden-test evaluation."""
         from harness.pipeline._config import load_config
         from harness.pipeline._main import run_pipeline
-        from harness.store import default_results_dir, new_run_id
+        from harness.store import check_run_id, default_results_dir, new_run_id
 
         cfg, base = load_config(config)
-        rid = run_id or new_run_id("pipeline")
+        rid = check_run_id(run_id or new_run_id("pipeline"))
         console.print(f"run {rid}")
         data = run_pipeline(
             cfg,

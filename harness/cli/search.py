@@ -151,7 +151,7 @@ def register(app: typer.Typer) -> None:
         from harness.search import STRATEGY_NAMES, BudgetLimits
         from harness.search._adaptive import AdaptiveConfig
         from harness.search._compare import CompareConfig
-        from harness.store import default_results_dir, new_run_id
+        from harness.store import check_run_id, default_results_dir, new_run_id
         from harness.tasks import load_function_suite
 
         names = [s.strip() for s in strategies.split(",") if s.strip()]
@@ -188,7 +188,7 @@ def register(app: typer.Typer) -> None:
             if model_options
             else _make_model(model, base_url, max_dollars)
         )
-        rid = run_id or new_run_id("search")
+        rid = check_run_id(run_id or new_run_id("search"))
         console.print(f"run {rid} (a rerun with --run-id {rid} resumes it)", soft_wrap=True)
         extra: dict[str, Any] = {"visible": visible, "executor": executor, "timeout": timeout}
         if model_options:

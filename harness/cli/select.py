@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
         """Build the pass matrix of every task (candidates x generated tests, in the sandbox), rank the
         candidates with each selector and print pass@1 under CodeT's and B4's protocols, with oracle."""
         from harness.selection.run import SelectConfig, file_digest, load_pool_file, run_select
-        from harness.store import default_results_dir, new_run_id
+        from harness.store import check_run_id, default_results_dir, new_run_id
         from harness.tasks import load_function_suite
         from harness.tasks._loaders import cache_dir as harness_cache_dir
 
@@ -141,7 +141,7 @@ def register(app: typer.Typer) -> None:
             suite_tasks,
             pools,
             results_dir=results_dir or default_results_dir(),
-            run_id=run_id or new_run_id("select"),
+            run_id=check_run_id(run_id or new_run_id("select")),
             progress=not as_json,
             cache=cache_dir or harness_cache_dir() / "selection",
         )

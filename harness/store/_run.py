@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import secrets
 import subprocess
 import sys
@@ -32,6 +33,21 @@ def default_results_dir() -> Path:
 
 def new_run_id(kind: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{secrets.token_hex(3)}"
+
+
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it can name a run folder: 1-128 letters, digits, ``.``, ``_`` or ``-``, starting with
+    a letter or digit. Anything else (a ``/``, ``..``, a space, an empty id) could put the run outside
+    the results folder or clash with another's, so it is refused with a :class:`StoreError`."""
+    if not _RUN_ID.fullmatch(run_id):
+        raise StoreError(
+            f"run id {run_id!r} cannot name a run folder: use 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (e.g. 'swe-lite-gpt4o.1')"
+        )
+    return run_id
 
 
 def _git_sha() -> str | None:
@@ -160,7 +176,7 @@ class Run:
         defaults: ConfigDefaults | None = None,
     ) -> None:
         self.root = Path(results_dir)
-        self.run_id = run_id
+        self.run_id = check_run_id(run_id)
         self.dir = self.root / run_id
         self.index = Index(self.root / "index.sqlite")
         manifest_path = self.dir / "manifest.json"
