@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
@@ -136,7 +137,7 @@ class HarnessModel:
         if self.cache is None:
             # No cache, no key: indices only address cache rows (and the derived seed of a top-up,
             # which needs stored rows), so the call asks for samples 0..n-1.
-            got, requests = await self._fetch(None, messages, params, list(range(n)), None, {})
+            got, requests = await self._fetch(messages, params, list(range(n)), None)
             out = [got[i] for i in range(n)]
         else:
             key = cache_key(self.name, messages, params)
@@ -172,7 +173,9 @@ class HarnessModel:
             joined, own = flights.claim(key, missing)
             try:
                 if own:
-                    fresh, sent = await self._fetch(key, messages, params, list(own), flights, own)
+                    fresh, sent = await self._fetch(
+                        messages, params, list(own), _Lead(cache, key, flights, own)
+                    )
                     found.update(fresh)
                     requests += sent
             finally:
@@ -197,19 +200,15 @@ class HarnessModel:
         return found, requests
 
     async def _fetch(
-        self,
-        key: str | None,
-        messages: Sequence[Message],
-        params: SampleParams,
-        missing: list[int],
-        flights: InFlight | None,
-        own: dict[int, asyncio.Future[Completion]],
+        self, messages: Sequence[Message], params: SampleParams, missing: list[int], lead: _Lead | None
     ) -> tuple[dict[int, Completion], int]:
+        """The samples ``missing`` from the provider; ``lead``: the cache rows and flights they fill
+        (None without a cache)."""
         if self.backend.native_n:
-            return await self._request(key, messages, params, missing, flights, own), 1
+            return await self._request(messages, params, missing, lead), 1
         # Every request runs to its end before an error is raised, so none is left running unowned.
         parts = await asyncio.gather(
-            *(self._request(key, messages, params, [i], flights, own) for i in missing),
+            *(self._request(messages, params, [i], lead) for i in missing),
             return_exceptions=True,
         )
         merged: dict[int, Completion] = {}
@@ -220,13 +219,7 @@ class HarnessModel:
         return merged, len(missing)
 
     async def _request(
-        self,
-        key: str | None,
-        messages: Sequence[Message],
-        params: SampleParams,
-        indices: list[int],
-        flights: InFlight | None,
-        own: dict[int, asyncio.Future[Completion]],
+        self, messages: Sequence[Message], params: SampleParams, indices: list[int], lead: _Lead | None
     ) -> dict[int, Completion]:
         """One provider request for the samples ``indices``, retried; each answer is cached at once."""
         try:
@@ -243,15 +236,15 @@ class HarnessModel:
                 i: c.model_copy(update={"cost_usd": self.price.cost(c.usage), "model": c.model or self.name})
                 for i, c in zip(indices, raw, strict=True)
             }
-            if key is not None and self.cache is not None:
-                self.cache.put(key, self.name, priced)
+            if lead is not None:
+                lead.cache.put(lead.key, self.name, priced)
         except BaseException as exc:
-            if flights is not None and key is not None:
+            if lead is not None:
                 gone = exc if isinstance(exc, Exception) else FlightAbandoned(f"{self.name}: {exc!r}")
-                flights.release(key, {i: own[i] for i in indices}, gone)
+                lead.flights.release(lead.key, {i: lead.own[i] for i in indices}, gone)
             raise
-        if flights is not None and key is not None:
-            flights.land(key, own, priced)
+        if lead is not None:
+            lead.flights.land(lead.key, lead.own, priced)
         return priced
 
     async def _with_retries(self, messages: Sequence[Message], params: SampleParams) -> list[Completion]:
@@ -302,6 +295,17 @@ class HarnessModel:
         await self.backend.aclose()
         if self.cache is not None:
             self.cache.close()
+
+
+@dataclass(frozen=True)
+class _Lead:
+    """What a call that leads a request fills: the rows of ``key`` in ``cache`` (each answer is stored
+    as it arrives) and its futures ``own`` in ``flights``, which its followers await."""
+
+    cache: ResponseCache
+    key: str
+    flights: InFlight
+    own: dict[int, asyncio.Future[Completion]]
 
 
 class _Shared:
