@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Sequence
-from typing import ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
+from typing import ClassVar, Generic, Literal, Protocol, TypeVar, cast, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -229,8 +229,8 @@ class Strategy(Generic[ConfigT]):
     config_type: ClassVar[type[CommonConfig]]
 
     def __init__(self, config: ConfigT | None = None) -> None:
-        default = self.config_type()
-        self.config: ConfigT = config if config is not None else default  # type: ignore[assignment]
+        # ``config_type`` is the class behind ``ConfigT`` (a ClassVar cannot name a type variable)
+        self.config: ConfigT = config if config is not None else cast(ConfigT, self.config_type())
 
     async def search(
         self,
