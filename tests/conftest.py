@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixtures for the hosted-model tests; none is autouse, so other modules are untouched by them.
+pytest_plugins = ["hosted_fakes"]
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HARNESS_SHARED_DATA", ROOT.parent / "shared" / "data"))
