@@ -17,15 +17,28 @@ the draw, so its points would not cover the same tasks.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from harness.selection.experiment import TaskData, TaskRanking, run_experiment
-from harness.selection.metrics import pass_at_k
+import numpy as np
+from pydantic import BaseModel
+
+from harness.errors import HarnessError
+from harness.selection._types import PassMatrix, Ranking
+from harness.selection.experiment import TaskData, TaskRanking, _params_for, _selector_of, subsample
+from harness.selection.metrics import codet_pass_at_k, codet_view, default_ran, pass_at_k
+from harness.selection.selectors import SELECTORS, validate_params
 
 CURVE_GRID: tuple[int, ...] = (1, 2, 5, 10, 25, 50, 100)
 CURVE_DRAWS = 5
 """Subsamples per pool size below the run's: one draw of a small pool is a noisy figure."""
+
+PARALLEL_MIN_CALLS = 2000
+"""Selector calls (draws x tasks x strategies) below which the draws run in-process: forking workers
+costs ~0.1 s, a selector call ~0.2 ms."""
 
 CurveKey = tuple[str, int, str]
 """``(strategy, seed, task_id)`` of a CodeT-protocol outcome."""
@@ -57,13 +70,18 @@ def curve_extras(
     params: Mapping[str, Mapping[str, object]],
     n_samples: int | None,
     draws: int = CURVE_DRAWS,
+    workers: int | None = None,
 ) -> dict[CurveKey, dict[str, float]]:
     """``resolved@k`` and ``oracle@k`` for every CodeT-protocol outcome of the run.
 
     ``rankings`` are the run's own (their CodeT pass@1 is the point at the pool size, per seed); below
     it, a selector's figure is its mean over ``draws`` subsamples (the run's seeds, then further ones)
     and is the same on every seed's outcome. ``n_samples`` is the run's pool size (None: each task's
-    whole pool, the grid stopping at the largest)."""
+    whole pool, the grid stopping at the largest).
+
+    The draws are independent (one seeded generator per size and seed), so they may run in ``workers``
+    forked processes (None: the usable CPUs, in-process below :data:`PARALLEL_MIN_CALLS` selector calls);
+    the figures do not depend on it."""
     if not tasks:
         return {}
     pool = n_samples if n_samples is not None else max(t.n_samples for t in tasks.values())
@@ -73,13 +91,13 @@ def curve_extras(
     draw_seeds += range(first_new, first_new + max(0, draws - len(draw_seeds)))
     shared: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     # One sample leaves nothing to choose: every selector's pass@1 there is exactly the pool's pass@1.
-    for k in [k for k in sizes[:-1] if k > 1]:
-        smaller = run_experiment(
-            tasks, strategies=strategies, protocol="codet", n_samples=k, seeds=draw_seeds, params=params
-        )
-        for r in smaller.rankings:
-            if r.strategy != "oracle":
-                shared[(r.strategy, r.task_id)][f"resolved@{k}"].append(r.pass_at_1)
+    units = [(k, seed) for k in sizes[:-1] if k > 1 for seed in draw_seeds]
+    job = _Draws(tasks, tuple(strategies), params)
+    order = [(task_id, strategy) for task_id in sorted(tasks) for strategy in strategies]
+    # Appended in (size, seed) order, as the per-size experiments did: the means sum in the same order.
+    for (k, _seed), values in zip(units, _run_draws(job, units, workers), strict=True):
+        for (task_id, strategy), value in zip(order, values, strict=True):
+            shared[(strategy, task_id)][f"resolved@{k}"].append(value)
     coverage = {tid: {f"oracle@{k}": coverage_at(t, k) for k in sizes} for tid, t in tasks.items()}
     out: dict[CurveKey, dict[str, float]] = {}
     for r in rankings:
@@ -94,6 +112,90 @@ def curve_extras(
             **coverage[r.task_id],
         }
     return out
+
+
+SelectorFn = Callable[[PassMatrix, Any], Ranking]
+
+
+@dataclass(frozen=True)
+class _Draws:
+    """What every subsample draw shares: the tasks, the strategies and their parameters."""
+
+    tasks: Mapping[str, TaskData]
+    strategies: tuple[str, ...]
+    params: Mapping[str, Mapping[str, object]]
+
+    def selectors(self, seed: int) -> list[tuple[SelectorFn, BaseModel]]:
+        """Each strategy's function and validated parameters for ``seed`` (raises ConfigError)."""
+        out: list[tuple[SelectorFn, BaseModel]] = []
+        for strategy in self.strategies:
+            selector = _selector_of(strategy)
+            chosen = validate_params(selector, _params_for(strategy, self.params, seed))
+            out.append((SELECTORS[selector].fn, chosen))
+        return out
+
+
+def _draw(job: _Draws, k: int, seed: int) -> list[float]:
+    """CodeT-protocol pass@1 of every strategy on a ``k``-sample subsample of every task, task by task
+    (sorted ids) then strategy by strategy: exactly what ``run_experiment(..., protocol="codet",
+    n_samples=k, seeds=[seed])`` scores, without the rankings' records and the summary rows."""
+    rng = np.random.default_rng(seed)
+    chosen = job.selectors(seed)
+    values: list[float] = []
+    for task_id in sorted(job.tasks):
+        task = subsample(job.tasks[task_id], k, rng)
+        ran = task.ran if task.ran is not None else default_ran(task.matrix)
+        view = codet_view(task.matrix, ran)
+        for fn, params in chosen:
+            ranking = fn(view, params)
+            values.append(codet_pass_at_k(ranking, task.correct, view.candidate_counts, task.n_samples))
+    return values
+
+
+_JOB: _Draws | None = None
+"""The forked workers' copy of the draws' inputs (inherited, never pickled)."""
+
+
+def _init_worker(job: _Draws) -> None:
+    global _JOB
+    _JOB = job
+
+
+def _draw_in_worker(unit: tuple[int, int]) -> list[float]:
+    if _JOB is None:
+        raise HarnessError("a curve worker ran without _init_worker: start it through _run_draws")
+    return _draw(_JOB, *unit)
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _run_draws(job: _Draws, units: Sequence[tuple[int, int]], workers: int | None) -> list[list[float]]:
+    """``_draw`` for every ``(k, seed)`` unit, results in ``units``' order wherever they ran."""
+    for seed in dict.fromkeys(seed for _, seed in units):
+        job.selectors(seed)  # a bad parameter raises here, not inside a worker
+    calls = len(units) * len(job.tasks) * len(job.strategies)
+    if workers is None:
+        workers = _usable_cpus() if calls >= PARALLEL_MIN_CALLS else 1
+    workers = min(workers, len(units))
+    import multiprocessing
+
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [_draw(job, k, seed) for k, seed in units]
+    from concurrent.futures import ProcessPoolExecutor
+
+    # Largest pools first, so that the last unit to finish is a short one.
+    by_cost = sorted(range(len(units)), key=lambda i: -units[i][0])
+    results: list[list[float]] = [[] for _ in units]
+    context = multiprocessing.get_context("fork")  # the tasks are inherited, not pickled
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(job,)) as pool:
+        for i, values in zip(by_cost, pool.map(_draw_in_worker, [units[i] for i in by_cost]), strict=True):
+            results[i] = values
+    return results
 
 
 def curve_summary(extras: Mapping[CurveKey, Mapping[str, float]]) -> dict[str, object]:

@@ -14,6 +14,23 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
+_SIGN = np.uint64(1 << 63)
+
+
+def _unique_rows(rows: npt.NDArray[Any]) -> tuple[IntArray, IntArray]:
+    """``np.unique(rows, axis=0, return_index=True, return_inverse=True)`` without the unique rows.
+
+    ``axis=0`` compares rows as records field by field, which costs ~100 us per call on rows of a few
+    dozen bytes; viewing each row as one opaque byte string compares them with ``memcmp`` instead,
+    ~8x faster. Rows of unsigned bytes sort the same either way (lexicographically), so the first
+    indices and the labels (in sorted-row order) are identical; callers pass big-endian unsigned data.
+    """
+    flat = np.ascontiguousarray(rows).reshape(rows.shape[0], -1)
+    keys = flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1]))).reshape(-1)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return first.astype(np.int64), inverse.reshape(-1).astype(np.int64)
+
+
 def consensus_sets(passed: BoolArray) -> tuple[BoolArray, IntArray]:
     """Group candidates whose pass/fail rows are identical.
 
@@ -26,10 +43,9 @@ def consensus_sets(passed: BoolArray) -> tuple[BoolArray, IntArray]:
         return np.zeros((0, m), dtype=np.bool_), np.zeros(0, dtype=np.int64)
     if m == 0:
         return np.zeros((1, 0), dtype=np.bool_), np.zeros(n, dtype=np.int64)
-    packed = np.packbits(passed, axis=1)
-    _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
+    first, inverse = _unique_rows(np.packbits(passed, axis=1))
     layouts: BoolArray = passed[first]
-    return layouts, inverse.reshape(-1).astype(np.int64)
+    return layouts, inverse
 
 
 def group_keys(keys: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], IntArray]:
@@ -39,8 +55,10 @@ def group_keys(keys: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], IntA
         return keys[:0], np.zeros(0, dtype=np.int64)
     if keys.ndim == 2 and keys.shape[1] == 0:
         return keys[:1], np.zeros(n, dtype=np.int64)
-    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
-    return uniq, inverse.reshape(-1).astype(np.int64)
+    # Big-endian with the sign bit flipped: byte order is then the signed order, column by column.
+    ordered = (np.ascontiguousarray(keys, dtype=np.int64).view(np.uint64) ^ _SIGN).astype(">u8")
+    first, inverse = _unique_rows(ordered)
+    return keys[first], inverse
 
 
 def ranking_from_scores(
@@ -54,10 +72,14 @@ def ranking_from_scores(
         raise ValueError(f"{selector}: NaN score")
     if scores.size == 0:
         return Ranking(selector=selector, task_id=matrix.task_id, scores=[], groups=[], ranked=False)
-    uniq, inverse = np.unique(scores, return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    bounds = np.searchsorted(inverse[order], np.arange(uniq.size + 1))
-    groups = [order[bounds[k] : bounds[k + 1]].tolist() for k in range(uniq.size - 1, -1, -1)]
+    # One stable sort: equal scores end up adjacent, each run in ascending candidate order (what
+    # ``np.unique`` + a stable argsort of its labels gave, at a third of the cost: this runs per ranking).
+    order = np.argsort(scores, kind="stable")
+    ranked_scores = scores[order]
+    cuts = (np.flatnonzero(ranked_scores[1:] != ranked_scores[:-1]) + 1).tolist()
+    ids = order.tolist()
+    bounds = [0, *cuts, len(ids)]
+    groups = [ids[bounds[k] : bounds[k + 1]] for k in range(len(bounds) - 2, -1, -1)]
     return Ranking(
         selector=selector, task_id=matrix.task_id, scores=scores.tolist(), groups=groups, ranked=ranked
     )
