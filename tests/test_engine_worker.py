@@ -266,3 +266,39 @@ def test_programs_that_change_nothing_share_one_child() -> None:
     )
     outs = [rows["r"][i]["out"][0] for i in range(3)]
     assert outs[0] == outs[1] != outs[2]
+
+
+@pytest.mark.parametrize(
+    ("change", "look"),
+    [
+        ("import os\nos.environ['HARNESS_X'] = '1'\n", "os.environ.get('HARNESS_X')"),
+        ("import os\nos.environ['PATH'] = '/x'\n", "os.environ['PATH']"),  # same size, new value
+        ("import sys\nsys.path[0] = '/nonexistent'\n", "sys.path[0]"),  # same length, new entry
+        ("import sys\nsys.meta_path.reverse()\n", "[type(x).__name__ for x in sys.meta_path]"),
+        ("import sys\nsys.path_hooks.reverse()\n", "len(sys.path_hooks) and repr(sys.path_hooks[0])"),
+        ("import string\nstring.capwords.__defaults__ = ('b',)\n", "string.capwords('abc')"),
+        ("import json\njson.dumps.__kwdefaults__['indent'] = 2\n", "json.dumps([1])"),  # dict in place
+        ("import json\njson.dumps.__kwdefaults__ = {**json.dumps.__kwdefaults__, 'indent': 2}\n", "json.dumps([1])"),
+        ("import string\nstring.capwords.__code__ = (lambda s, sep=None: 'x').__code__\n", "string.capwords('a b')"),
+        ("import signal\nsignal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])\n",
+         "sorted(signal.pthread_sigmask(signal.SIG_BLOCK, []))"),
+        ("import signal\nsignal.signal(signal.SIGTERM, lambda *a: None)\n", "signal.getsignal(signal.SIGTERM)"),
+        ("import gc\ngc.disable()\n", "gc.isenabled()"),
+        ("import gc\ngc.set_threshold(1)\n", "gc.get_threshold()"),
+    ],
+)  # fmt: skip
+def test_a_program_changing_interpreter_state_in_place_does_not_reach_the_next_one(
+    change: str, look: str
+) -> None:
+    # The state is changed in place (no module attribute is rebound); the programs after the changer
+    # must see it as it was. Output hashes of what they look at tell, and of the child's pid whether
+    # the checker alone shares its child with the changer (so the changer could reach the next one).
+    check = f"import gc, json, os, signal, string, sys\ndef f():\n    return {look}\ndef pid():\n    return os.getpid()\n"
+    programs = [check, change + check, check, check]
+    tests = ["assert f() == 0", "assert pid() == 0"]
+    rows = run({"id": "r", "kind": "tests", "programs": programs, "tests": tests, "chunk": 4})
+    outs = [rows["r"][i]["out"][0] for i in range(4)]
+    pids = [rows["r"][i]["out"][1] for i in range(4)]
+    assert pids[0] == pids[1] and pids[2] == pids[3]  # the checker changes nothing itself
+    assert outs[0] != 0 and outs[1] != outs[0]  # the change shows in the changer itself
+    assert outs[2] == outs[3] == outs[0]

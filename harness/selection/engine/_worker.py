@@ -31,8 +31,10 @@ Kinds:
 
 Programs sharing a child do not see each other: after each program the child compares the interpreter
 with what it started with (``_fingerprint``: recursion and int-to-str limits, trace and profile
-functions, timers' signals, timers left armed, resource limits, ``sys.path``, cwd, threads, heap;
-``_Modules``: every value bound in every loaded module, ``sys.modules`` and the warnings filters) and,
+functions, the signal mask, the garbage collector, timers left armed, resource limits, cwd, threads, heap;
+``_Modules``: every value bound in every loaded module, ``sys.modules``, the warnings filters, the import
+system's lists, ``os.environ``, keyword-only defaults and signal handlers; ``_audit``: code or defaults
+rebound, ``putenv``, ``ctypes``) and,
 if anything differs, leaves for a fresh child to run the next program. The parent imports ``PRELOAD``
 first, so that HumanEval's usual imports are no change.
 
@@ -41,7 +43,9 @@ Code run here never raises into the protocol: failures are data.
 
 import ast
 import builtins
+import collections.abc
 import contextlib
+import gc
 import hashlib
 import itertools
 import json
@@ -57,6 +61,7 @@ import sys
 import threading
 import time
 import types
+import typing
 
 FAIL, PASS, ERROR, TIMEOUT = 0, 1, 2, 3
 RECORD = struct.Struct("<iiBdq")  # unit in the child, test index (or a marker below), cell, ms, hash
@@ -428,9 +433,12 @@ class _Modules:
     may already have been changed by it, and it carries state: see ``PRELOAD``).
 
     By identity, not equality, so checking never runs a program's code (``__eq__``, ``__len__``); the
-    snapshot holds the values it saw, so none is freed and its ``id`` taken by another. Not seen: state
-    changed in place (a list or a class bound in a module, ``os.environ``, a random generator's state),
-    except the warnings filters."""
+    snapshot holds the values it saw, so none is freed and its ``id`` taken by another. State changed in
+    place is seen for the warnings filters, ``sys.path``, ``sys.meta_path``, ``sys.path_hooks``,
+    ``os.environ``, keyword-only defaults and signal handlers (and, through :func:`_audit`, a function's
+    code or defaults rebound anywhere, ``putenv`` and ``ctypes``). Not seen: other objects changed in
+    place, such as a class's attributes (``string.Template.delimiter = "%"``: checking every class costs
+    more than the rest of the check), a mutable default argument, or a random generator's state."""
 
     def __init__(self):
         self.registry = sys.modules
@@ -444,6 +452,18 @@ class _Modules:
         warnings = self.registry.get("warnings")
         self.filters = getattr(warnings, "filters", None)
         self.filter_entries = tuple(self.filters) if isinstance(self.filters, list) else ()
+        # Changed in place too: the import system's lists (``sys.path[0] = ...`` keeps the length), the
+        # environment (``os.environ[k] = v`` rebinds a value in ``_data``) and keyword-only defaults
+        # (``json.dumps.__kwdefaults__["indent"] = 2``); their entries, by identity.
+        environ = getattr(os.environ, "_data", None)
+        kwdefaults = [
+            f.__kwdefaults__ for f in self.values if type(f) is types.FunctionType and f.__kwdefaults__
+        ]
+        self.lists: tuple[collections.abc.Sequence[object], ...] = (sys.path, sys.meta_path, sys.path_hooks)
+        self.maps: list[dict[typing.Any, object]] = kwdefaults + ([environ] if type(environ) is dict else [])
+        self.in_place_sizes = [len(x) for x in self.lists] + [len(x) for x in self.maps]
+        self.in_place_entries = tuple(self._in_place_entries())
+        self.handlers = tuple(map(signal.getsignal, _SIGNALS))
 
     def changed(self):
         """True if a module or ``sys.modules`` is not as it was when the child started (the modules' own
@@ -457,7 +477,43 @@ class _Modules:
             and all(map(same, map(type, self.entries), self.types))
             and (not isinstance(self.filters, list) or len(self.filters) == len(self.filter_entries))
             and all(map(same, self.filters or (), self.filter_entries))
+            and [len(x) for x in self.lists] + [len(x) for x in self.maps] == self.in_place_sizes
+            and all(map(same, self._in_place_entries(), self.in_place_entries))
+            and all(map(same, map(signal.getsignal, _SIGNALS), self.handlers))
+            and not _AUDITED[0]
         )
+
+    def _in_place_entries(self):
+        """The lists' items, then the dicts' keys and values (a value rebound under its key is a change)."""
+        chain = itertools.chain.from_iterable
+        return itertools.chain(chain(self.lists), chain(self.maps), chain(map(dict.values, self.maps)))
+
+
+_SIGNALS = tuple(
+    s for s in signal.valid_signals() if 0 < s < 32 and s not in (signal.SIGKILL, signal.SIGSTOP)
+)
+"""The standard signals whose handlers a program can set; compared by identity (a program's handler may
+define ``__eq__``)."""
+
+_AUDITED = [False]
+"""Set by :func:`_audit` when a program did something the snapshots cannot see cheaply."""
+
+_AUDIT_EVENTS = frozenset(
+    (
+        "object.__setattr__",  # a function's __code__, __defaults__ or __kwdefaults__ rebound (any function)
+        "object.__delattr__",
+        "os.putenv",  # the C environment, which os.environ does not read back
+        "os.unsetenv",
+        "sys.addaudithook",  # a program's own hook would see every later program
+    )
+)
+
+
+def _audit(event, args):
+    """Audit hook (PEP 578), installed once in the parent: CPython reports rebinding a function's code or
+    defaults, ``putenv`` and ``ctypes`` (which can write anywhere) here and nowhere a snapshot can see."""
+    if event in _AUDIT_EVENTS or event.startswith("ctypes."):
+        _AUDITED[0] = True
 
 
 _LIMITS = (
@@ -477,8 +533,9 @@ def _fingerprint():
         getattr(sys, "get_int_max_str_digits", int)(),  # 3.11: str(int) past the limit raises
         sys.gettrace() is None,  # by identity: comparing a program's tracer could run its code
         sys.getprofile() is None,
-        signal.getsignal(signal.SIGALRM),
-        signal.getsignal(signal.SIGPROF),
+        signal.pthread_sigmask(signal.SIG_BLOCK, ()),  # a blocked SIGALRM would silence the timers
+        gc.isenabled(),
+        gc.get_threshold(),
         # a timer left armed fires in a later program (the worker disarms only the clock it uses)
         tuple(
             signal.getitimer(t)[0] > 0
@@ -506,6 +563,7 @@ def _changed(modules, clean):
 def _child_main(child):
     req = child.req
     kind = req["kind"]
+    _AUDITED[0] = False  # the parent's own events before the fork are not a program's
     modules, clean = _Modules(), _fingerprint()
     for k, job in enumerate(child.jobs):
         if job.finished():
@@ -724,6 +782,7 @@ def run_batch(lines, emit, emit_done):
 
 
 def main():
+    sys.addaudithook(_audit)
     proto = os.fdopen(os.dup(1), "w", buffering=1 << 16)
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
