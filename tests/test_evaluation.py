@@ -148,3 +148,38 @@ def test_load_predictions(tmp_path: Path) -> None:
     p.write_text("{not json\n")
     with pytest.raises(DataError, match=r"preds\.jsonl"):
         load_predictions(p)
+
+
+def test_eval_into_a_folder_of_other_patches_is_refused_not_reused(tmp_path: Path) -> None:
+    """``--out`` defaults to ``eval`` for every predictions file: a report made for another patch must
+    not be counted as this prediction's result (model B's empty patch scored as model A's fix)."""
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+    from harness.tasks import load_suite
+
+    suite = Path(__file__).resolve().parents[1] / "tasks" / "local"
+    task = load_suite(suite)[0]
+    out = tmp_path / "eval"
+
+    def evaluate(name: str, patch: str | None) -> tuple[int, str]:
+        preds = tmp_path / f"{name}.jsonl"
+        row = {"instance_id": task.instance_id, "model_name_or_path": name, "model_patch": patch}
+        preds.write_text(json.dumps(row) + "\n")
+        res = CliRunner().invoke(app, ["eval", str(preds), "--suite", str(suite), "--out", str(out)])
+        return res.exit_code, res.output
+
+    code, output = evaluate("a", None)  # an empty patch is graded without an engine
+    assert code == 0, output
+    report = out / task.instance_id / "report.json"
+    first = report.read_text()
+    assert json.loads(first)[task.instance_id]["harness"]["outcome"] == "empty_patch"
+
+    code, output = evaluate("a", None)  # the same prediction again: resumed, still fine
+    assert code == 0, output
+
+    code, output = evaluate("b", task.patch)
+    assert code == 2, output
+    assert "error:" in output and task.instance_id in output and "--out" in output
+    assert "Traceback" not in output
+    assert report.read_text() == first  # model a's result is kept

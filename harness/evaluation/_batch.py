@@ -7,7 +7,7 @@ Layout of an evaluation folder::
     <out>/summary.json                   counts and id lists, as the swebench harness's final report
 
 An instance whose ``report.json`` exists is skipped on a rerun, except infrastructure errors, which
-are retried. Environment images are built once per distinct environment, instance images as needed,
+are retried; a folder whose report was made for another patch (``patch.diff``) is refused, not reused. Environment images are built once per distinct environment, instance images as needed,
 and instances run ``concurrency`` at a time.
 """
 
@@ -132,6 +132,15 @@ class Evaluator:
         unknown = [p.instance_id for p in preds if p.instance_id not in by_id]
         if unknown:
             raise DataError(f"predictions for instances not in the suite: {', '.join(unknown[:10])}")
+        # ``--out`` is often reused (its default is the same for every predictions file): a report
+        # made for another patch must not pass for this prediction's result.
+        stale = [p.instance_id for p in preds if _report_of_other_patch(out_dir / p.instance_id, p)]
+        if stale:
+            raise DataError(
+                f"{out_dir} holds reports of other patches for {len(stale)} of these predictions "
+                f"({', '.join(stale[:10])}); evaluate into another --out, or remove those instance "
+                "folders to evaluate them again"
+            )
         sem = asyncio.Semaphore(self.concurrency)
 
         async def one(pred: Prediction) -> InstanceReport:
@@ -139,6 +148,8 @@ class Evaluator:
             done = read_report(folder / "report.json")
             if done is not None and not done.is_infra_error:
                 return done
+            # a retried instance's new patch may be empty, which writes no patch.diff of its own
+            (folder / "patch.diff").unlink(missing_ok=True)
             async with sem:
                 rep = await self.evaluate(
                     by_id[pred.instance_id],
@@ -153,6 +164,22 @@ class Evaluator:
         summary = summarize(len(tasks), reports)
         atomic_write_json(out_dir / "summary.json", summary)
         return summary
+
+
+def _report_of_other_patch(folder: Path, pred: Prediction) -> bool:
+    """Whether ``folder`` holds a finished report made for a patch other than ``pred``'s.
+
+    Evaluation keeps the patch it ran as ``patch.diff`` (none for an empty or blank patch, which is
+    not run). Infrastructure errors are retried anyway, so they never count."""
+    done = read_report(folder / "report.json")
+    if done is None or done.is_infra_error:
+        return False
+    try:
+        ran = (folder / "patch.diff").read_bytes()
+    except FileNotFoundError:
+        ran = b""
+    patch = pred.model_patch or ""
+    return ran != (patch.encode("utf-8", "surrogatepass") if patch.strip() else b"")
 
 
 def read_report(path: Path) -> InstanceReport | None:
