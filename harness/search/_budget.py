@@ -38,6 +38,7 @@ class BudgetLimits(BaseModel):
     tokens: int | None = None
     """Input plus output tokens."""
     input_tokens: int | None = None
+    """Prompt tokens, whether or not the provider served them from its prompt cache."""
     output_tokens: int | None = None
     dollars: float | None = None
 
@@ -94,6 +95,7 @@ class Spent(BaseModel):
     programs: int = 0
     calls: int = 0
     input_tokens: int = 0
+    """Prompt tokens, cached by the provider or not (``Usage`` keeps cache reads and writes apart)."""
     output_tokens: int = 0
     dollars: float = 0.0
 
@@ -213,7 +215,9 @@ class BudgetMeter:
 
     def record(self, purpose: Purpose, messages: Sequence[Message], out: Sequence[Completion]) -> None:
         """Count a call that was made (also used by code that calls a model itself)."""
-        inp = sum(c.usage.input_tokens for c in out)
+        # Prompt tokens served from the provider's prompt cache are input tokens too (the model read
+        # them; only their price differs, which ``cost_usd`` has): as the model layer's own budget counts.
+        inp = sum(c.usage.input_tokens + c.usage.cache_read_tokens + c.usage.cache_write_tokens for c in out)
         outp = sum(c.usage.output_tokens for c in out)
         dollars = sum(c.cost_usd for c in out)
         self._calls += 1
