@@ -224,3 +224,22 @@ def test_usual_run_ids_are_accepted(tmp_path: Path) -> None:
         assert check_run_id(good) == good
     Run(tmp_path, "swe-lite.gpt-4o_2", "select", {"a": 1}).close()
     assert (tmp_path / "swe-lite.gpt-4o_2" / "manifest.json").is_file()
+
+
+def test_appending_after_a_torn_line_keeps_the_file_readable(tmp_path: Path) -> None:
+    """A run killed in the middle of a record leaves a torn last line; the resumed run appends to the
+    same file. Everything written before and after the kill must read back, and nothing else."""
+    from harness.store import TaskOutcome, append_outcomes, read_outcomes
+
+    append_outcomes(tmp_path, [TaskOutcome(task_id="a", system="b4", resolved=1.0)])
+    with open(tmp_path / "outcomes.jsonl", "a") as fh:
+        fh.write('{"task_id": "b", "sys')  # the kill
+    append_outcomes(tmp_path, [TaskOutcome(task_id="b", system="b4", resolved=0.5)])  # the resume
+    append_outcomes(tmp_path, [TaskOutcome(task_id="c", system="b4", resolved=0.0)])
+    got = {o.task_id: o.resolved for o in read_outcomes(tmp_path)}
+    assert got == {"a": 1.0, "b": 0.5, "c": 0.0}
+    only = tmp_path / "only"
+    only.mkdir()
+    (only / "outcomes.jsonl").write_text('{"task_id": "x"')  # killed in its first record
+    append_outcomes(only, [TaskOutcome(task_id="y", system="b4", resolved=1.0)])
+    assert [o.task_id for o in read_outcomes(only)] == ["y"]

@@ -8,6 +8,7 @@ as units finish (a resumed run appends only what is new; the last record of a un
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -60,12 +61,34 @@ class StageTotals(BaseModel):
 
 
 def append_outcomes(run_dir: str | Path, outcomes: Iterable[TaskOutcome]) -> None:
+    """Append records, each on its own line. A torn last line (a run killed mid-record) is dropped
+    first: appended to, it would merge with the first new record into one malformed line."""
     path = Path(run_dir) / "outcomes.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        for o in outcomes:
-            fh.write(o.model_dump_json() + "\n")
-        fh.flush()
+    data = memoryview("".join(o.model_dump_json() + "\n" for o in outcomes).encode("utf-8"))
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        _drop_torn_tail(fd)
+        while data:  # one write for the batch, so a kill tears at most one record
+            data = data[os.write(fd, data) :]
+    finally:
+        os.close(fd)
+
+
+def _drop_torn_tail(fd: int) -> None:
+    """Truncate the file after its last newline (nothing happens when it ends with one)."""
+    end = os.fstat(fd).st_size
+    if end == 0 or os.pread(fd, 1, end - 1) == b"\n":
+        return
+    pos = end
+    while pos > 0:
+        start = max(0, pos - 65536)
+        cut = os.pread(fd, pos - start, start).rfind(b"\n")
+        if cut >= 0:
+            os.ftruncate(fd, start + cut + 1)
+            return
+        pos = start
+    os.ftruncate(fd, 0)
 
 
 def read_outcomes(run_dir: str | Path) -> list[TaskOutcome]:
