@@ -209,3 +209,21 @@ async def test_paired_seeds_reproduce_a_search() -> None:
     )
     assert [n.program for n in a.tree] == [n.program for n in b.tree]
     assert [n.program for n in a.tree] != [n.program for n in c.tree]
+
+
+async def test_sfs_without_early_stop_stops_where_the_released_solver_does() -> None:
+    """``stop_on_pass=False`` is the released solver's timing: seeding still ends at a seed passing
+    every visible test, and the loop ends when selection reaches a program passing every visible test
+    (possibly after expanding elsewhere). A passing program is never expanded further."""
+    solved = ScriptedModel(lambda messages, rng: fence(LADDER[2]))
+    result, meter = await _run("sfs", solved, "programs=10", seeds=3, stop_on_pass=False)
+    assert meter.spent.calls == meter.spent.programs == len(result.tree) == 1
+    assert result.stopped == "solved_visible"
+
+    model = ScriptedModel(ladder_policy())
+    result, meter = await _run("sfs", model, "programs=30", seeds=2, directions=2, stop_on_pass=False)
+    assert result.stopped == "solved_visible" and meter.spent.programs < 30
+    passing = [n for n in result.tree if n.passed_all]
+    assert passing and all(not n.children and not n.directions for n in passing)
+    # The released loop updates the insights after every expansion, the solving one included.
+    assert meter.calls_by_purpose()["insights"] == len(result.tree) - 2

@@ -14,7 +14,8 @@
 
 Where we differ from the released code (see docs/search.md): the budget ends the loop instead of a
 fixed iteration count; we stop as soon as any program passes every visible test (the released code
-only notices when selection reaches it, and picks the same program in the end); directions are taken
+only notices when selection reaches it, and picks the same program in the end; ``stop_on_pass=False``
+keeps its timing); directions are taken
 in proposal order (the released code takes an arbitrary one from a set); an answer without numbered
 ideas becomes one direction instead of an error after 5 retries; our own prompts, without few-shot
 examples; visible tests from the prompt's examples first.
@@ -88,13 +89,18 @@ class SFS(Strategy[SFSConfig]):
             (out,) = await s.call(s.seed_messages(style), "program")
             node = await s.add_program(out, Origin(kind="seed", style=style), None)
             node.visits = 1
-            if s.solved(node):
+            # The released seeding ends at a seed passing every visible test, whatever ``stop_on_pass``.
+            if node.passed_all:
                 return "solved_visible"
         insights = NO_INSIGHTS
         while True:
             node = self.select(s)
-            if node is root or s.solved(node):
+            if node is root:
                 return "done"
+            # The released loop's own stop (with ``stop_on_pass=False`` the only one): selection reached
+            # a program passing every visible test. Such a program is never expanded.
+            if node.passed_all:
+                return "solved_visible"
             pending = await self._directions(s, node, insights)
             direction = pending[0]
             messages = IMPLEMENT.render(
