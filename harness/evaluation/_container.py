@@ -3,7 +3,8 @@
 Evaluation only needs ``run``, ``write_file`` and ``close``; :class:`EvalSandbox` names that much, so
 ``harness.sandbox``'s full ``DockerSandbox`` can be passed instead through ``sandbox_factory``. This one
 runs the instance image as root (images of repository tasks need a writable ``/testbed``), with no
-network, a memory and process limit, and a label for ``harness sandbox gc``.
+network, a memory and process limit, and the owner labels of every harness container, so SIGTERM and
+exit remove it and ``harness sandbox gc`` finds it after a SIGKILL.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from harness.errors import EngineUnavailable, SandboxError
+from harness.sandbox import _cleanup
 from harness.sandbox._types import ExecResult, ExecStatus
 
 EVAL_LABEL = "harness.eval"
@@ -49,14 +51,29 @@ class EvalContainer:
 
     @classmethod
     async def start(
-        cls, image: str, *, client: Any = None, memory: str = "2g", default_timeout: float = 1800.0
+        cls,
+        image: str,
+        *,
+        client: Any = None,
+        memory: str = "2g",
+        default_timeout: float = 1800.0,
+        run_id: str | None = None,
     ) -> EvalContainer:
+        """Start a container of ``image``, labelled with ``run_id`` (default: ``$HARNESS_RUN_ID`` or this
+        process's id) and this process as its owner."""
+        labels = {
+            EVAL_LABEL: "1",
+            **_cleanup.owner_labels(_cleanup.resolve_run_id(run_id)),
+            "harness.kind": "eval",
+        }
+        _cleanup.install()  # here, in the loop's thread: signal handlers cannot be set from a worker
+
         def _start() -> Any:
             import docker
 
             try:
                 c = client or docker.from_env(timeout=120)
-                return c.containers.run(
+                container = c.containers.run(
                     image,
                     ["sleep", "infinity"],
                     detach=True,
@@ -66,8 +83,10 @@ class EvalContainer:
                     memswap_limit=memory,
                     pids_limit=1024,
                     user="0:0",
-                    labels={EVAL_LABEL: "1", "harness.kind": "eval"},
+                    labels=labels,
                 )
+                _cleanup.track(str(container.id))
+                return container
             except docker.errors.DockerException as exc:
                 if "Connection" in type(exc).__name__ or "connect" in str(exc).lower():
                     raise EngineUnavailable(f"no Docker engine answers: {exc}") from exc
@@ -137,3 +156,4 @@ class EvalContainer:
 
             if not isinstance(exc, docker.errors.NotFound):
                 raise SandboxError(f"could not remove container {self.id}: {exc}") from exc
+        _cleanup.untrack(str(self._container.id))
