@@ -183,3 +183,27 @@ def test_eval_into_a_folder_of_other_patches_is_refused_not_reused(tmp_path: Pat
     assert "error:" in output and task.instance_id in output and "--out" in output
     assert "Traceback" not in output
     assert report.read_text() == first  # model a's result is kept
+
+
+def test_unreadable_predictions_and_an_out_that_is_a_file_are_clear_errors(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    suite = Path(__file__).resolve().parents[1] / "tasks" / "local"
+    binary = tmp_path / "preds.jsonl"
+    binary.write_bytes(b'\xff\xfe{"instance_id": 1}\n')  # UTF-16 from a Windows editor, say
+    with pytest.raises(DataError, match=r"preds\.jsonl.*UTF-8"):
+        load_predictions(binary)
+    res = CliRunner().invoke(app, ["eval", str(binary), "--suite", str(suite)])
+    assert res.exit_code == 2 and "UTF-8" in res.output and "Traceback" not in res.output
+
+    preds = tmp_path / "ok.jsonl"
+    row = {"instance_id": "local__csvreport-1", "model_name_or_path": "m", "model_patch": None}
+    preds.write_text(json.dumps(row) + "\n")
+    a_file = tmp_path / "afile"
+    a_file.write_text("keep me\n")
+    res = CliRunner().invoke(app, ["eval", str(preds), "--suite", str(suite), "--out", str(a_file)])
+    assert res.exit_code == 2, res.output
+    assert "is a file" in res.output and "Traceback" not in res.output
+    assert a_file.read_text() == "keep me\n"

@@ -40,12 +40,20 @@ class Prediction(BaseModel):
     model_patch: str | None = None
 
 
+def _check_out_dir(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"--out {out_dir} is a file; reports go to a folder: name a folder or a new path")
+
+
 def load_predictions(path: str | Path) -> list[Prediction]:
     """Read a predictions file (JSONL, or a JSON list / ``{id: prediction}`` object)."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"predictions file not found: {p}")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read predictions file {p} as UTF-8 text ({exc})") from exc
     try:
         if p.suffix == ".jsonl":
             rows = [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -127,6 +135,7 @@ class Evaluator:
         self, tasks: Sequence[RepoTask], predictions: Iterable[Prediction], out_dir: Path
     ) -> dict[str, object]:
         """Evaluate every prediction whose instance is in ``tasks``; write reports and the summary."""
+        _check_out_dir(out_dir)
         by_id = {t.instance_id: t for t in tasks}
         preds = list(predictions)
         unknown = [p.instance_id for p in preds if p.instance_id not in by_id]
