@@ -1,8 +1,8 @@
-"""The search budget against real backends and edge cases of the meter's rules.
+"""The search budget: what the meter counts from a real backend, and what it lets through.
 
-Searches here talk to the ``openai:`` backend through :class:`harness.models.testing.FakeProvider` on
+The hosted model is the ``openai:`` backend talking to :class:`harness.models.testing.FakeProvider` on
 127.0.0.1, which speaks OpenAI's wire format and caches repeated prompt prefixes as OpenAI does
-(``prompt_tokens_details.cached_tokens``).
+(``prompt_tokens_details.cached_tokens``); the other searches use the scripted ladder model.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from collections.abc import Sequence
 
 import pytest
 from hosted_fakes import load_on
-from test_search_fakes import make_task
+from test_search_fakes import ScriptedModel, ladder_policy, make_task
 
+from harness.errors import BudgetExceeded
 from harness.models._types import Message
 from harness.models.testing import FakeProvider
 from harness.search import BudgetLimits, BudgetMeter, LocalExecutor, make_strategy
@@ -44,3 +45,27 @@ async def test_prompt_tokens_served_from_the_providers_cache_are_counted(fake_se
     meter2 = BudgetMeter(BudgetLimits(tokens=2 * per_call))
     result2 = await make_strategy("best_of_n").search(TASK, model2, LocalExecutor(), meter2, seed=1)
     assert result2.stopped == "budget" and meter2.spent.calls == 2
+
+
+async def test_under_a_calls_limit_no_call_is_spent_that_no_program_can_follow() -> None:
+    """A reflection (or directions, insights, tests) call is only sent when a program call still fits
+    after it: under ``calls=B`` the last call is never a reflection that can never be implemented."""
+    meter = BudgetMeter(BudgetLimits(calls=3))
+    model = ScriptedModel(ladder_policy(p=0.0))
+    msgs = [Message(role="user", content="hi")]
+    await meter.sample(model, msgs, purpose="reflection")  # 1 of 3: a program can still follow
+    await meter.sample(model, msgs, purpose="program")
+    with pytest.raises(BudgetExceeded):
+        await meter.sample(model, msgs, purpose="reflection")  # 3 of 3 would leave no program call
+    await meter.sample(model, msgs, purpose="program")  # the last call goes to a program
+    assert meter.spent.calls == 3 and meter.spent.programs == 2
+
+    for limit in (6, 7):
+        line = BudgetMeter(BudgetLimits(calls=limit))
+        result = await make_strategy("line").search(
+            TASK, ScriptedModel(ladder_policy(p=0.0)), LocalExecutor(), line, seed=0
+        )
+        assert result.stopped == "budget"
+        # seed, then (reflection, refinement) pairs: 3 programs in 5 calls at 6 as at 5, 4 in 7 at 7
+        assert line.calls_by_purpose() == {"program": (limit + 1) // 2, "reflection": (limit - 1) // 2}
+        assert line.records[-1].purpose == "program"

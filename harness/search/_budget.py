@@ -149,11 +149,15 @@ class BudgetMeter:
         )
 
     def exhausted_by(self, *, programs: int = 0) -> str | None:
-        """The name of a limit that another call (adding ``programs``) would break, else ``None``."""
+        """The name of a limit that another call (adding ``programs``) would break, else ``None``.
+
+        ``programs=0`` is a call that makes no program (reflection, directions, ...): it must leave room
+        for a program after it, one more program and, under ``calls``, one more call.
+        """
         lim, s = self.limits, self.spent
         if lim.programs is not None and s.programs + max(programs, 1) > lim.programs:
             return "programs"
-        if lim.calls is not None and s.calls + 1 > lim.calls:
+        if lim.calls is not None and s.calls + (1 if programs > 0 else 2) > lim.calls:
             return "calls"
         for key in ("tokens", "input_tokens", "output_tokens", "dollars"):
             cap = getattr(lim, key)
@@ -163,13 +167,15 @@ class BudgetMeter:
 
     @property
     def exhausted(self) -> bool:
-        return self.exhausted_by() is not None
+        """No further program fits."""
+        return self.exhausted_by(programs=1) is not None
 
     def check(self, *, programs: int = 0) -> None:
         """Raise :class:`BudgetExceeded` if a call adding ``programs`` programs is not affordable.
 
-        A non-program call is refused as soon as no further program fits either: a reflection or a
-        direction that can never be implemented would be wasted spend.
+        A non-program call is refused as soon as no further program would fit after it: a reflection or
+        a direction that can never be implemented would be wasted spend (under ``calls=B`` such a call
+        needs two calls left, its own and the program's).
         """
         hit = self.exhausted_by(programs=programs)
         if hit is not None:
