@@ -39,12 +39,18 @@ def resolve_run_id(run_id: str | None = None) -> str:
     return run_id or os.environ.get("HARNESS_RUN_ID") or _process_run_id
 
 
-def _start_time(pid: int) -> str:
+def _stat(pid: int) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first); empty if unreadable."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]
+            return fh.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return ""
+        return []
+
+
+def _start_time(pid: int) -> str:
+    fields = _stat(pid)
+    return fields[19] if len(fields) > 19 else ""
 
 
 def owner_labels(run_id: str) -> dict[str, str]:
@@ -148,8 +154,11 @@ def _owner_alive(labels: dict[str, str]) -> bool:
         return False
     except PermissionError:
         pass
+    fields = _stat(pid)
+    if fields and fields[0] in ("Z", "X"):  # killed, not yet reaped by its parent: it owns nothing
+        return False
     started = labels.get("harness.pid_start", "")
-    return not started or _start_time(pid) == started
+    return not started or (fields[19] if len(fields) > 19 else "") == started
 
 
 def gc(*, run_id: str | None = None, everything: bool = False, client: Any = None) -> list[str]:
