@@ -243,3 +243,36 @@ def test_appending_after_a_torn_line_keeps_the_file_readable(tmp_path: Path) -> 
     (only / "outcomes.jsonl").write_text('{"task_id": "x"')  # killed in its first record
     append_outcomes(only, [TaskOutcome(task_id="y", system="b4", resolved=1.0)])
     assert [o.task_id for o in read_outcomes(only)] == ["y"]
+
+
+def test_one_process_at_a_time_holds_a_run(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    first = Run(tmp_path, "r1", "select", {"a": 1})
+    with pytest.raises(StoreError, match=r"in use by another harness process \(pid \d+\).*--run-id"):
+        Run(tmp_path, "r1", "select", {"a": 1})
+    Run(tmp_path, "r2", "select", {"a": 1}).close()  # other runs are free
+    first.close()
+    with pytest.raises(StoreError, match="different config"):  # a refused open leaves it free
+        Run(tmp_path, "r1", "select", {"a": 2})
+    Run(tmp_path, "r1", "select", {"a": 1}).close()
+
+    # Another process holds it until it ends, even by SIGKILL (a killed run can be resumed at once).
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\nfrom harness.store import Run\n"
+         f"run = Run({str(tmp_path)!r}, 'r1', 'select', {{'a': 1}})\nprint('held', flush=True)\ntime.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(StoreError, match=f"pid {holder.pid}"):
+            Run(tmp_path, "r1", "select", {"a": 1})
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    again = Run(tmp_path, "r1", "select", {"a": 1})
+    assert again.resumed
+    again.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
@@ -159,6 +160,10 @@ def _show(value: Any) -> str:
 class Run:
     """One run's folder plus its rows in the index. Re-opening an existing run id resumes it.
 
+    One process at a time holds a run (a lock on ``<run>/.lock``, released when the process ends, even
+    by SIGKILL): a second ``harness`` with the same run id is refused instead of writing the same
+    units and outcomes twice.
+
     Resuming checks that the config matches the one in the manifest, so a rerun with other settings
     cannot silently mix artefacts. Keys a newer harness added are no mismatch while they hold the
     default that ``defaults`` declares (``ConfigDefaults.of(ConfigModel)``); the manifest then takes
@@ -178,6 +183,21 @@ class Run:
         self.root = Path(results_dir)
         self.run_id = check_run_id(run_id)
         self.dir = self.root / run_id
+        self._lock = _hold(self.dir, run_id)
+        try:
+            self._open(run_id, kind, config, seeds, defaults)
+        except BaseException:
+            self._lock.close()
+            raise
+
+    def _open(
+        self,
+        run_id: str,
+        kind: str,
+        config: dict[str, Any],
+        seeds: list[int] | None,
+        defaults: ConfigDefaults | None,
+    ) -> None:
         self.index = Index(self.root / "index.sqlite")
         manifest_path = self.dir / "manifest.json"
         new_config: dict[str, Any] = json.loads(json.dumps(config, default=str))
@@ -235,3 +255,28 @@ class Run:
 
     def close(self) -> None:
         self.index.close()
+        self._lock.close()
+
+
+def _hold(run_dir: Path, run_id: str) -> Any:
+    """Lock ``run_dir/.lock`` for this process (the file keeps the holder's pid, for the message)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fh = (run_dir / ".lock").open("a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "unknown"
+        fh.close()
+        raise StoreError(
+            f"run {run_id!r} is in use by another harness process (pid {holder}); wait for it to end, "
+            "or give this one another --run-id"
+        ) from None
+    except BaseException:
+        fh.close()
+        raise
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    return fh
