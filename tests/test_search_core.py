@@ -276,3 +276,14 @@ async def test_local_executor_isolates_tests_and_reports_failures() -> None:
     assert "ValueError: bad" in report.outcomes[4].detail
     broken = await LocalExecutor().run("def f(:\n", [VisibleTest(code="assert f(1) == 1")])
     assert broken.cells == [Cell.ERROR] and "SyntaxError" in broken.outcomes[0].detail
+
+
+async def test_a_program_writing_to_the_raw_output_fds_keeps_its_cells() -> None:
+    # The runner's one result line goes to its stdout: a program writing bytes straight to fd 1 (or
+    # fd 2) must not corrupt it, else every test of that program would count as an error.
+    program = (
+        "import os\nos.write(1, b'junk without a newline')\nos.write(2, b'more')\ndef f(x):\n    return x\n"
+    )
+    tests = ["assert f(1) == 1", "assert f(2) == 3"]
+    report = await LocalExecutor(timeout_s=2.0).run(program, [VisibleTest(code=c) for c in tests])
+    assert report.cells == [Cell.PASS, Cell.FAIL]
