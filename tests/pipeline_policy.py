@@ -18,7 +18,9 @@ turn to the conversations of a task:
   patch's added lines.
 
 With ``PIPELINE_POLICY_HOLD_EDITING=K`` in the environment, the (K+1)-th editing conversation of a
-task hangs (a model that never answers), so a test can kill the run at a known point.
+task hangs (a model that never answers), so a test can kill the run at a known point. With
+``PIPELINE_POLICY_LEDGER=FILE``, every answer is also appended to FILE as a JSON line (stage, task):
+the calls a run really paid for, across the processes of a killed and resumed run.
 
 ``SEEN`` keeps every prompt it was shown, for the test that no hidden test ever reaches a model.
 """
@@ -127,7 +129,28 @@ def _next(tid: str, stage: str) -> int:
     return k
 
 
+_STAGES = {
+    "triage a GitHub issue": "relevance",
+    "Order the files": "ranking",
+    "reproduction test for a GitHub issue": "testing",
+    "by editing its files": "editing",
+    "reviewing candidate patches": "selection",
+}
+
+
 def policy(messages: list[object], index: int) -> str:
+    answer = _answer(messages, index)
+    ledger = os.environ.get("PIPELINE_POLICY_LEDGER")
+    if ledger:
+        system = str(getattr(messages[0], "content", ""))
+        stage = next(s for k, s in _STAGES.items() if k in system)
+        tid = _task_of(str(getattr(messages[1], "content", "")))
+        with open(ledger, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"stage": stage, "task": tid}) + "\n")
+    return answer
+
+
+def _answer(messages: list[object], index: int) -> str:
     system = str(getattr(messages[0], "content", ""))
     intro = str(getattr(messages[1], "content", ""))
     last = str(getattr(messages[-1], "content", ""))

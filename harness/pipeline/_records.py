@@ -14,6 +14,11 @@ from harness.pipeline._trajectory import TrajectoryRecord
 from harness.pipeline.context import ContextResult
 from harness.selection._types import Ranking
 from harness.store import Run, StageTotals, TaskOutcome
+from harness.trajectory import iter_events
+
+ABANDONED = "abandoned"
+"""Folder of the run (``abandoned/<key>/<log>.<n>.jsonl``) holding the logs of attempts that did not
+finish (a kill, a sandbox failure, a lost artefact), outside ``trajectories/`` which the viewer lists."""
 
 
 class SelectionRecord(BaseModel):
@@ -53,6 +58,53 @@ class EvalRecord(BaseModel):
     time_s: float = 0.0
 
 
+def set_aside(run_dir: Path, key: str, name: str) -> None:
+    """Before an attempt starts afresh, move the log a former attempt of it left
+    (``trajectories/<key>/<name>.jsonl``) to ``abandoned/<key>/<name>.<n>.jsonl``: the calls it was
+    answered were paid, and :func:`abandoned_spent` keeps counting them. One rename, so a kill cannot
+    count a log twice or lose it; an empty log (no event written) is removed."""
+    path = run_dir / "trajectories" / key / f"{name}.jsonl"
+    if not path.exists():
+        return
+    if path.stat().st_size == 0:
+        path.unlink()
+        return
+    folder = run_dir / ABANDONED / key
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while (folder / f"{name}.{n}.jsonl").exists():
+        n += 1
+    path.replace(folder / f"{name}.{n}.jsonl")
+
+
+def abandoned_spent(run_dir: Path, key: str) -> dict[str, Spent]:
+    """Calls, tokens and dollars per stage of the task's abandoned attempts, read from their logs
+    (every event carrying usage is an answered call). Seconds are not counted. In a trajectory's log the
+    testing loop's conversation comes first, the editing loop's second (each opens with its system
+    message)."""
+    out = {s: Spent() for s in ("context", "testing", "editing", "selection")}
+    folder = run_dir / ABANDONED / key
+    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+        name = path.name.split(".", 1)[0]
+        chats = 0
+        for e in iter_events(path):
+            if e.type == "model_request" and any(
+                m.get("role") == "system" for m in e.data.get("messages", []) if isinstance(m, dict)
+            ):
+                chats += 1
+            if e.usage is None and not e.cost_usd:
+                continue
+            stage = name if name in ("context", "selection") else ("testing" if chats <= 1 else "editing")
+            u = e.usage
+            out[stage] = out[stage] + Spent(
+                calls=int(u is not None),
+                input_tokens=u.input_tokens + u.cache_read_tokens + u.cache_write_tokens if u else 0,
+                output_tokens=u.output_tokens if u else 0,
+                cost_usd=e.cost_usd,
+            )
+    return out
+
+
 def task_outcome(
     task_id: str,
     system: str,
@@ -60,12 +112,17 @@ def task_outcome(
     records: list[TrajectoryRecord],
     sel: SelectionRecord,
     ev: EvalRecord | None,
+    abandoned: dict[str, Spent] | None = None,
 ) -> TaskOutcome:
     """The run summary's row for a task: the choice's resolution, oracle coverage over the distinct
-    candidates, a random trajectory's expected resolution, cost and tokens of every stage. ``time_s`` is
-    the work's seconds summed over stages and trajectories, read from the artefacts (so a resumed run
-    reports the same figure), not the wall time."""
-    spent = ctx.spent + sel.spent
+    candidates, a random trajectory's expected resolution, cost and tokens of every stage, including
+    what attempts that did not finish spent (``abandoned``, see :func:`abandoned_spent`). ``time_s`` is
+    the work's seconds summed over stages and finished trajectories, read from the artefacts (so a
+    resumed run reports the same figure), not the wall time."""
+    lost = abandoned or {}
+    lost_ctx, lost_sel = lost.get("context", Spent()), lost.get("selection", Spent())
+    lost_traj = lost.get("testing", Spent()) + lost.get("editing", Spent())
+    spent = ctx.spent + sel.spent + lost_ctx + lost_sel + lost_traj
     for r in records:
         spent = spent + r.testing + r.editing
     resolved = float(ev.resolved) if ev is not None else 0.0
@@ -98,9 +155,12 @@ def task_outcome(
             "distinct_candidates": len(sel.candidates),
             "fell_back": sel.fell_back,
             "tests": len(sel.tests),
-            "cost_context": round(ctx.spent.cost_usd, 6),
-            "cost_trajectories": round(sum(r.testing.cost_usd + r.editing.cost_usd for r in records), 6),
-            "cost_selection": round(sel.spent.cost_usd, 6),
+            "cost_context": round(ctx.spent.cost_usd + lost_ctx.cost_usd, 6),
+            "cost_trajectories": round(
+                sum(r.testing.cost_usd + r.editing.cost_usd for r in records) + lost_traj.cost_usd, 6
+            ),
+            "cost_selection": round(sel.spent.cost_usd + lost_sel.cost_usd, 6),
+            "cost_abandoned": round(lost_ctx.cost_usd + lost_traj.cost_usd + lost_sel.cost_usd, 6),
             "time_context": round(ctx.spent.time_s, 3),
             "time_trajectories": round(sum(r.time_s for r in records), 3),
             "time_selection": round(sel.spent.time_s, 3),
@@ -110,11 +170,14 @@ def task_outcome(
 
 
 def stage_totals(run_dir: Path, keys: Sequence[str]) -> list[StageTotals]:
-    """Per stage, summed from the artefacts of the tasks ``keys`` (evaluation: time only)."""
-    """Per stage, summed from the artefacts (so resumed runs count every attempt that finished)."""
+    """Per stage, summed from the artefacts of the tasks ``keys`` (evaluation: time only), plus the
+    calls, tokens and dollars of attempts that did not finish (:func:`abandoned_spent`), so a resumed
+    run counts everything it paid for."""
     totals = {s: Spent() for s in ("context", "testing", "editing", "selection")}
     eval_time = 0.0
     for key in keys:
+        for stage, lost in abandoned_spent(run_dir, key).items():
+            totals[stage] = totals[stage] + lost
         ctx_path = run_dir / "context" / f"{key}.json"
         if ctx_path.exists():
             totals["context"] = (

@@ -13,7 +13,8 @@ evaluation     ``<task>``                          ``eval/<key>.json``, ``eval/<
 =============  ==================================  ============================================
 
 Trajectory logs are ``trajectories/<key>/t<i>.jsonl`` (``context.jsonl``, ``selection.jsonl``), which
-``harness view`` shows; a trajectory killed half-way is started afresh (its partial log removed).
+``harness view`` shows; a trajectory killed half-way is started afresh, its partial log moved to
+``abandoned/<key>/`` and what its answered calls cost still counted in the totals.
 Trajectories run ``limits.trajectories`` at once over all tasks, each in its own sandbox of the task's
 instance image; the first of a task runs alone when ``first_alone``. Models only ever get the task's
 public view; the hidden tests are read by evaluation alone.
@@ -34,7 +35,14 @@ from harness.evaluation._instance import SandboxFactory, default_sandbox, evalua
 from harness.models._types import Model
 from harness.pipeline._chat import Spent
 from harness.pipeline._config import PipelineConfig
-from harness.pipeline._records import EvalRecord, SelectionRecord, stage_totals, task_outcome
+from harness.pipeline._records import (
+    EvalRecord,
+    SelectionRecord,
+    abandoned_spent,
+    set_aside,
+    stage_totals,
+    task_outcome,
+)
 from harness.pipeline._trajectory import FileSandbox, TrajectoryRecord, read_sources, run_trajectory
 from harness.pipeline.context import ContextResult, build_context
 from harness.pipeline.ensemble import load_external, merge_candidates, our_candidates, write_predictions
@@ -133,10 +141,11 @@ class Pipeline:
         return done
 
     def _log(self, key: str, name: str, *, fresh: bool) -> TrajectoryLog:
-        path = self.run.path("trajectories", key, f"{name}.jsonl")
         if fresh:
-            path.unlink(missing_ok=True)  # a half-done attempt of a killed run: start its log afresh
-        return TrajectoryLog(path)
+            # A former attempt that did not finish (killed, sandbox failure): its log is set aside,
+            # still counted in the totals (its answered calls were paid), and this one starts afresh.
+            set_aside(self.run.dir, key, name)
+        return TrajectoryLog(self.run.path("trajectories", key, f"{name}.jsonl"))
 
     async def _image(self, task: RepoTask) -> str:
         if task.instance_id not in self._images:
@@ -368,7 +377,8 @@ class Pipeline:
         records = await self.trajectories(task, ctx)
         sel = await self.selection(task, records)
         ev = await self.evaluation(task, sel) if self.cfg.evaluate else None
-        return task_outcome(task.instance_id, f"pipeline:{self.cfg.selector}", ctx, records, sel, ev)
+        lost = abandoned_spent(self.run.dir, task_key(task.instance_id))
+        return task_outcome(task.instance_id, f"pipeline:{self.cfg.selector}", ctx, records, sel, ev, lost)
 
     async def __call__(self) -> list[TaskOutcome]:
         gate = asyncio.Semaphore(self.cfg.limits.tasks)
