@@ -391,6 +391,11 @@ def test_config_errors_are_clear(tmp_path: Path) -> None:
     missing = tmp_path / "missing.yaml"
     res = CliRunner().invoke(app, ["run", str(missing)])
     assert res.exit_code == 2 and "cannot read config" in res.output
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("suite: caf\xe9\n".encode("latin-1"))  # saved by an editor in another encoding
+    res = CliRunner().invoke(app, ["run", str(latin1)])
+    assert res.exit_code == 2 and "cannot read config" in res.output and "UTF-8" in res.output
+    assert "Traceback" not in res.output
 
 
 KILLABLE = """

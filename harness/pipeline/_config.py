@@ -174,6 +174,8 @@ def load_config(path: str | Path) -> tuple[PipelineConfig, Path]:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config {p}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read config {p}: not UTF-8 text ({exc})") from exc
     data: Any
     try:
         if p.suffix in (".yaml", ".yml"):
