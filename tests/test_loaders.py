@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 from pathlib import Path
@@ -115,3 +116,28 @@ def test_download_offline_says_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_p
     with pytest.raises(DataError, match=r"could not download http://127\.0\.0\.1.*copy CodeT's data files"):
         download_codet_data(tmp_path, timeout=2)
     assert not any(p.name.endswith(".part") for p in (tmp_path / "codet").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("pool.jsonl", '{"task_id": "caf\xe9"}\n'.encode("latin-1"), r"pool\.jsonl line 1: not UTF-8"),
+        ("pool.jsonl.gz", b'{"task_id": 1}\n', r"cannot read .*pool\.jsonl\.gz"),  # not gzip at all
+        ("pool.jsonl.gz", gzip.compress(b'{"task_id": 1}\n' * 500)[:60], "cannot read"),
+    ],
+)
+def test_unreadable_jsonl_is_a_clear_error(tmp_path: Path, name: str, data: bytes, message: str) -> None:
+    # A file saved in another encoding, a .gz that is not gzip, a download cut short.
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(DataError, match=message):
+        _loaders.read_jsonl(path)
+
+
+def test_swebench_file_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    from harness.tasks import load_swebench
+
+    path = tmp_path / "tasks.jsonl"
+    path.write_bytes('{"instance_id": "caf\xe9"}\n'.encode("latin-1"))
+    with pytest.raises(DataError, match=r"tasks\.jsonl.*UTF-8"):
+        load_swebench(path)

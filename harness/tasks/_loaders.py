@@ -111,17 +111,23 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         raise DataError(f"file not found: {path}")
     opener = gzip.open if path.suffix == ".gz" else open
     out: list[dict[str, Any]] = []
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path} line {n}: invalid JSON ({exc.msg})") from exc
-            if not isinstance(rec, dict):
-                raise DataError(f"{path} line {n}: expected a JSON object")
-            out.append(rec)
+    n = 0
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{path} line {n}: invalid JSON ({exc.msg})") from exc
+                if not isinstance(rec, dict):
+                    raise DataError(f"{path} line {n}: expected a JSON object")
+                out.append(rec)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} line {n + 1}: not UTF-8 text ({exc})") from exc
+    except (OSError, EOFError) as exc:  # unreadable, or a .gz that is not gzip or was cut short
+        raise DataError(f"cannot read {path} ({type(exc).__name__}: {exc})") from exc
     return out
 
 

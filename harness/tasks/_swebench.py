@@ -40,7 +40,10 @@ def _read_records(p: Path) -> Iterable[Mapping[str, Any]]:
         except Exception as exc:  # pyarrow raises its own hierarchy
             raise DataError(f"{p}: not a readable parquet file ({exc})") from exc
         return rows
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {p} as UTF-8 text ({exc})") from exc
     if suffix == ".jsonl":
         out = []
         for n, line in enumerate(text.splitlines(), 1):
