@@ -128,6 +128,7 @@ def test_budget_exhausted_mid_loop_falls_back_with_the_spend_counted(tmp_path: P
     res = asyncio.run(select_patch(TASK.public_view(), model, CANDS, _matrix(), max_turns=5))
     assert res.fell_back and res.index == 1 and "BudgetExceeded" in res.reason
     assert res.turns == 3 and res.usage.input_tokens > 0
+    assert res.calls == 2  # the third turn's call was refused: it is not a call the run paid for
 
 
 def test_a_given_ranking_decides_what_is_shown_and_the_fallback(tmp_path: Path) -> None:

@@ -288,7 +288,7 @@ class Pipeline:
             chosen, reason, fell_back = res.index, res.reason, res.fell_back
             u = res.usage
             spent = Spent(
-                calls=res.turns,
+                calls=res.calls,
                 input_tokens=u.input_tokens + u.cache_read_tokens + u.cache_write_tokens,
                 output_tokens=u.output_tokens,
                 cost_usd=res.cost_usd,

@@ -86,6 +86,8 @@ class SelectionResult:
     reason: str
     fell_back: bool
     turns: int = 0
+    calls: int = 0
+    """Model calls answered (a turn whose call failed, e.g. on the budget, is a turn but no call)."""
     shown: list[int] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
@@ -97,6 +99,7 @@ class SelectionResult:
             "reason": self.reason,
             "fell_back": self.fell_back,
             "turns": self.turns,
+            "calls": self.calls,
             "shown": self.shown,
             "usage": self.usage.model_dump(),
             "cost_usd": self.cost_usd,
@@ -289,6 +292,7 @@ async def select_patch(
                     log.append("error", {"message": str(exc), "kind": type(exc).__name__})
                 return _finish(result, log, start)
             result.usage, result.cost_usd = result.usage + comp.usage, result.cost_usd + comp.cost_usd
+            result.calls += 1
             if log is not None:
                 log.append(
                     "model_response",
