@@ -277,8 +277,23 @@ def test_a_killed_search_resumes_without_redoing_finished_units(
         data = json.loads((results / run_id / "search" / "summary.json").read_text())
         return {k: v for k, v in data.items() if k not in ("run_id", "run_dir")}
 
-    assert summary(KILLED) == summary(WHOLE)
-    assert {s["system"] for s in summary(KILLED)["systems"]} == set(STRATEGIES)
+    # ... except for the spend: the killed attempt's answered request was paid for and is counted,
+    # labelled as a failed attempt, on top of the finished units' spend (the uninterrupted run's).
+    killed_summary, whole_summary = summary(KILLED), summary(WHOLE)
+    killed_spend, whole_spend = killed_summary.pop("spend"), whole_summary.pop("spend")
+    assert killed_summary == whole_summary
+    assert killed_spend["finished"] == whole_spend["finished"]
+    assert whole_spend["failed_attempts"]["attempts"] == 0
+    answered = len([e for e in _log(killed_log) if e["kind"] == "request"]) - 1  # all but the held one
+    lost = answered - sum(r["spent"]["calls"] for u, r in final.items() if u in done)
+    assert lost == 1
+    assert killed_spend["failed_attempts"]["units"] == {_uid("HumanEval/1", "best_of_n", 1): 1}
+    assert killed_spend["failed_attempts"]["spent"]["calls"] == lost
+    assert killed_spend["total"]["calls"] == whole_spend["total"]["calls"] + lost
+    stages = {s["stage"]: s for s in json.loads((run_dir / "stages.json").read_text())}
+    assert stages["search.failed_attempts"]["calls"] == lost
+    assert sum(s["calls"] for s in stages.values()) == killed_spend["total"]["calls"]
+    assert {s["system"] for s in killed_summary["systems"]} == set(STRATEGIES)
     lines = (run_dir / "outcomes.jsonl").read_text().splitlines()
     keys = [(o["task_id"], o["system"], o["seed"]) for o in map(json.loads, lines)]
     assert len(keys) == len(set(keys)) == len(every)

@@ -12,7 +12,7 @@ be overshot by at most one call; ``programs`` and ``calls`` are never overshot.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -106,6 +106,15 @@ class Spent(BaseModel):
     def get(self, key: str) -> float:
         return float(self.tokens if key == "tokens" else getattr(self, key))
 
+    def __add__(self, other: Spent) -> Spent:
+        return Spent(
+            programs=self.programs + other.programs,
+            calls=self.calls + other.calls,
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            dollars=self.dollars + other.dollars,
+        )
+
 
 class CallRecord(BaseModel):
     """One model call as the meter saw it: what was asked, what came back, what it cost."""
@@ -125,12 +134,20 @@ class BudgetMeter:
     """Counts every model call of one search and refuses calls past the limits.
 
     ``records`` keeps each call (prompt and outputs), so a run can be audited, e.g. to prove that no
-    prompt ever contained a hidden test.
+    prompt ever contained a hidden test. ``on_record`` is called after each counted call, so what was
+    spent can be written down before anything else happens (a comparison journals every attempt).
     """
 
-    def __init__(self, limits: BudgetLimits, *, keep_records: bool = True) -> None:
+    def __init__(
+        self,
+        limits: BudgetLimits,
+        *,
+        keep_records: bool = True,
+        on_record: Callable[[BudgetMeter], None] | None = None,
+    ) -> None:
         self.limits = limits
         self.keep_records = keep_records
+        self.on_record = on_record
         self.records: list[CallRecord] = []
         self._programs = 0
         self._calls = 0
@@ -244,12 +261,28 @@ class BudgetMeter:
                     dollars=dollars,
                 )
             )
+        if self.on_record is not None:
+            self.on_record(self)
 
     def calls_by_purpose(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for r in self.records:
             counts[r.purpose] = counts.get(r.purpose, 0) + 1
         return counts
+
+    def spent_by_purpose(self) -> dict[str, Spent]:
+        """What the recorded calls spent, per purpose (empty when records are not kept)."""
+        out: dict[str, Spent] = {}
+        for r in self.records:
+            one = Spent(
+                programs=len(r.outputs) if r.purpose == "program" else 0,
+                calls=1,
+                input_tokens=r.input_tokens,
+                output_tokens=r.output_tokens,
+                dollars=r.dollars,
+            )
+            out[r.purpose] = out[r.purpose] + one if r.purpose in out else one
+        return out
 
 
 class BudgetSummary(BaseModel):

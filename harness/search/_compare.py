@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from harness.errors import ConfigError, HarnessError, MissingExtraError, ModelAuthError
 from harness.models._types import Model
 from harness.search._adaptive import AdaptiveConfig, Difficulty, allocate
+from harness.search._attempts import Attempt, AttemptJournal
 from harness.search._base import SearchResult
 from harness.search._budget import BudgetLimits, BudgetMeter, Spent
 from harness.search._evaluate import HiddenEvaluator
@@ -90,12 +91,23 @@ def is_internal(system: str) -> bool:
     return system.endswith(("+probe", "+extra"))
 
 
+def is_combined(system: str) -> bool:
+    """An adaptive split's record combines its probe's and extra search's: it spent nothing itself."""
+    return system.endswith("+adaptive")
+
+
 def unit_id(task_id: str, system: str, seed: int) -> str:
     return f"{task_id}|{system}|s{seed}"
 
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", name)
+
+
+def unit_path(kind: str, uid: str) -> str:
+    """A unit's artefact under the run folder: ``search/<kind>/<unit>.json`` (kind: ``units``,
+    ``trees``, ``attempts``)."""
+    return f"{STAGE}/{kind}/{_safe(uid)}.json"
 
 
 def _record(task_id: str, system: str, seed: int, result: SearchResult, correct: list[bool]) -> UnitRecord:
@@ -154,7 +166,7 @@ class Comparison:
         """Units that failed (unit id -> error); they are retried when the run is resumed."""
 
     def _path(self, kind: str, uid: str) -> str:
-        return f"{STAGE}/{kind}/{_safe(uid)}.json"
+        return unit_path(kind, uid)
 
     def load(self, uid: str) -> UnitRecord | None:
         path = self.run.dir / self._path("units", uid)
@@ -166,26 +178,45 @@ class Comparison:
         self, task: FunctionTask, strategy: str, seed: int, limits: BudgetLimits, system: str
     ) -> UnitRecord | None:
         """Run (or load, when already done) one unit; ``None`` when it failed (recorded, retried on
-        resume). Errors that would fail every unit (credentials, configuration) propagate."""
+        resume). Errors that would fail every unit (credentials, configuration) propagate.
+
+        Whatever the attempt spent is journaled after each model call and when it ends, however it
+        ends (:mod:`harness.search._attempts`), so the run's totals count it."""
         uid = unit_id(task.task_id, system, seed)
         done = self.load(uid)
         if done is not None:
             return done
+        journal = AttemptJournal.start(
+            self.run.dir / self._path("attempts", uid), uid, task.task_id, system, seed
+        )
+        meter = BudgetMeter(limits, on_record=journal.update)
         self.run.mark(STAGE, uid, "running")
         try:
-            return await self._unit(task, strategy, seed, limits, system, uid)
-        except (ModelAuthError, ConfigError, MissingExtraError):
+            return await self._unit(task, strategy, seed, meter, system, uid, journal)
+        except (ModelAuthError, ConfigError, MissingExtraError) as exc:
+            journal.end(meter, "failed", f"{type(exc).__name__}: {exc}")
             self.run.mark(STAGE, uid, "failed", error="aborted")
             raise
         except HarnessError as exc:
             self.failures[uid] = f"{type(exc).__name__}: {exc}"
+            journal.end(meter, "failed", self.failures[uid])
             self.run.mark(STAGE, uid, "failed", error=self.failures[uid][:2000])
             return None
+        except BaseException as exc:
+            # A crash, a cancellation, Ctrl-C: the spend goes on record, the error goes on.
+            journal.end(meter, "failed", f"{type(exc).__name__}: {exc}")
+            raise
 
     async def _unit(
-        self, task: FunctionTask, strategy: str, seed: int, limits: BudgetLimits, system: str, uid: str
+        self,
+        task: FunctionTask,
+        strategy: str,
+        seed: int,
+        meter: BudgetMeter,
+        system: str,
+        uid: str,
+        journal: AttemptJournal,
     ) -> UnitRecord:
-        meter = BudgetMeter(limits)
         search = make_strategy(strategy, **self.cfg.overrides.get(strategy, {}))
         result = await search.search(
             task.public_view(),
@@ -208,8 +239,9 @@ class Comparison:
         )
         self.run.write_json(self._path("units", uid), record.model_dump(mode="json"))
         if not is_internal(system):
-            append_outcomes(self.run.dir, [_outcome(record)])
+            append_outcomes(self.run.dir, [_outcome(record, journal.earlier_unfinished())])
         self.run.mark(STAGE, uid, "done", artefact=self._path("units", uid))
+        journal.end(meter, "done")
         if self.on_unit is not None:
             self.on_unit(record)
         return record
@@ -225,8 +257,21 @@ class Comparison:
 
         for seed in range(self.cfg.seeds):
             # Units of one seed run concurrently (up to ``concurrency``); results keep a fixed order.
-            jobs = [one(task, strategy, seed) for task in tasks for strategy in self.cfg.strategies]
-            records.extend(r for r in await asyncio.gather(*jobs) if r is not None)
+            jobs = [
+                asyncio.ensure_future(one(task, strategy, seed))
+                for task in tasks
+                for strategy in self.cfg.strategies
+            ]
+            try:
+                outs = await asyncio.gather(*jobs)
+            except BaseException:
+                # One unit aborted the run: stop the others now (their spend is journaled as they
+                # stop), rather than let them spend on after the run has reported its totals.
+                for job in jobs:
+                    job.cancel()
+                await asyncio.gather(*jobs, return_exceptions=True)
+                raise
+            records.extend(r for r in outs if r is not None)
             if self.cfg.allocation == "adaptive":
                 for strategy in self.cfg.strategies:
                     records.extend(await self.adaptive(tasks, strategy, seed))
@@ -286,11 +331,11 @@ def _combine(
                     update={
                         "id": n.id + base,
                         "parent": 0 if n.parent == 0 else n.parent + base,
-                        "cost": _add(off, n.cost),
+                        "cost": off + n.cost,
                     }
                 )
             )
-        spent = _add(probe.spent, more.spent)
+        spent = probe.spent + more.spent
     chosen = max(nodes, key=lambda n: (n.score, -n.id)) if nodes else None
     return UnitRecord(
         task_id=probe.task_id,
@@ -306,18 +351,11 @@ def _combine(
     )
 
 
-def _add(a: Spent, b: Spent) -> Spent:
-    return Spent(
-        programs=a.programs + b.programs,
-        calls=a.calls + b.calls,
-        input_tokens=a.input_tokens + b.input_tokens,
-        output_tokens=a.output_tokens + b.output_tokens,
-        dollars=a.dollars + b.dollars,
-    )
-
-
-def _outcome(r: UnitRecord) -> TaskOutcome:
+def _outcome(r: UnitRecord, failed: Sequence[Attempt] = ()) -> TaskOutcome:
+    """The unit's outcome row. ``cost_usd`` and the tokens are the finished search's (the comparison
+    is at equal budget); ``extra`` also names the earlier attempts that failed and what they spent."""
     first = r.first_correct()
+    lost = sum((a.spent for a in failed), Spent())
     return TaskOutcome(
         task_id=r.task_id,
         system=r.system,
@@ -335,5 +373,8 @@ def _outcome(r: UnitRecord) -> TaskOutcome:
             "stopped": r.stopped,
             "first_correct_calls": None if first is None else first.cost.calls,
             "first_correct_tokens": None if first is None else first.cost.tokens,
+            "failed_attempts": len(failed),
+            "failed_attempts_calls": lost.calls,
+            "failed_attempts_cost_usd": lost.dollars,
         },
     )

@@ -13,7 +13,8 @@ from harness.search._compare import CompareConfig, Comparison, UnitRecord
 from harness.search._evaluate import CodeRunner, RunnerEvaluator
 from harness.search._executor import Executor, VisibleTest
 from harness.search._report import budget_grid, curves, plot, report_json, summarise
-from harness.store import ConfigDefaults, Run, StageTotals, write_stages
+from harness.search._spend import RunSpend, run_spend, stage_totals
+from harness.store import ConfigDefaults, Run, write_stages
 from harness.tasks._function import FunctionTask
 
 if TYPE_CHECKING:
@@ -35,7 +36,11 @@ async def run_comparison(
     concurrency: int = 1,
 ) -> dict[str, Any]:
     """Run (or resume) a comparison; write ``search/summary.json`` and ``search/budget.png`` under
-    ``results/<run-id>/`` and return the summary."""
+    ``results/<run-id>/`` and return the summary.
+
+    ``stages.json`` and the summary's ``spend`` count every attempt's spend, from this process and
+    earlier ones, failed attempts labelled apart (:mod:`harness.search._spend`); ``stages.json`` is
+    written also when the run ends with an error."""
     config = {**cfg.model_dump(mode="json"), **dict(extra_config or {})}
     defaults = ConfigDefaults.of(type(cfg))
     run = Run(results_dir, run_id, "search", config, seeds=list(range(cfg.seeds)), defaults=defaults)
@@ -66,26 +71,16 @@ async def run_comparison(
             records = await comparison.run_all(tasks)
         axis = cfg.budget.axis
         limit = float(cfg.budget.model_dump()[axis])
+        spend = run_spend(run)
         summary = {
             "run_id": run_id,
             "run_dir": str(run.dir),
             **report_json(records, axis, limit),
             "failed_units": comparison.failures,
+            "spend": spend.model_dump(mode="json"),
         }
         run.write_json("search/summary.json", summary)
-        write_stages(
-            run.dir,
-            [
-                StageTotals(
-                    stage="search",
-                    calls=sum(r.spent.calls for r in records),
-                    input_tokens=sum(r.spent.input_tokens for r in records),
-                    output_tokens=sum(r.spent.output_tokens for r in records),
-                    cost_usd=sum(r.spent.dollars for r in records),
-                    time_s=time.monotonic() - started,
-                )
-            ],
-        )
+        write_stages(run.dir, stage_totals(spend, time.monotonic() - started))
         if plot_png:
             cv = curves(records, axis, budget_grid(limit, axis))
             title = f"{cfg.suite} · {cfg.model} · {len(tasks)} tasks × {cfg.seeds} seeds"
@@ -95,13 +90,29 @@ async def run_comparison(
             progress.print(f"results: {run.dir}")
             for uid, err in comparison.failures.items():
                 progress.print(f"[yellow]failed unit[/] {uid}: {err[:300]} (rerun with --run-id {run_id})")
+            progress.print(_spend_line(spend))
         run.finish("failed" if comparison.failures else "done")
         return summary
     except BaseException:
-        run.finish("failed")
+        try:
+            # What was paid until the error is reported too (the summary needs every unit).
+            write_stages(run.dir, stage_totals(run_spend(run), time.monotonic() - started))
+        finally:
+            run.finish("failed")
         raise
     finally:
         run.close()
+
+
+def _spend_line(spend: RunSpend) -> str:
+    t, f = spend.total, spend.failed_attempts
+    line = f"spent: {t.calls} calls, {t.tokens} tokens, ${t.dollars:.4f}"
+    if f.attempts:
+        line += (
+            f" ({f.attempts} failed attempts of {len(f.units)} units: {f.spent.calls} calls, "
+            f"{f.spent.tokens} tokens, ${f.spent.dollars:.4f})"
+        )
+    return line
 
 
 def _fmt(x: float | None, digits: int = 1) -> str:
