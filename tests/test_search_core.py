@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -287,3 +288,37 @@ async def test_a_program_writing_to_the_raw_output_fds_keeps_its_cells() -> None
     tests = ["assert f(1) == 1", "assert f(2) == 3"]
     report = await LocalExecutor(timeout_s=2.0).run(program, [VisibleTest(code=c) for c in tests])
     assert report.cells == [Cell.PASS, Cell.FAIL]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+async def test_cancelling_a_local_run_leaves_no_process_behind(tmp_path: Path) -> None:
+    # A unit cancelled mid-test (a sibling failed, Ctrl-C) must not leave its runner or the test's own
+    # child (in a session of its own) spinning: the runner is stopped and kills the child first.
+    import asyncio
+
+    mark = tmp_path / "pid"
+    program = (
+        f"import os\ndef f():\n    open({str(mark)!r}, 'w').write(str(os.getpid()))\n    while True: pass\n"
+    )
+    task = asyncio.ensure_future(LocalExecutor(timeout_s=60.0).run_codes(program, ["f()"]))
+    for _ in range(500):
+        if mark.exists() and mark.read_text():
+            break
+        await asyncio.sleep(0.01)
+    child = int(mark.read_text())
+    assert _alive(child)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(200):  # SIGKILL is delivered at once; give the kernel a moment to reap it
+        if not _alive(child):
+            break
+        await asyncio.sleep(0.01)
+    assert not _alive(child)

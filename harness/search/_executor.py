@@ -149,10 +149,27 @@ class LocalExecutor:
                     proc.communicate(_request(program, tests, timeout).encode()), budget
                 )
             except TimeoutError:
-                proc.kill()
-                await proc.wait()
+                await _stop(proc)
                 return _parse("", tests, "the runner exceeded its overall deadline")
+            except BaseException:  # cancelled (a sibling unit failed, Ctrl-C): no runner left behind
+                await asyncio.shield(_stop(proc))
+                raise
         return _parse(out.decode(errors="replace"), tests, err.decode(errors="replace"))
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM first (the runner then kills the test it is running, in its own session), SIGKILL if
+    it does not end within a second."""
+    if proc.returncode is not None:
+        return
+    try:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 1.0)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+    except ProcessLookupError:
+        pass
 
 
 class SandboxExecutor:

@@ -29,13 +29,18 @@ def _sides(test):
         return ast.get_source_segment(test, node.test.left), ast.get_source_segment(test, node.test.comparators[0])
     return None
 
-def _child(program, test, wfd):
+def _child(program, test, wfd, timeout):
     out = {"status": "error", "detail": ""}
     try:
-        try:
-            resource.setrlimit(resource.RLIMIT_AS, (1 << 31, 1 << 31))
-        except (ValueError, OSError):
-            pass
+        # Its own backstops, in case the runner is killed before it can kill this child (which is
+        # in a session of its own): the kernel ends it a little after its timeout, on CPU or wall time.
+        cap = int(timeout) + 2
+        for limit, value in ((resource.RLIMIT_AS, 1 << 31), (resource.RLIMIT_CPU, cap)):
+            try:
+                resource.setrlimit(limit, (value, value))
+            except (ValueError, OSError):
+                pass
+        signal.alarm(cap)
         # The parent's one result line goes to fd 1: the program's output, even written straight to
         # the file descriptors, goes nowhere.
         null = os.open(os.devnull, os.O_WRONLY)
@@ -72,7 +77,8 @@ def _one(program, test, timeout):
     if pid == 0:
         os.close(r)
         os.setsid()
-        _child(program, test, w)
+        _child(program, test, w, timeout)
+    _CURRENT[0] = pid
     os.close(w)
     deadline = t0 + timeout
     status = None
@@ -89,6 +95,7 @@ def _one(program, test, timeout):
             os.waitpid(pid, 0)
             break
         time.sleep(0.002)
+    _CURRENT[0] = 0
     ms = (time.monotonic() - t0) * 1000.0
     data = b""
     while True:
@@ -108,7 +115,19 @@ def _one(program, test, timeout):
     res["ms"] = ms
     return res
 
+_CURRENT = [0]
+
+def _on_term(signum, frame):
+    # Stopped by the executor (its caller was cancelled): the running test's child goes too.
+    if _CURRENT[0]:
+        try:
+            os.killpg(_CURRENT[0], signal.SIGKILL)
+        except OSError:
+            pass
+    os._exit(143)
+
 def main():
+    signal.signal(signal.SIGTERM, _on_term)
     req = json.loads(sys.stdin.read())
     results = [_one(req["program"], t, float(req.get("timeout", 3.0))) for t in req["tests"]]
     sys.stdout.write(json.dumps({"results": results}) + "\n")
