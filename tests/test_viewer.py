@@ -185,3 +185,18 @@ def test_pager_follows_appends_and_replacement(tmp_path: Path) -> None:
     pager.refresh()
     with pytest.raises(DataError, match="newer harness"):
         pager.page(1, 1)
+
+
+def test_task_table_counts_each_trajectory_once(client: httpx.Client, results: Path) -> None:
+    # A repository task id has no "/", so its folder name is the task id itself (as the pipeline
+    # writes ``trajectories/<key>/t<i>.jsonl``); each log is one trajectory, not two.
+    run = Run(results, "repo-trajs", "pipeline", {})
+    append_outcomes(run.dir, [TaskOutcome(task_id="local__unitconv-1", system="ours", resolved=1.0)])
+    for name in ("context", "t0", "t1"):
+        with TrajectoryLog(run.path("trajectories", "local__unitconv-1", f"{name}.jsonl")) as log:
+            log.append("start")
+    run.close()
+    (row,) = client.get("/api/tasks", params={"run": "repo-trajs"}).json()["rows"]
+    task = client.get("/api/task", params={"run": "repo-trajs", "task": "local__unitconv-1"}).json()
+    assert len(task["trajectories"]) == 3
+    assert row["n_trajectories"] == 3

@@ -16,6 +16,7 @@ from harness.report._artefacts import (
     read_instance_report,
     read_matrix,
     read_rankings,
+    task_key,
 )
 from harness.report._load import index_rows, list_run_dirs
 from harness.report._plots import available_plots
@@ -143,7 +144,9 @@ def tasks(
 
 def _task_json(row: TaskRow, trajs: dict[str, int]) -> dict[str, Any]:
     first = row.cells[0]
-    n_traj = trajs.get(row.task_id, 0) + trajs.get(row.task_id.replace("/", "__"), 0)
+    # The folders ``list_trajectories`` matches for this task: the id itself and its key, once each
+    # (they are the same folder for an id such as ``astropy__astropy-12907``).
+    n_traj = sum(trajs.get(name, 0) for name in {row.task_id, task_key(row.task_id)})
     return {
         "task_id": row.task_id,
         "oracle": first.oracle,
