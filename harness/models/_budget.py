@@ -10,6 +10,12 @@ checked *before* each call, and refuses the call with :class:`harness.errors.Bud
 limit is reached, so a token or dollar limit may be overshot by at most the one call that crossed it;
 ``calls`` and counters checked with ``check(programs=k)`` are exact.
 
+Calls in flight count too (:meth:`Budget.admit`): a model call reserves its worst case in the meter
+(one call; its estimated prompt and ``max_tokens`` of output per sample, priced) until it is recorded
+or fails. A call is let through when the limits still hold with every reserved call counted at its
+worst case; while they would not, it waits for calls in flight to end, then the spent amounts decide.
+So N concurrent calls never pass a limit that only one of them fits under.
+
 Completions served from the response cache count like fresh ones (``dollars`` is the cost of the
 work, ``paid_dollars`` what this process actually paid), so a resumed run stops where the first run
 would have stopped.
@@ -17,6 +23,7 @@ would have stopped.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -85,6 +92,9 @@ class CostMeter:
 
     def __init__(self) -> None:
         self.stages: dict[str, Spend] = {}
+        self.pending: dict[str, Spend] = {}
+        """Worst-case spend reserved by calls in flight (:meth:`Budget.admit`), by stage."""
+        self._waiters: list[asyncio.Future[None]] = []
 
     def stage(self, name: str) -> Spend:
         """The running totals of ``name`` (``"*"`` for the sum over every stage)."""
@@ -112,6 +122,35 @@ class CostMeter:
                 s.cached_completions += 1
             else:
                 s.paid_dollars += c.cost_usd
+
+    def pending_of(self, name: str) -> Spend:
+        """What calls in flight of ``name`` (``"*"``: of every stage) reserved."""
+        out = Spend()
+        for stage, spend in self.pending.items():
+            if name in (ALL_STAGES, stage):
+                out.add(spend)
+        return out
+
+    def reserve(self, stage: str, worst: Spend) -> None:
+        """Hold ``worst`` for a call in flight of ``stage`` until :meth:`unreserve`."""
+        self.pending.setdefault(stage, Spend()).add(worst)
+
+    def unreserve(self, stage: str, worst: Spend) -> None:
+        """Drop a reservation (the call was recorded, or failed) and wake calls waiting on a budget."""
+        held = self.pending[stage]
+        held.add(worst.model_copy(update=_negated(worst)))
+        if held.calls == 0:
+            del self.pending[stage]
+        waiters, self._waiters = self._waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    async def changed(self) -> None:
+        """Return once a reservation is dropped."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        await fut
 
     def count(self, name: str, k: int = 1, *, stage: str = "default") -> None:
         """Add ``k`` to a free-form counter such as ``programs``."""
@@ -172,6 +211,33 @@ class Budget:
                 return key
         return None
 
+    def fits_beside_pending(self) -> bool:
+        """Whether one more call keeps every limit with each call in flight at its reserved worst case."""
+        lim, spent, held = self.limits, self.spent, self.meter.pending_of(self.stage)
+        if lim.calls is not None and spent.calls + held.calls + 1 > lim.calls:
+            return False
+        flat, pending = spent.flat(), held.flat()
+        flat["dollars"], pending["dollars"] = spent.dollars, held.dollars  # unrounded
+        for key in ("input_tokens", "output_tokens", "tokens", "dollars"):
+            cap = getattr(lim, key)
+            if cap is not None and held.calls and flat[key] + pending[key] >= cap:
+                return False
+        return True
+
+    async def admit(self, stage: str, worst: Spend) -> None:
+        """Let one call of ``stage`` (costing at most ``worst``) through, reserving ``worst`` in the meter.
+
+        Raises :class:`BudgetExceeded` as :meth:`check` does; while the calls in flight, at their worst
+        case, leave no room for this one, waits for them to end. The caller must
+        ``meter.unreserve(stage, worst)`` once the call is recorded or has failed.
+        """
+        while True:
+            self.check()
+            if not self.meter.pending_of(self.stage).calls or self.fits_beside_pending():
+                self.meter.reserve(stage, worst)
+                return
+            await self.meter.changed()
+
     def check(self, **needed: int) -> None:
         """Raise :class:`BudgetExceeded` (carrying what was spent) if the next call is not affordable."""
         hit = self.exhausted_by(**needed)
@@ -185,3 +251,21 @@ class Budget:
                 f"raise the {hit} limit to continue",
                 spent=self.spent.flat(),
             )
+
+
+def _negated(s: Spend) -> dict[str, object]:
+    return {
+        "calls": -s.calls,
+        "requests": -s.requests,
+        "completions": -s.completions,
+        "cached_completions": -s.cached_completions,
+        "usage": Usage(
+            input_tokens=-s.usage.input_tokens,
+            output_tokens=-s.usage.output_tokens,
+            cache_read_tokens=-s.usage.cache_read_tokens,
+            cache_write_tokens=-s.usage.cache_write_tokens,
+        ),
+        "dollars": -s.dollars,
+        "paid_dollars": -s.paid_dollars,
+        "counters": {k: -v for k, v in s.counters.items()},
+    }

@@ -35,12 +35,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
 
 from harness.errors import ModelResponseError, ModelTransientError
-from harness.models._backend import Backend
-from harness.models._budget import Budget, CostMeter
+from harness.models._backend import Backend, messages_tokens
+from harness.models._budget import ALL_STAGES, Budget, CostMeter, Spend
 from harness.models._cache import FlightAbandoned, InFlight, ResponseCache, cache_key
 from harness.models._errors import TransientFailure
 from harness.models._pricing import Price
-from harness.models._types import Completion, Message, SampleParams
+from harness.models._types import Completion, Message, SampleParams, Usage
 
 
 class RetryPolicy(BaseModel):
@@ -132,8 +132,30 @@ class HarnessModel:
             seed=seed,
             logprobs=logprobs,
         )
-        if self.budget is not None:
-            self.budget.check()
+        if self.budget is None:
+            return await self._sample(messages, params)
+        # Calls in flight hold their worst case in the budget's meter, so concurrent calls cannot all
+        # pass a limit that only one of them fits under (see harness.models._budget).
+        budget, stage = self.budget, self.budget.stage if self.budget.stage != ALL_STAGES else self.stage
+        worst = self._worst_case(messages, params)
+        await budget.admit(stage, worst)
+        try:
+            return await self._sample(messages, params)
+        finally:
+            budget.meter.unreserve(stage, worst)
+
+    def _worst_case(self, messages: Sequence[Message], params: SampleParams) -> Spend:
+        """One call at most: its estimated prompt per request and ``max_tokens`` per sample, priced."""
+        requests = 1 if self.backend.native_n else params.n
+        usage = Usage(
+            input_tokens=messages_tokens(messages) * requests, output_tokens=params.max_tokens * params.n
+        )
+        return Spend(
+            calls=1, requests=requests, completions=params.n, usage=usage, dollars=self.price.cost(usage)
+        )
+
+    async def _sample(self, messages: Sequence[Message], params: SampleParams) -> list[Completion]:
+        n, seed = params.n, params.seed
         if self.cache is None:
             # No cache, no key: indices only address cache rows (and the derived seed of a top-up,
             # which needs stored rows), so the call asks for samples 0..n-1.
