@@ -200,3 +200,25 @@ def test_task_table_counts_each_trajectory_once(client: httpx.Client, results: P
     task = client.get("/api/task", params={"run": "repo-trajs", "task": "local__unitconv-1"}).json()
     assert len(task["trajectories"]) == 3
     assert row["n_trajectories"] == 3
+
+
+def test_an_unreadable_run_does_not_hide_the_others(tmp_path: Path) -> None:
+    # A run killed mid-record by an older harness and resumed kept a malformed line in the middle of
+    # its outcomes: that run cannot be read, the runs page still lists every run, that one with why.
+    make_demo_run(tmp_path, "good", n_tasks=2)
+    run = Run(tmp_path, "torn", "search", {})
+    append_outcomes(run.dir, [TaskOutcome(task_id="t/0", system="line", resolved=1.0)])
+    run.close()
+    with open(run.dir / "outcomes.jsonl", "a") as fh:
+        fh.write(
+            '{"v": 1, "task_id": "t/1", "sys{"v": 1, "task_id": "t/2", "system": "line", "resolved": 0}\n'
+        )
+    with ViewerServer(tmp_path) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        resp = c.get("/api/runs")
+        assert resp.status_code == 200, resp.text
+        runs = {r["run_id"]: r for r in resp.json()["runs"]}
+        assert runs.keys() == {"good", "torn"}
+        assert runs["good"]["n_tasks"] == 2 and "error" not in runs["good"]
+        assert runs["torn"]["partial"] and "outcomes.jsonl:2" in runs["torn"]["error"]
+        assert runs["torn"]["dir"] == "torn" and runs["torn"]["kind"] == "search"
+        assert c.get("/api/run", params={"run": "torn"}).status_code == 500  # the run page says why

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.errors import DataError
 from harness.report import TaskRow
 from harness.report._artefacts import (
     list_trajectories,
@@ -31,13 +32,32 @@ def runs(state: ViewerState) -> dict[str, Any]:
     """Every run folder, newest first, with its headline figures. Runs the index knows but whose
     folder is gone are listed as ``missing``."""
     indexed = index_rows(state.results_dir)
-    out = []
+    out: list[dict[str, Any]] = []
     seen = set()
     for run_dir in list_run_dirs(state.results_dir):
         seen.add(run_dir.name)
         try:
             data, report = state.run(run_dir.name)
         except NotFound:
+            continue
+        except DataError as exc:
+            # One unreadable folder (a malformed manifest or outcome line) must not hide every other
+            # run: it is listed with the reason, and its own page says the same.
+            kind, status, created = indexed.get(run_dir.name, ("unknown", None, None))
+            out.append(
+                {
+                    "run_id": run_dir.name,
+                    "dir": run_dir.name,
+                    "kind": kind,
+                    "status": status,
+                    "created_at": created or run_dir.stat().st_mtime,
+                    "partial": True,
+                    "n_tasks": 0,
+                    "systems": [],
+                    "cost_usd": 0.0,
+                    "error": str(exc),
+                }
+            )
             continue
         out.append(
             {

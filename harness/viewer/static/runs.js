@@ -5,7 +5,8 @@ function row(run) {
   const name = run.dir ? h("a", { href: `#/run/${enc(run.dir)}` }, run.run_id) : h("span", {}, run.run_id);
   const headline = run.systems.slice(0, 6).map((s) => h("span", { class: "chip" }, `${s.system} ${pct(s.pass_at_1)}`));
   return h("tr", { class: "run-row" },
-    h("td", {}, name, run.missing ? h("span", { class: "muted" }, " (folder missing)") : null),
+    h("td", {}, name, run.missing ? h("span", { class: "muted" }, " (folder missing)") : null,
+      run.error ? h("div", { class: "errtext small" }, `unreadable: ${run.error}`) : null),
     h("td", {}, run.kind),
     h("td", {}, statusBadge(run.status, run.partial)),
     h("td", {}, when(run.created_at)),
