@@ -90,3 +90,24 @@ async def test_a_shared_meter_counts_calls_in_flight_of_every_model(fake_server:
     out = await asyncio.gather(sample_all(a, 5), sample_all(b, 5))
     answered = sum(isinstance(r, list) for part in out for r in part)
     assert answered == 3 and meter.total.calls == 3 and fake_server.stats.received == 3
+
+
+# -- a failed call's answered requests are paid for ---------------------------------------------------
+@pytest.mark.parametrize("cache", [False, True])
+async def test_a_failed_call_records_the_requests_that_were_answered(
+    fake_server: FakeProvider, cache: bool, tmp_path: Any
+) -> None:
+    """Anthropic's n samples are n requests: when one fails for good, the others were still paid."""
+    meter = CostMeter()
+    budget = Budget(BudgetLimits(dollars=1.0), meter=meter)
+    m = connect(fake_server, "anthropic", budget=budget, cache=cache, cache_path=tmp_path / "c.sqlite")
+    fake_server.inject(Fault(kind="400"))
+    with pytest.raises(ModelRequestError):
+        await m.sample(chat("three samples"), n=3, seed=1)
+    assert fake_server.stats.answered == 2
+    spent = meter.total
+    assert spent.calls == 0 and spent.requests == 2 and spent.completions == 2
+    # the fake prices each answer alike: 2 answers of (input + 2 * output) / 1e6 dollars
+    ok = await connect(fake_server, "anthropic", cache=False).sample(chat("three samples"), seed=1)
+    assert spent.paid_dollars == pytest.approx(2 * ok[0].cost_usd) and spent.paid_dollars > 0
+    assert spent.dollars == pytest.approx(spent.paid_dollars)

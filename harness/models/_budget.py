@@ -109,10 +109,14 @@ class CostMeter:
             out.add(s)
         return out
 
-    def record(self, stage: str, completions: Sequence[Completion], *, requests: int) -> None:
-        """Count one ``sample`` call that returned ``completions`` after ``requests`` provider requests."""
+    def record(
+        self, stage: str, completions: Sequence[Completion], *, requests: int, call: bool = True
+    ) -> None:
+        """Count one ``sample`` call that returned ``completions`` after ``requests`` provider requests.
+
+        ``call=False``: the answered requests of a call that failed (paid for, but no call answered)."""
         s = self.stage(stage)
-        s.calls += 1
+        s.calls += 1 if call else 0
         s.requests += requests
         for c in completions:
             s.completions += 1

@@ -133,14 +133,14 @@ class HarnessModel:
             logprobs=logprobs,
         )
         if self.budget is None:
-            return await self._sample(messages, params)
+            return await self._paid_for(messages, params)
         # Calls in flight hold their worst case in the budget's meter, so concurrent calls cannot all
         # pass a limit that only one of them fits under (see harness.models._budget).
         budget, stage = self.budget, self.budget.stage if self.budget.stage != ALL_STAGES else self.stage
         worst = self._worst_case(messages, params)
         await budget.admit(stage, worst)
         try:
-            return await self._sample(messages, params)
+            return await self._paid_for(messages, params)
         finally:
             budget.meter.unreserve(stage, worst)
 
@@ -154,18 +154,33 @@ class HarnessModel:
             calls=1, requests=requests, completions=params.n, usage=usage, dollars=self.price.cost(usage)
         )
 
-    async def _sample(self, messages: Sequence[Message], params: SampleParams) -> list[Completion]:
+    async def _paid_for(self, messages: Sequence[Message], params: SampleParams) -> list[Completion]:
+        """:meth:`_sample`; when it fails, the requests it had answered were still paid, so they are
+        recorded (requests, completions, tokens, dollars; not a call)."""
+        paid: list[dict[int, Completion]] = []
+        try:
+            return await self._sample(messages, params, paid)
+        except BaseException:
+            if paid:
+                self.meter.record(
+                    self.stage, [c for part in paid for c in part.values()], requests=len(paid), call=False
+                )
+            raise
+
+    async def _sample(
+        self, messages: Sequence[Message], params: SampleParams, paid: list[dict[int, Completion]]
+    ) -> list[Completion]:
         n, seed = params.n, params.seed
         if self.cache is None:
             # No cache, no key: indices only address cache rows (and the derived seed of a top-up,
             # which needs stored rows), so the call asks for samples 0..n-1.
-            got, requests = await self._fetch(messages, params, list(range(n)), None)
+            got, requests = await self._fetch(messages, params, list(range(n)), None, paid)
             out = [got[i] for i in range(n)]
         else:
             key = cache_key(self.name, messages, params)
             start = 0 if seed is not None else self._shared.draw(key, n)
             indices = list(range(start, start + n))
-            got, requests = await self._cached(self.cache, key, messages, params, indices)
+            got, requests = await self._cached(self.cache, key, messages, params, indices, paid)
             out = [got[i] for i in indices]
         self.meter.record(self.stage, out, requests=requests)
         return out
@@ -177,6 +192,7 @@ class HarnessModel:
         messages: Sequence[Message],
         params: SampleParams,
         indices: list[int],
+        paid: list[dict[int, Completion]],
     ) -> tuple[dict[int, Completion], int]:
         """The samples ``indices`` of ``key``: from the cache, from a request in flight, or fetched.
 
@@ -196,7 +212,7 @@ class HarnessModel:
             try:
                 if own:
                     fresh, sent = await self._fetch(
-                        messages, params, list(own), _Lead(cache, key, flights, own)
+                        messages, params, list(own), _Lead(cache, key, flights, own), paid
                     )
                     found.update(fresh)
                     requests += sent
@@ -222,15 +238,20 @@ class HarnessModel:
         return found, requests
 
     async def _fetch(
-        self, messages: Sequence[Message], params: SampleParams, missing: list[int], lead: _Lead | None
+        self,
+        messages: Sequence[Message],
+        params: SampleParams,
+        missing: list[int],
+        lead: _Lead | None,
+        paid: list[dict[int, Completion]],
     ) -> tuple[dict[int, Completion], int]:
         """The samples ``missing`` from the provider; ``lead``: the cache rows and flights they fill
-        (None without a cache)."""
+        (None without a cache); each answered request's samples are appended to ``paid``."""
         if self.backend.native_n:
-            return await self._request(messages, params, missing, lead), 1
+            return await self._request(messages, params, missing, lead, paid), 1
         # Every request runs to its end before an error is raised, so none is left running unowned.
         parts = await asyncio.gather(
-            *(self._request(messages, params, [i], lead) for i in missing),
+            *(self._request(messages, params, [i], lead, paid) for i in missing),
             return_exceptions=True,
         )
         merged: dict[int, Completion] = {}
@@ -241,7 +262,12 @@ class HarnessModel:
         return merged, len(missing)
 
     async def _request(
-        self, messages: Sequence[Message], params: SampleParams, indices: list[int], lead: _Lead | None
+        self,
+        messages: Sequence[Message],
+        params: SampleParams,
+        indices: list[int],
+        lead: _Lead | None,
+        paid: list[dict[int, Completion]],
     ) -> dict[int, Completion]:
         """One provider request for the samples ``indices``, retried; each answer is cached at once."""
         try:
@@ -258,6 +284,7 @@ class HarnessModel:
                 i: c.model_copy(update={"cost_usd": self.price.cost(c.usage), "model": c.model or self.name})
                 for i, c in zip(indices, raw, strict=True)
             }
+            paid.append(priced)
             if lead is not None:
                 lead.cache.put(lead.key, self.name, priced)
         except BaseException as exc:
