@@ -55,3 +55,40 @@ def test_malformed_middle_line_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text('{"v":99,"seq":0,"type":"start"}\n')
     with pytest.raises(DataError, match="newer harness"):
         list(iter_events(path))
+
+
+def test_torn_last_line_cut_inside_a_character_is_ignored(tmp_path: Path) -> None:
+    # A crash tears the last line at a byte, not at a character: model output is often not ASCII.
+    path = tmp_path / "traj.jsonl"
+    with TrajectoryLog(path) as log:
+        log.append("start")
+        log.append("model_response", {"text": "héllo 世界"})
+    torn = '{"v": 1, "seq": 2, "type": "model_response", "data": {"text": "世界'.encode()
+    with open(path, "ab") as fh:
+        fh.write(torn[:-1])
+    events = list(iter_events(path))
+    assert [e.seq for e in events] == [0, 1] and events[1].data["text"] == "héllo 世界"
+    with TrajectoryLog(path) as log:  # a resumed trajectory continues the same file
+        log.append("end")
+    assert [(e.seq, e.type) for e in iter_events(path)] == [(0, "start"), (1, "model_response"), (2, "end")]
+
+
+def test_reopening_a_log_with_a_torn_line_keeps_it_readable(tmp_path: Path) -> None:
+    # The torn line is dropped before appending: appended to, it would merge with the first new event
+    # into one malformed line in the middle of the log, which no reader can get past.
+    path = tmp_path / "traj.jsonl"
+    with TrajectoryLog(path) as log:
+        log.append("start")
+    with open(path, "a") as fh:
+        fh.write('{"v": 1, "seq": 1, "type": "no')
+    with TrajectoryLog(path) as log:
+        log.append("note", {"text": "resumed"})
+    assert [(e.seq, e.type) for e in iter_events(path)] == [(0, "start"), (1, "note")]
+    assert path.read_text().endswith("\n") and len(path.read_text().splitlines()) == 2
+
+
+def test_a_complete_line_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "traj.jsonl"
+    path.write_bytes(b'{"v":1,"seq":0,"type":"start"}\n{"v":1,"seq":1,"type":"note","data":{"t":"\xff"}}\n')
+    with pytest.raises(DataError, match=r"traj.jsonl:2"):
+        list(iter_events(path))

@@ -25,7 +25,13 @@ class TrajectoryLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fsync = fsync
         self._seq = _last_seq(self.path) + 1
-        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            _drop_torn_tail(fd)
+        except OSError:
+            os.close(fd)
+            raise
+        self._fh = os.fdopen(fd, "a", encoding="utf-8")
         self.cost_usd = 0.0
 
     def append(
@@ -66,6 +72,23 @@ class TrajectoryLog:
         self.close()
 
 
+def _drop_torn_tail(fd: int) -> None:
+    """Truncate the log after its last newline: a torn line from a crash, appended to, would merge
+    with the next event into one malformed line in the middle of the log."""
+    end = os.fstat(fd).st_size
+    if end == 0 or os.pread(fd, 1, end - 1) == b"\n":
+        return
+    pos = end
+    while pos > 0:
+        start = max(0, pos - 65536)
+        cut = os.pread(fd, pos - start, start).rfind(b"\n")
+        if cut >= 0:
+            os.ftruncate(fd, start + cut + 1)
+            return
+        pos = start
+    os.ftruncate(fd, 0)
+
+
 def _last_seq(path: Path) -> int:
     last = -1
     if path.exists():
@@ -78,17 +101,17 @@ def iter_events(path: str | Path, *, offset: int = 0, limit: int | None = None) 
     """Events of a log, in order, skipping the first ``offset``. A torn last line is ignored; a
     malformed line elsewhere, or a newer format version, raises :class:`DataError` naming the line."""
     p = Path(path)
-    with open(p, encoding="utf-8") as fh:
-        lines = fh.readlines()
+    # Split bytes, not text: a crash tears the last line at a byte, possibly inside a character, and
+    # the part after the last newline (torn or empty) is no event.
+    lines = p.read_bytes().split(b"\n")[:-1]
     count = 0
     for lineno, line in enumerate(lines, 1):
-        is_last = lineno == len(lines)
-        if not line.endswith("\n") and is_last:
-            return  # torn write from a crash: the event never happened
         if lineno <= offset:
             continue
         try:
-            raw = json.loads(line)
+            raw = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{p}:{lineno}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
         except json.JSONDecodeError as exc:
             raise DataError(f"{p}:{lineno}: not a JSON line ({exc.msg})") from exc
         if raw.get("v", 0) > FORMAT_VERSION:
