@@ -58,6 +58,7 @@ class AnthropicBackend:
         self.model_id = config.model
         self.default_concurrency = config.max_concurrency
         self.name = f"anthropic:{config.model}"
+        self.cache_options: dict[str, Any] = {"extra_body": config.extra_body} if config.extra_body else {}
         self._client: Any = None
         self._loop: object = None
 

@@ -24,8 +24,9 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from harness.errors import StoreError
 from harness.models._types import Completion, Message, SampleParams
@@ -52,9 +53,14 @@ def default_cache_path() -> Path:
     return root / "responses.sqlite"
 
 
-def cache_key(model: str, messages: Sequence[Message], params: SampleParams) -> str:
-    """The content address of a request, independent of ``n`` (the sample index is stored per row)."""
-    payload = {
+def cache_key(
+    model: str, messages: Sequence[Message], params: SampleParams, options: Mapping[str, Any] | None = None
+) -> str:
+    """The content address of a request, independent of ``n`` (the sample index is stored per row).
+
+    ``options``: the backend's settings that change its answers (``extra_body``, a vLLM chat template,
+    ...); only non-empty ones enter the key, so a model without them keeps the key it always had."""
+    payload: dict[str, Any] = {
         "v": SCHEMA_VERSION,
         "model": model,
         "messages": [[m.role, m.content] for m in messages],
@@ -65,6 +71,8 @@ def cache_key(model: str, messages: Sequence[Message], params: SampleParams) -> 
         "seed": params.seed,
         "logprobs": params.logprobs,
     }
+    if options:
+        payload["options"] = dict(options)
     raw = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 

@@ -70,6 +70,7 @@ class OpenAIBackend:
         self.model_id = config.model
         self.default_concurrency = config.max_concurrency
         self.name = f"openai:{config.model}"
+        self.cache_options: dict[str, Any] = {"extra_body": config.extra_body} if config.extra_body else {}
         self._client: Any = None
         """A :class:`ChatWire` or an ``openai.AsyncOpenAI``, for the event loop in ``_loop``."""
         self._loop: object = None

@@ -79,6 +79,16 @@ class VLLMBackend:
         self.config = config
         self.model_id = config.model
         self.name = f"vllm:{config.model}"
+        # What changes the answers for the same model path: random weights, another prompt rendering.
+        self.cache_options: dict[str, Any] = {
+            k: v
+            for k, v in (
+                ("load_format", config.load_format if config.load_format != "auto" else None),
+                ("tokenizer", config.tokenizer),
+                ("chat_template", config.chat_template),
+            )
+            if v is not None
+        }
         self.default_concurrency = config.max_concurrency
         self.llm: Any = None
         self.generate_calls = 0

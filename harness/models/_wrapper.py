@@ -177,7 +177,8 @@ class HarnessModel:
             got, requests = await self._fetch(messages, params, list(range(n)), None, paid)
             out = [got[i] for i in range(n)]
         else:
-            key = cache_key(self.name, messages, params)
+            # A backend's `cache_options` (optional): its settings that change the answers, e.g. extra_body.
+            key = cache_key(self.name, messages, params, getattr(self.backend, "cache_options", None))
             start = 0 if seed is not None else self._shared.draw(key, n)
             indices = list(range(start, start + n))
             got, requests = await self._cached(self.cache, key, messages, params, indices, paid)
