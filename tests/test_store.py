@@ -245,6 +245,21 @@ def test_appending_after_a_torn_line_keeps_the_file_readable(tmp_path: Path) -> 
     assert [o.task_id for o in read_outcomes(only)] == ["y"]
 
 
+def test_a_line_torn_inside_a_multibyte_character_is_ignored_and_appended_past(tmp_path: Path) -> None:
+    from harness.store import TaskOutcome, append_outcomes, read_outcomes
+
+    append_outcomes(tmp_path, [TaskOutcome(task_id="a", system="b4", resolved=1.0, extra={"note": "naïve"})])
+    whole = TaskOutcome(task_id="b", system="b4", resolved=1.0, extra={"note": "日本"}).model_dump_json()
+    raw = whole.encode("utf-8")
+    cut = raw.index("日".encode()) + 1  # the kill lands inside a 3-byte character
+    with open(tmp_path / "outcomes.jsonl", "ab") as fh:
+        fh.write(raw[:cut])
+    assert [o.task_id for o in read_outcomes(tmp_path)] == ["a"]
+    append_outcomes(tmp_path, [TaskOutcome(task_id="b", system="b4", resolved=0.5, extra={"note": "日本"})])
+    got = {o.task_id: (o.resolved, o.extra["note"]) for o in read_outcomes(tmp_path)}
+    assert got == {"a": (1.0, "naïve"), "b": (0.5, "日本")}
+
+
 def test_one_process_at_a_time_holds_a_run(tmp_path: Path) -> None:
     import signal
     import subprocess

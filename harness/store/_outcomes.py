@@ -97,13 +97,14 @@ def read_outcomes(run_dir: str | Path) -> list[TaskOutcome]:
     if not path.exists():
         return []
     latest: dict[tuple[str, str, int], TaskOutcome] = {}
-    lines = path.read_text(encoding="utf-8").split("\n")
+    # Split as bytes: a kill can tear the last line inside a multi-byte character.
+    lines = path.read_bytes().split(b"\n")
     for lineno, line in enumerate(lines[:-1], 1):  # the part after the last newline is torn or empty
         if not line.strip():
             continue
         try:
-            o = TaskOutcome.model_validate(json.loads(line))
-        except (json.JSONDecodeError, ValueError) as exc:
+            o = TaskOutcome.model_validate(json.loads(line.decode("utf-8")))
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
             raise DataError(f"{path}:{lineno}: malformed outcome record ({exc})") from exc
         latest[o.key] = o
     return list(latest.values())
