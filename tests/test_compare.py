@@ -107,3 +107,19 @@ def test_cli_compare(two_runs: Path, tmp_path: Path) -> None:
     assert body["pairs"][0]["n_tasks"] == 3 and pq.exists() and "# Comparison" in md.read_text()
     res = runner.invoke(app, ["compare", "a", "b", "--results", str(two_runs), "--n-boot", "200"])
     assert res.exit_code == 0 and "union coverage" in res.stdout
+
+
+def test_system_names_with_brackets_print_as_they_are(tmp_path: Path) -> None:
+    # `harness select` names a selector scored under B4's protocol "b4 [b4]": the tables must not read
+    # "[b4]" as rich markup (it vanished, so two rows printed as "b4").
+    from typer.testing import CliRunner
+
+    _run(tmp_path, "x", "b4 [b4]", {"t1": 1, "t2": 0}, {"t1": True, "t2": True})
+    _run(tmp_path, "y", "codet [bold]", {"t1": 1, "t2": 1}, {"t1": True, "t2": True})
+    runner = CliRunner()
+    res = runner.invoke(app, ["report", "x", "--results", str(tmp_path), "--no-plots"])
+    assert res.exit_code == 0, res.output
+    assert "b4 [b4]" in res.output
+    res = runner.invoke(app, ["compare", "x", "y", "--results", str(tmp_path), "--n-boot", "50"])
+    assert res.exit_code == 0, res.output
+    assert "x:b4 [b4]" in res.output and "y:codet [bold]" in res.output

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.cli._common import friendly_errors, print_json
@@ -32,7 +33,7 @@ def _report_table(report: object) -> Table:
     from harness.report import RunReport
 
     assert isinstance(report, RunReport)
-    title = f"{report.run_id} ({report.kind})" + (" [PARTIAL]" if report.partial else "")
+    title = f"{escape(report.run_id)} ({escape(report.kind)})" + (" [PARTIAL]" if report.partial else "")
     table = Table(title=title)
     for col in (
         "system",
@@ -45,10 +46,10 @@ def _report_table(report: object) -> Table:
         "$",
         "time s",
     ):
-        table.add_column(col, justify="left" if col == "system" else "right")
+        table.add_column(col, justify="left" if col == "system" else "right", no_wrap=col == "system")
     for s in report.systems:
         table.add_row(
-            s.system, str(s.n_tasks), _pct(s.pass_at_1), _pct(s.oracle), _pct(s.random_pick),
+            escape(s.system), str(s.n_tasks), _pct(s.pass_at_1), _pct(s.oracle), _pct(s.random_pick),
             str(s.relevant_tasks), _pct(s.relevant_pass_at_1), f"{s.cost_usd:.4f}", f"{s.time_s:.1f}",
         )  # fmt: skip
     return table
@@ -77,7 +78,7 @@ def report_cmd(
         return
     out.print(_report_table(report))
     for problem in report.problems:
-        out.print(f"[yellow]partial:[/] {problem}")
+        out.print(f"[yellow]partial:[/] {escape(problem)}")
     out.print(f"wrote {', '.join(str(p) for p in written)}")
 
 
@@ -118,17 +119,22 @@ def compare_cmd(
         return
     table = Table(title="paired differences (b - a, points; 95% bootstrap CI)")
     for col in ("a", "b", "tasks", "diff", "CI", "p", "b>a", "a>b"):
-        table.add_column(col, justify="left" if col in "ab" else "right")
+        table.add_column(col, justify="left" if col in "ab" else "right", no_wrap=col in "ab")
     for p in cmp.pairs:
         ci = "-" if p.ci_low is None else f"[{_pct(p.ci_low)}, {_pct(p.ci_high)}]"
         pv = "-" if p.p_value is None else f"{p.p_value:.4f}"
-        table.add_row(p.a, p.b, str(p.n_tasks), _pct(p.diff), ci, pv, str(p.b_better), str(p.a_better))
+        table.add_row(
+            escape(p.a), escape(p.b), str(p.n_tasks), _pct(p.diff), ci, pv, str(p.b_better), str(p.a_better)
+        )
     cols = Table(title="columns")
     for col in ("column", "tasks", "pass@1 %", "oracle %"):
-        cols.add_column(col, justify="left" if col == "column" else "right")
+        cols.add_column(col, justify="left" if col == "column" else "right", no_wrap=col == "column")
     for c in cmp.columns:
         cols.add_row(
-            c.label + (" [PARTIAL]" if c.partial else ""), str(c.n_tasks), _pct(c.pass_at_1), _pct(c.oracle)
+            escape(c.label) + (" [PARTIAL]" if c.partial else ""),
+            str(c.n_tasks),
+            _pct(c.pass_at_1),
+            _pct(c.oracle),
         )
     out.print(cols)
     out.print(f"union coverage: {_pct(cmp.union_coverage)} % of {len(cmp.rows)} tasks; "
