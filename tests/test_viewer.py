@@ -187,6 +187,28 @@ def test_pager_follows_appends_and_replacement(tmp_path: Path) -> None:
         pager.page(1, 1)
 
 
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (b"[1, 2]", "not an event"),  # JSON, but not an object
+        (b'{"v": 1, "seq": 1, "type": "no-such-type"}', "not an event"),
+        (b'{"v": 1, "seq": 1, "type": "note", "data": {"message": "caf\xe9"}}', "not UTF-8|not a JSON line"),
+    ],
+)
+def test_a_bad_line_in_a_page_is_a_named_error(tmp_path: Path, bad: bytes, message: str) -> None:
+    # One bad line must give the viewer's clear error naming the event, not an uncaught exception.
+    path = tmp_path / "t.jsonl"
+    with TrajectoryLog(path) as log:
+        log.append("start")
+    with open(path, "ab") as fh:
+        fh.write(bad + b"\n")
+    pager = TrajectoryPager(path)
+    pager.refresh()
+    assert pager.page(0, 1)[0].type == "start"
+    with pytest.raises(DataError, match=rf"t\.jsonl: event 1 .*({message})"):
+        pager.page(0, 5)
+
+
 def test_task_table_counts_each_trajectory_once(client: httpx.Client, results: Path) -> None:
     # A repository task id has no "/", so its folder name is the task id itself (as the pipeline
     # writes ``trajectories/<key>/t<i>.jsonl``); each log is one trajectory, not two.

@@ -13,6 +13,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from harness.errors import DataError
 from harness.trajectory._events import FORMAT_VERSION, TrajectoryEvent
 
@@ -97,10 +99,19 @@ class TrajectoryPager:
         lines = [ln for ln in blob.split(b"\n") if ln.strip()]
         for i, line in enumerate(lines, offset):
             try:
-                raw = json.loads(line)
+                raw = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{self.path}: event {i} is not UTF-8 text ({exc.reason})") from exc
             except json.JSONDecodeError as exc:
                 raise DataError(f"{self.path}: event {i} is not a JSON line ({exc.msg})") from exc
-            if raw.get("v", 0) > FORMAT_VERSION:
-                raise DataError(f"{self.path}: event {i} is from a newer harness (v{raw['v']}); upgrade")
-            events.append(TrajectoryEvent.model_validate(raw))
+            if not isinstance(raw, dict):
+                raise DataError(f"{self.path}: event {i} is not an event (a JSON {type(raw).__name__})")
+            version = raw.get("v", 0)
+            if isinstance(version, int) and version > FORMAT_VERSION:
+                raise DataError(f"{self.path}: event {i} is from a newer harness (v{version}); upgrade")
+            try:
+                events.append(TrajectoryEvent.model_validate(raw))
+            except ValidationError as exc:
+                why = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
+                raise DataError(f"{self.path}: event {i} is not an event ({why})") from exc
         return events
