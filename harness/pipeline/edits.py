@@ -11,7 +11,9 @@ the last path-looking token of that line when it is a sentence such as ``In `pkg
     >>>>>>> REPLACE
 
 An empty ``SEARCH`` part creates a new file (an error if the file exists). Paths are relative to the
-repository; ``./``, ``/testbed/`` and other prefixes of a known path are resolved to it. Each block is matched in
+repository; ``./``, ``/testbed/``, ``/workspace/`` and other prefixes of a known path are resolved to
+it. A new file may not be absolute, hold ``..``, sit in ``.git``, be a folder of the repository or lie
+under one of its files (``bad_path``: such a write would escape the repository or fail). Each block is matched in
 three steps, the first that finds exactly one place wins:
 
 * ``exact``: the search text occurs verbatim once;
@@ -88,7 +90,7 @@ class AppliedEdit:
 class EditError:
     index: int
     path: str
-    kind: Literal["missing_file", "no_match", "ambiguous", "file_exists"]
+    kind: Literal["missing_file", "no_match", "ambiguous", "file_exists", "bad_path"]
     message: str
 
 
@@ -192,17 +194,42 @@ def _join(lines: list[str]) -> str:
 
 
 def _resolve(path: str, current: Mapping[str, str]) -> str:
-    """``path`` as a key of ``current``: ``./`` and the sandbox's ``/testbed/`` prefix are dropped, and
+    """``path`` as a key of ``current``: ``./`` and the sandbox's ``/testbed/`` and ``/workspace/`` prefixes are dropped, and
     any other prefixed path is matched to the one known path it ends with."""
     if path in current:
         return path
-    for prefix in ("./", "/testbed/"):
+    for prefix in ("./", "/testbed/", "/workspace/"):
         if path.startswith(prefix):
             path = path[len(prefix) :]
     if path in current:
         return path
     hits = [p for p in current if path.endswith("/" + p)]
     return hits[0] if len(hits) == 1 else path
+
+
+def _bad_path(path: str, current: Mapping[str, str]) -> str | None:
+    """Why a new file may not be created at ``path`` (relative to the repository root), or None.
+
+    The loops write ``<workdir>/<path>``: an absolute path, ``..``, ``.git``, a folder of the repository
+    or a path under one of its files would escape the repository or fail the write (a sandbox error
+    that would end the trajectory), so such a block is an error for the model instead.
+    """
+    how = "Use a path relative to the repository root, such as pkg/module.py."
+    parts = path.split("/")
+    if path.startswith("/"):
+        return f"{path} is an absolute path outside the repository. {how}"
+    if "\0" in path or any(part in ("", ".", "..") for part in parts):
+        return f"{path!r} is not a plain path inside the repository. {how}"
+    if ".git" in parts:
+        return f"{path} is inside .git, which edits may not touch. {how}"
+    if any(len(part.encode()) > 255 for part in parts):
+        return f"{path} has a name longer than 255 bytes. {how}"
+    for k in range(1, len(parts)):
+        if "/".join(parts[:k]) in current:
+            return f"{'/'.join(parts[:k])} is a file, not a folder. {how}"
+    if any(p.startswith(path + "/") for p in current):
+        return f"{path} is a folder of the repository, not a file. {how}"
+    return None
 
 
 def apply_edits(sources: Mapping[str, str], blocks: Sequence[EditBlock]) -> EditOutcome:
@@ -224,6 +251,10 @@ def apply_edits(sources: Mapping[str, str], blocks: Sequence[EditBlock]) -> Edit
                         f"there is no file {path}.{hint} To create a new file, leave the SEARCH part empty.",
                     )
                 )
+                continue
+            bad = _bad_path(path, current)
+            if bad is not None:
+                outcome.errors.append(EditError(index, path, "bad_path", bad))
                 continue
             current[path] = block.replace
             touched.add(path)
