@@ -27,12 +27,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from harness.errors import EngineUnavailable, ImageError
+from harness.errors import DataError, EngineUnavailable, ImageError
 from harness.tasks._local import default_cache_dir, git
 from harness.tasks._repo import EnvironmentSpec, RepoTask
 
 RECIPE_VERSION = "1"
 TESTBED = "/testbed"
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _LOCK = threading.Lock()
 
 _INSTALL_WHEELS = (
@@ -208,16 +209,22 @@ def checkout_at(task: RepoTask, dest: Path) -> None:
     """A fresh git repository in ``dest`` holding ``task.base_commit`` and its ancestors only.
 
     The commit is fetched by SHA (no remote is configured, no tags, no other refs), checked out on
-    ``main`` with ref logging off, and the fetch's traces are removed.
+    ``main`` with ref logging off, and the fetch's traces are removed. :class:`DataError` when
+    ``base_commit`` is not a full SHA.
     """
     source = task.repo_source().location
+    # Both come from task records: a base_commit or location starting with `-` would be a git option
+    # (`--upload-pack=CMD` runs CMD on this host), so the commit must be a full SHA and `--` ends options.
+    if not _SHA.fullmatch(task.base_commit):
+        raise DataError(
+            f"{task.instance_id}: base_commit {task.base_commit[:80]!r} is not a full commit SHA "
+            "(40 or 64 hex digits); fix the task record"
+        )
     dest.mkdir(parents=True)
     git(["init", "-q", "-b", "main"], dest)
     git(["config", "core.logAllRefUpdates", "false"], dest)
-    git(
-        ["-c", "uploadpack.allowAnySHA1InWant=true", "fetch", "-q", "--no-tags", source, task.base_commit],
-        dest,
-    )
+    fetch = ["-c", "uploadpack.allowAnySHA1InWant=true", "fetch", "-q", "--no-tags"]
+    git([*fetch, "--", source, task.base_commit], dest)
     git(["checkout", "-q", "-B", "main", task.base_commit], dest)
     (dest / ".git" / "FETCH_HEAD").unlink(missing_ok=True)
     shutil.rmtree(dest / ".git" / "logs", ignore_errors=True)
