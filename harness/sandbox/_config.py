@@ -62,6 +62,8 @@ def container_kwargs(
         "user": "0:0",
         "working_dir": "/",
         "environment": base_env(profile),
+        # docker-py otherwise adds the proxies of the client's config.json (often with credentials).
+        "use_config_proxy": False,
         "labels": dict(labels),
         "init": True,
         "network_mode": "bridge" if profile.network else "none",

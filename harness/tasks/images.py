@@ -166,6 +166,9 @@ class TaskImages:
                     forcerm=True,
                     decode=True,
                     network_mode="default" if network else "none",
+                    # The client's config.json proxies (credentials included) become build args that
+                    # every RUN sees and may bake into a layer: only a build with a network needs them.
+                    use_config_proxy=network,
                 ):
                     if "stream" in chunk:
                         log.write(chunk["stream"])
@@ -181,7 +184,11 @@ class TaskImages:
 
     def _python_version(self, base: str) -> str:
         out = self.client.containers.run(
-            base, ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], remove=True
+            base,
+            ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            remove=True,
+            network_mode="none",
+            use_config_proxy=False,
         )
         return bytes(out).decode().strip()
 
