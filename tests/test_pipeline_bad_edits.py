@@ -12,7 +12,8 @@ import pytest
 from pipeline_host import ROOTS, HostSandbox
 
 from harness.models import load
-from harness.pipeline import editing_loop
+from harness.pipeline import editing_loop, loops
+from harness.pipeline._trajectory import read_sources
 from harness.pipeline.edits import EditBlock, apply_edits
 from harness.tasks import PublicRepoTask
 
@@ -36,6 +37,11 @@ def _repo(tmp_path: Path) -> Path:
     (repo / "pkg").mkdir(parents=True)
     (repo / "pkg" / "__init__.py").write_text("")
     (repo / "pkg" / "mod.py").write_text("X = 1\n")
+    _commit(repo, tmp_path)
+    return repo
+
+
+def _commit(repo: Path, tmp_path: Path) -> None:
     env = {"GIT_CONFIG_NOSYSTEM": "1", "HOME": str(tmp_path), "PATH": os.environ["PATH"]}
     for cmd in (
         ["init", "-q"],
@@ -43,7 +49,6 @@ def _repo(tmp_path: Path) -> Path:
         ["-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", "base"],
     ):
         subprocess.run(["git", *cmd], cwd=repo, env=env, check=True)
-    return repo
 
 
 BAD_PATHS = [
@@ -92,3 +97,66 @@ async def test_an_edit_escaping_the_repository_is_feedback_not_a_write_or_a_cras
     assert "+X = 2" in res.patch and "EVIL" not in res.patch
     shown = model.backend.seen[1][-1].content
     assert "../../escaped.py" in shown and "not a plain path" in shown and "is a folder" in shown
+
+
+async def test_new_files_over_unreadable_files_folders_and_symlinks_are_refused(tmp_path: Path) -> None:
+    """The loop edits only the files it could read as text; a "new file" onto one it could not (binary,
+    not UTF-8), onto a folder that git does not track, or through a symbolic link out of the repository
+    is refused in the sandbox, not written (a clobbered file, an escape or a failed write)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    repo = tmp_path / "repo"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "pkg" / "__init__.py").write_text("")
+    (repo / "pkg" / "mod.py").write_text("X = 1\n")
+    (repo / "pkg" / "legacy.py").write_bytes(b"# caf\xe9\nY = 1\n")
+    (repo / "pkg" / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\0\0")
+    (repo / "pkg" / "link").symlink_to(outside)
+    _commit(repo, tmp_path)
+    (repo / "build").mkdir()  # untracked, as a build leaves it
+    (tmp_path / "sb").mkdir()
+    sb = HostSandbox(str(repo), tmp_path / "sb")
+    sources = await read_sources(sb, ROOTS, 100_000)
+    assert set(sources) == {"pkg/__init__.py", "pkg/mod.py"}
+    answers = [
+        _block("pkg/legacy.py", "", "Y = 2\n")
+        + _block("pkg/logo.png", "", "not an image\n")
+        + _block("pkg/link/evil.py", "", "EVIL = 1\n")
+        + _block("build", "", "EVIL = 1\n")
+        + _block("pkg/mod.py", "X = 1\n", "X = 2\n"),
+        "<done/>",
+    ]
+    model = _model(answers)
+    res = await editing_loop(TASK, model, sb, {}, sources, TEST, roots=ROOTS, max_turns=3)
+    ws = sb.dir / "workspace"
+    assert (ws / "pkg" / "legacy.py").read_bytes() == b"# caf\xe9\nY = 1\n"
+    assert (ws / "pkg" / "logo.png").read_bytes() == b"\x89PNG\r\n\x1a\n\0\0"
+    assert list(outside.iterdir()) == [] and (ws / "build").is_dir()
+    assert res.done and res.edits_failed == 4 and res.edits_applied == 1
+    assert res.edited is not None and res.edited.exit_code == 0
+    assert "+X = 2" in res.patch and "legacy" not in res.patch and "EVIL" not in res.patch
+    shown = model.backend.seen[1][-1].content
+    assert shown.count("already exists") == 2 and "outside the repository" in shown and "is a folder" in shown
+
+
+@pytest.mark.docker
+async def test_the_path_check_runs_in_a_strict_docker_sandbox() -> None:
+    from harness.sandbox import DockerSandbox
+
+    async with DockerSandbox() as sb:
+        await sb.write_file("pkg/mod.py", "X = 1\n")
+        await sb.write_file("pkg/legacy.py", b"# caf\xe9\n")
+        res = await sb.run(
+            "mkdir build && ln -s /tmp pkg/link && ln -s mod.py pkg/alias.py", cwd="/workspace"
+        )
+        assert res.ok, res.stderr
+        paths = ["pkg/mod.py", "pkg/new.py", "pkg/legacy.py", "build", "pkg/link/x.py", "pkg/mod.py/x.py"]
+        refused = await loops.unwritable(
+            sb, "/workspace", [*paths, "pkg/alias.py"], {"pkg/mod.py": "X = 1\n", "pkg/alias.py": "X = 1\n"}
+        )
+        assert sorted(refused) == ["build", "pkg/legacy.py", "pkg/link/x.py", "pkg/mod.py/x.py"]
+        assert (
+            "already exists" in refused["pkg/legacy.py"]
+            and "outside the repository" in refused["pkg/link/x.py"]
+        )
+        assert "is a folder" in refused["build"] and "pkg/mod.py is a file" in refused["pkg/mod.py/x.py"]

@@ -232,13 +232,22 @@ def _bad_path(path: str, current: Mapping[str, str]) -> str | None:
     return None
 
 
-def apply_edits(sources: Mapping[str, str], blocks: Sequence[EditBlock]) -> EditOutcome:
-    """Apply ``blocks`` in order to ``sources`` (path -> text); see the module docstring."""
+def apply_edits(
+    sources: Mapping[str, str], blocks: Sequence[EditBlock], *, refused: Mapping[str, str] | None = None
+) -> EditOutcome:
+    """Apply ``blocks`` in order to ``sources`` (path -> text); see the module docstring.
+
+    ``refused`` maps paths that may not be written to why (the editing loop's check in the sandbox):
+    a block on one is a ``bad_path`` error with that reason.
+    """
     current = dict(sources)
     outcome = EditOutcome(sources={})
     touched: set[str] = set()
     for index, block in enumerate(blocks):
         path = _resolve(block.path, current)
+        if refused and path in refused:
+            outcome.errors.append(EditError(index, path, "bad_path", refused[path]))
+            continue
         if path not in current:
             if block.search.strip():
                 close = difflib.get_close_matches(path, list(current), n=3, cutoff=0.5)

@@ -12,7 +12,8 @@ anything else = crashed.
   ``max_turns`` model calls. The result is the last test written (empty when none was).
 * :func:`editing_loop`: the model answers with search/replace edits (:mod:`harness.pipeline.edits`),
   optionally a new ``<test>``, or ``<done/>``. Edits are applied to the current files and written into
-  the sandbox; then the test runs on the unedited and the edited repository, and the model sees the
+  the sandbox, except on paths :func:`unwritable` refuses (an existing file the loop could not read, a
+  folder, a symbolic link out of the repository: errors for the model); then the test runs on the unedited and the edited repository, and the model sees the
   edit feedback, the diff so far and both results. The candidate is the sandbox's ``diff()``.
 
 An answer with no action gets a corrective message and costs a turn. Model failures (including the
@@ -22,6 +23,7 @@ propagate, so the runner can redo the trajectory.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import time
@@ -29,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from harness.errors import BudgetExceeded, ModelError
+from harness.errors import BudgetExceeded, ModelError, SandboxError
 from harness.models._types import Message, Model
 from harness.pipeline import prompts
 from harness.pipeline._chat import Chat, Spent
@@ -112,6 +114,54 @@ class EditingResult:
     edits_applied: int = 0
     edits_failed: int = 0
     spent: Spent = field(default_factory=Spent)
+
+
+_CHECK = """
+import json, os, sys
+root = os.path.realpath(sys.argv[1])
+out = {}
+for path, new in json.load(sys.stdin):
+    full = os.path.join(root, path)
+    real = os.path.realpath(full)
+    parent = os.path.dirname(full)
+    while len(parent) > len(root) and not os.path.lexists(parent):
+        parent = os.path.dirname(parent)
+    if real != root and not real.startswith(root + os.sep):
+        out[path] = "leads outside the repository (through a symbolic link)"
+    elif os.path.isdir(full):
+        out[path] = "is a folder, not a file"
+    elif not os.path.isdir(parent):
+        out[path] = os.path.relpath(parent, root) + " is a file, not a folder"
+    elif new and os.path.lexists(full):
+        out[path] = ("already exists but is not a text file the edits can read (binary, not UTF-8 or "
+                     "too large), so it may not be replaced as a new file")
+    elif not os.access(full if os.path.exists(full) else parent, os.W_OK):
+        out[path] = "is read-only"
+print(json.dumps(out))
+"""
+
+
+async def unwritable(
+    sandbox: LoopSandbox, workdir: str, paths: Sequence[str], known: Mapping[str, str]
+) -> dict[str, str]:
+    """The ``paths`` (relative to ``workdir``) an edit may not write, with why, checked in the sandbox.
+
+    ``known`` are the files the loop read: a path outside it is a new file, refused when something is
+    already there (a file it could not read: binary, not UTF-8, too large; a folder git does not
+    track). Paths leading outside ``workdir`` through a symbolic link, or under a file, are refused
+    too: the write would escape the repository or fail (a sandbox error that would end the trajectory).
+    """
+    if not paths:
+        return {}
+    listed = json.dumps([[p, p not in known] for p in paths])
+    # The paths go in on stdin: argv has a size limit, and no path is rewritten on its way.
+    res = await sandbox.run(["python3", "-c", _CHECK, workdir], cwd=workdir, timeout=60, stdin=listed)
+    if not res.ok:
+        raise SandboxError(f"could not check the edited paths: {res.stderr.strip()[-500:]}")
+    found = json.loads(res.stdout)
+    return {
+        str(p): f"{p}: {why}. Edit the files shown to you, or create another one." for p, why in found.items()
+    }
 
 
 def extract_test(text: str) -> str | None:
@@ -284,6 +334,9 @@ async def editing_loop(
                 result.edits_failed += 1
             else:
                 outcome = apply_edits(current, blocks)
+                refused = await unwritable(sandbox, roots.workdir, outcome.changed, current)
+                if refused:
+                    outcome = apply_edits(current, blocks, refused=refused)
                 for path, content in outcome.changed_sources.items():
                     await sandbox.write_file(f"{roots.workdir}/{path}", content)
                 current = outcome.sources
