@@ -310,7 +310,7 @@ def _target(path: str) -> str:
     return os.path.join(WORKSPACE, path)
 
 
-def _clear(folder: str, keep: tuple[str, ...] = ()) -> None:
+def _clear(folder: str) -> None:
     def unlock(func: Any, path: str, _exc: Any) -> None:
         os.chmod(os.path.dirname(path), 0o700)
         func(path)
@@ -320,8 +320,6 @@ def _clear(folder: str, keep: tuple[str, ...] = ()) -> None:
     except OSError:
         return
     for entry in entries:
-        if entry.path in keep:
-            continue
         try:
             if entry.is_dir(follow_symlinks=False):
                 os.chmod(entry.path, 0o700)
@@ -335,7 +333,10 @@ def _clear(folder: str, keep: tuple[str, ...] = ()) -> None:
 def reset() -> dict[str, Any]:
     kill_all()
     _clear(WORKSPACE)
-    _clear("/tmp", keep=(PRIVATE,))
+    # The diff cache (PRIVATE) goes too: commands could write it (git config hooks, excludes, objects),
+    # and the next user of this sandbox must get a diff nothing planted. The next diff re-indexes BASE.
+    _clear("/tmp")
+    _clear("/dev/shm")
     if os.path.isdir(BASE):
         shutil.copytree(BASE, WORKSPACE, symlinks=True, dirs_exist_ok=True)
     return {}
