@@ -160,3 +160,22 @@ async def test_the_path_check_runs_in_a_strict_docker_sandbox() -> None:
             and "outside the repository" in refused["pkg/link/x.py"]
         )
         assert "is a folder" in refused["build"] and "pkg/mod.py is a file" in refused["pkg/mod.py/x.py"]
+
+
+def test_an_exact_match_starts_at_a_line_so_an_unindented_search_is_reindented() -> None:
+    src = "class A:\n    def f(self):\n        return self.x\n"
+    block = EditBlock("a.py", "return self.x\n", "if self.x is None:\n    return 0\nreturn self.x\n")
+    out = apply_edits({"a.py": src}, [block])
+    assert out.ok and out.applied[0].method == "whitespace" and out.applied[0].line == 3
+    want = "class A:\n    def f(self):\n        if self.x is None:\n            return 0\n        return self.x\n"
+    assert out.sources["a.py"] == want
+    compile(out.sources["a.py"], "a.py", "exec")
+
+
+def test_a_search_text_inside_another_line_is_neither_a_match_nor_ambiguous() -> None:
+    out = apply_edits({"a.py": "key = 1\ny = 1\n"}, [EditBlock("a.py", "y = 1\n", "y = 2\n")])
+    assert out.ok and out.sources["a.py"] == "key = 1\ny = 2\n"
+    out = apply_edits({"a.py": "monkey = 1\n"}, [EditBlock("a.py", "key = 1\n", "key = 2\n")])
+    assert [e.kind for e in out.errors] == ["no_match"] and out.changed == []
+    out = apply_edits({"a.py": "y = 1\nkey = 1\ny = 1\n"}, [EditBlock("a.py", "y = 1\n", "y = 2\n")])
+    assert out.errors[0].kind == "ambiguous" and "2 places exactly, at lines 1, 3." in out.errors[0].message

@@ -16,7 +16,7 @@ it. A new file may not be absolute, hold ``..``, sit in ``.git``, be a folder of
 under one of its files (``bad_path``: such a write would escape the repository or fail). Each block is matched in
 three steps, the first that finds exactly one place wins:
 
-* ``exact``: the search text occurs verbatim once;
+* ``exact``: the search text occurs verbatim once, starting at a line;
 * ``whitespace``: line by line, ignoring indentation and trailing whitespace (blank lines at the edges
   of the search text are dropped); the replacement is re-indented by the difference between the
   file's indentation and the search text's at the first line;
@@ -292,14 +292,26 @@ def apply_edits(
     return outcome
 
 
+def _exact_hits(text: str, search: str) -> list[int]:
+    """Offsets where ``search`` occurs verbatim starting at a line: one inside a line is no match (a
+    search text without its indentation, or ``key = 1`` inside ``monkey = 1``, goes to the later steps)."""
+    hits: list[int] = []
+    pos = text.find(search)
+    while pos != -1:
+        if pos == 0 or text[pos - 1] == "\n":
+            hits.append(pos)
+        pos = text.find(search, pos + 1)
+    return hits
+
+
 def _apply_one(text: str, block: EditBlock) -> tuple[str, MatchMethod, int] | EditError:
-    count = text.count(block.search)
-    if count == 1:
-        at = text.index(block.search)
+    exact = _exact_hits(text, block.search)
+    if len(exact) == 1:
+        at = exact[0]
         line = text.count("\n", 0, at) + 1
         return text[:at] + block.replace + text[at + len(block.search) :], "exact", line
-    if count > 1:
-        return _ambiguous(text, block.search, "exactly", count)
+    if len(exact) > 1:
+        return _ambiguous(text, exact, "exactly")
     file_lines = text.splitlines(keepends=True)
     search = _trim_blank(block.search.splitlines())
     replace = block.replace.splitlines()
@@ -439,18 +451,13 @@ def _splice(file_lines: list[str], start: int, n: int, search: list[str], replac
     return "".join(file_lines[:start] + out + tail)
 
 
-def _ambiguous(text: str, search: str, how: str, count: int) -> EditError:
-    starts: list[int] = []
-    pos = text.find(search)
-    while pos != -1 and len(starts) < 5:
-        starts.append(text.count("\n", 0, pos) + 1)
-        pos = text.find(search, pos + 1)
-    lines = ", ".join(str(s) for s in starts)
+def _ambiguous(text: str, hits: list[int], how: str) -> EditError:
+    lines = ", ".join(str(text.count("\n", 0, pos) + 1) for pos in hits[:5])
     return EditError(
         0,
         "",
         "ambiguous",
-        f"the SEARCH text matches {count} places {how}, at lines {lines}. "
+        f"the SEARCH text matches {len(hits)} places {how}, at lines {lines}. "
         "Add surrounding lines so that it matches one place.",
     )
 
