@@ -92,3 +92,33 @@ def test_sigterm_removes_the_container_of_an_evaluation() -> None:
         assert _containers(run_id) == []
     finally:
         _cleanup(proc, cid)
+
+
+def test_docker_client_proxy_credentials_stay_out_of_evaluation_containers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Evaluation containers run candidate patches and their tests: the proxies of the Docker client's
+    # config.json (credentials included), which docker-py copies into containers, must not reach them.
+    import asyncio
+    import json
+
+    from harness.evaluation import EvalContainer
+    from harness.sandbox.images import docker_client
+
+    secret = "proxy-secret-do-not-leak"
+    proxy = f"http://user:{secret}@proxy.invalid:3128"
+    (tmp_path / "config.json").write_text(json.dumps({"proxies": {"default": {"httpProxy": proxy}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    client = docker_client(timeout=120)
+
+    async def look() -> tuple[str, list[str]]:
+        box = await EvalContainer.start(python_image(client), client=client, run_id="pytest-eval-proxy")
+        try:
+            r = await box.run("env; cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n'")
+            return r.stdout, client.api.inspect_container(box.id)["Config"]["Env"]
+        finally:
+            await box.close()
+
+    seen, env = asyncio.run(look())
+    assert secret not in seen and "proxy" not in seen.lower(), seen
+    assert not [e for e in env if "proxy" in e.lower()], env

@@ -84,6 +84,9 @@ class EvalContainer:
                     pids_limit=1024,
                     user="0:0",
                     labels=labels,
+                    # docker-py copies the client's config.json proxies (credentials included) into
+                    # every container's environment; candidate code must not read them.
+                    use_config_proxy=False,
                 )
                 _cleanup.track(str(container.id))
                 return container
