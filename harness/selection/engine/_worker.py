@@ -246,14 +246,13 @@ def _put(j, cell, ms, out):
     COUNT.pack_into(mm, 0, n + 1)
 
 
-def _child_setup(wfd, mm, memory_mb, clock, demote_ms=0):
+def _child_setup(mm, memory_mb, clock, demote_ms=0):
     os.setpgid(0, 0)
     _CHANNEL.mm, _CHANNEL.n = mm, 0
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
-    os.closerange(3, wfd)
-    os.closerange(wfd + 1, 4096)
+    os.closerange(3, 4096)  # the child holds no descriptor of the parent's: nothing for a program to close
     if memory_mb:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -416,7 +415,7 @@ class _Child:
         self.jobs = jobs
         self.req = jobs[0].req
         self.pid = 0
-        self.rfd = -1
+        self.pidfd = -1
         self.mm = None
         self.seen = 0
         self.deadline = 0.0
@@ -585,21 +584,22 @@ def _child_main(child):
 
 def _spawn(child):
     req = child.req
-    rfd, wfd = os.pipe()  # the parent sees the child's exit as EOF on it; records go through ``mm``
     slots = sum(len(job.order) + 4 for job in child.jobs)
     mm = mmap.mmap(-1, COUNT.size + slots * RECORD.size)
     pid = os.fork()
     if pid == 0:
         try:
-            os.close(rfd)
             clock = req.get("clock", "wall")
             demote = req.get("demote_ms", 0) if req["kind"] == "tests" else 0
-            _child_setup(wfd, mm, req.get("memory_mb", 0), clock, demote)
+            _child_setup(mm, req.get("memory_mb", 0), clock, demote)
             _child_main(child)
         finally:
             os._exit(0)
-    os.close(wfd)
-    child.pid, child.rfd, child.mm, child.seen, child.respawn = pid, rfd, mm, 0, False
+    # The parent sees the child's exit on a pidfd (readable once it exited, zombie or not). Not EOF on a
+    # pipe the child holds: a program closing its descriptors (``os.closerange(3, ...)``) made that EOF
+    # early, and the parent killed the child in a later program, whose cells it lost.
+    pidfd = os.pidfd_open(pid)
+    child.pid, child.pidfd, child.mm, child.seen, child.respawn = pid, pidfd, mm, 0, False
     for job in child.jobs:
         job.loaded = False
     _set_deadline(child, first=True)
@@ -623,9 +623,9 @@ def _reap(child):
         os.killpg(child.pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(child.pid, 0)
-    os.close(child.rfd)
+    os.close(child.pidfd)
     child.mm.close()
-    child.pid, child.rfd, child.mm = 0, -1, None
+    child.pid, child.pidfd, child.mm = 0, -1, None
 
 
 def _drain(child):
@@ -743,12 +743,12 @@ def run_batch(lines, emit, emit_done):
 
     def start(child):
         _spawn(child)
-        active[child.rfd] = child
-        poller.register(child.rfd, select.POLLIN)
+        active[child.pidfd] = child
+        poller.register(child.pidfd, select.POLLIN)
 
     def end(child, timed_out):
-        poller.unregister(child.rfd)
-        del active[child.rfd]
+        poller.unregister(child.pidfd)
+        del active[child.pidfd]
         _reap(child)
         _on_eof_or_deadline(child, timed_out)
         for job in child.jobs:
@@ -772,9 +772,8 @@ def run_batch(lines, emit, emit_done):
         wait = max(0.0, min(c.deadline for c in active.values()) - time.monotonic())
         for fd, _ev in poller.poll(wait * 1000.0):
             child = active[fd]
-            if not os.read(fd, 64):  # EOF: the child exited (it never writes to the pipe)
-                _drain(child)
-                end(child, timed_out=False)
+            _drain(child)  # the child exited
+            end(child, timed_out=False)
         now = time.monotonic()
         for child in [c for c in active.values() if c.deadline <= now]:
             if not _drain(child):  # no progress since the last look: the current test hangs
