@@ -120,3 +120,22 @@ async def test_hidden_tests_only_reach_the_ground_truth_path(
     for td in data.values():
         assert all(s not in " ".join(td.matrix.candidate_ids + td.matrix.test_ids) for s in secrets)
         assert td.correct.any()  # CodeGen-16B solves /0 and /3 at least once: the ground truth ran
+
+
+async def test_a_program_killing_the_worker_costs_only_its_own_cells(tmp_path: Path) -> None:
+    # The worker is the parent of the children running programs: ``os.kill(os.getppid(), 9)`` kills it
+    # and every run of the batch would die the same way. The engine isolates the killer instead.
+    f = "def f(x):\n    return x * 2\n"
+    kill = "import os; os.kill(os.getppid(), 9)"
+    tests = ["assert f(1) == 2", kill, "assert f(2) == 5", "assert f(2) == 4"]
+    programs = [f, f + "# another\n", kill + "\n" + f, f + "# a third\n"]
+    requests = [
+        Request("tests", programs, tests),
+        Request("whole", [f + "assert f(1) == 2\n", kill, f + "assert f(1) == 3\n"], []),
+    ]
+    async with Engine(EngineConfig(), cache=tmp_path) as engine:
+        rows, whole = await engine.run(requests)
+    assert ["".join(map(str, r.cells)) for r in rows] == ["1201", "1201", "2222", "1201"]
+    assert [r.ran for r in rows] == [True, True, False, True]
+    assert ["".join(map(str, r.cells)) for r in whole] == ["1", "2", "0"]
+    assert [r.ran for r in whole] == [True, False, True]

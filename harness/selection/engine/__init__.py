@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from harness.errors import SandboxError
-from harness.sandbox._types import Sandbox, SandboxProfile
+from harness.sandbox._types import ExecResult, Sandbox, SandboxProfile
+from harness.selection._types import Cell
 from harness.selection.engine._cache import ResultCache, result_key, settings_key, tests_digest
 from harness.selection.engine._types import EngineConfig, ProgramResult, Request, RequestKind
 
@@ -226,6 +227,65 @@ class Engine:
     async def _run_batch(
         self, requests: Sequence[Request], batch: list[tuple[int, int]], lane: int
     ) -> list[ProgramResult]:
+        rows = await self._isolating(requests, batch, lane)
+        return [rows[k].result() for k in batch]
+
+    async def _isolating(
+        self, requests: Sequence[Request], batch: list[tuple[int, int]], lane: int
+    ) -> dict[tuple[int, int], _Row]:
+        """Rows for ``batch``. The worker is the parent of the children running programs, so a program can
+        kill it (``os.kill(os.getppid(), 9)``), and every rerun of the batch would die the same way. When
+        the worker was killed, the programs it did not finish run again in halves until the killer runs
+        alone; :meth:`_isolate_tests` then finds the tests that kill it, which cost their own cells."""
+        res, rows = await self._execute(requests, batch, lane)
+        missing = [k for k in batch if not rows[k].complete()]
+        if not missing:
+            return rows
+        if res.status != "killed":
+            raise self._failed(res, len(missing), len(batch))
+        if len(missing) > 1:
+            half = len(missing) // 2
+            for part in (missing[:half], missing[half:]):
+                rows.update(await self._isolating(requests, part, lane))
+        else:
+            ri, pi = missing[0]
+            rows[(ri, pi)] = await self._isolate_tests(requests[ri], pi, lane)
+        return rows
+
+    async def _isolate_tests(self, request: Request, pi: int, lane: int) -> _Row:
+        """The row of one program that killed the worker when run alone: its tests in halves (kind
+        ``tests``), a test that still kills it alone an error cell, as a crash is; a program that kills
+        it on every test (while loading) did not run. Other kinds run as a whole: one error row."""
+        program = request.programs[pi]
+        row = _Row(1 if request.kind == "whole" else len(request.tests))
+        row.ran, finished_any = True, False
+
+        async def bisect(idx: list[int]) -> None:
+            nonlocal finished_any
+            tests = [request.tests[j] for j in idx] if request.kind == "tests" else request.tests
+            sub = Request(request.kind, [program], tests)
+            res, rows = await self._execute([sub], [(0, 0)], lane)
+            part = rows[(0, 0)]
+            if part.complete():
+                row.cells[idx], row.ms[idx], row.out[idx] = part.cells, part.ms, part.out
+                row.ran, finished_any = row.ran and part.ran, True
+            elif res.status != "killed":
+                raise self._failed(res, 1, 1)
+            elif request.kind == "tests" and len(idx) > 1:
+                await bisect(idx[: len(idx) // 2])
+                await bisect(idx[len(idx) // 2 :])
+            else:
+                row.cells[idx], row.ms[idx], row.out[idx] = Cell.ERROR, 0.0, 0
+
+        await bisect(list(range(len(request.tests))) if request.kind == "tests" else [0])
+        row.ran = row.ran and finished_any
+        row.seen = True
+        return row
+
+    async def _execute(
+        self, requests: Sequence[Request], batch: list[tuple[int, int]], lane: int
+    ) -> tuple[ExecResult, dict[tuple[int, int], _Row]]:
+        """One worker run over ``batch``: its result and the rows it sent (complete or not)."""
         sandbox = await self._ensure_sandbox(lane)
         payload, budget = self._payload(requests, batch)
         # A fixed hash seed: set iteration order (and so some programs' outputs) is the same every run,
@@ -244,21 +304,29 @@ class Engine:
         for line in res.stdout.splitlines():
             if not line.strip():
                 continue
-            msg = json.loads(line)
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                if res.status == "ok":
+                    raise
+                continue  # a killed worker's last line may be cut short
             if msg.get("done"):
                 continue
             ri = int(msg["id"])
             pi = position[msg["id"]][int(msg["program"])]
             rows[(ri, pi)].fill(msg)
-        missing = [k for k, row in rows.items() if not row.complete()]
-        if res.status != "ok" or missing:
-            raise EngineError(
-                f"the pass-matrix worker failed ({res.status}, exit {res.exit_code}) with "
-                f"{len(missing)} of {len(batch)} programs unfinished: {res.stderr[-800:]!r}. Cells finished "
-                "before are cached; rerun to continue. If it ran out of memory, lower --parallel or raise "
-                "the engine's sandbox_memory"
-            )
-        return [rows[k].result() for k in batch]
+        if res.status != "ok" and res.status != "killed":
+            raise self._failed(res, sum(not row.complete() for row in rows.values()), len(batch))
+        return res, rows
+
+    @staticmethod
+    def _failed(res: ExecResult, missing: int, total: int) -> EngineError:
+        return EngineError(
+            f"the pass-matrix worker failed ({res.status}, exit {res.exit_code}) with "
+            f"{missing} of {total} programs unfinished: {res.stderr[-800:]!r}. Cells finished "
+            "before are cached; rerun to continue. If it ran out of memory, lower --parallel or raise "
+            "the engine's sandbox_memory"
+        )
 
 
 class _Row:
