@@ -9,13 +9,36 @@ cd "$(dirname "$0")/.."
 VENV="${HARNESS_VENV:-.venv}"
 EXTRAS="${HARNESS_EXTRAS:-dev}"
 
-if [ ! -x "$VENV/bin/python" ]; then
+stamp="$VENV/.harness-installed"
+# A venv is usable when its python runs and has pip. Checking bin/python alone kept a half-made venv
+# forever: `python3 -m venv` killed during ensurepip, or run on Debian 12 without python3-venv (it
+# fails after writing bin/python), leaves no pip, and every rerun then died on "bin/pip: No such file".
+venv_ok() { "$VENV/bin/python" -m pip --version >/dev/null 2>&1; }
+make_venv() { python3 -m venv "$VENV" && venv_ok; }
+if ! venv_ok; then
+  if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "error: harness needs python3 >= 3.11 on PATH (Debian 12: apt-get install -y python3); then rerun." >&2
+    exit 1
+  fi
+  # Creating over a broken venv repairs it in place (links, pip) and keeps its packages; the stamp
+  # goes, so the install below checks them again.
   echo "==> creating venv in $VENV" >&2
-  python3 -m venv "$VENV"
+  rm -f "$stamp"
+  if ! make_venv; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+      echo "==> installing python3-venv (Debian's python3 makes no venv with pip without it)" >&2
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get install -y -q python3-venv >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q python3-venv >/dev/null; }
+      make_venv || { echo "error: could not create a venv with pip in $VENV (see above); fix that, then rerun." >&2; exit 1; }
+    else
+      echo "error: could not create a venv with pip in $VENV. On Debian/Ubuntu, as root:" >&2
+      echo "       apt-get install -y python3-venv; then rerun (the half-made venv is repaired)." >&2
+      exit 1
+    fi
+  fi
 fi
 # Reinstall only when pyproject.toml changed or an extra is wanted that is not installed yet (so the
 # main job after the tests, or the other way round, does not reinstall anything).
-stamp="$VENV/.harness-installed"
 key="$(sha256sum pyproject.toml | cut -c1-16)-$(pwd)"
 have=""
 if [ -f "$stamp" ] && [ "$(head -n1 "$stamp")" = "$key" ]; then
