@@ -227,7 +227,7 @@ def _run_test(prepared, env, req, lhs_cache):
 class _Channel:
     """In a child: the shared buffer, how many records it holds, and the unit being run."""
 
-    mm = mmap.mmap(-1, 1)
+    mm: typing.Any = mmap.mmap(-1, 1)  # None in a copy a program forked (see ``_detach``)
     n = 0
     unit = 0
 
@@ -246,6 +246,10 @@ def _put(j, cell, ms, out):
     COUNT.pack_into(mm, 0, n + 1)
 
 
+def _detach():
+    _CHANNEL.mm = None
+
+
 def _child_setup(mm, memory_mb, clock, demote_ms=0):
     os.setpgid(0, 0)
     _CHANNEL.mm, _CHANNEL.n = mm, 0
@@ -253,6 +257,11 @@ def _child_setup(mm, memory_mb, clock, demote_ms=0):
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.closerange(3, 4096)  # the child holds no descriptor of the parent's: nothing for a program to close
+    # A program's ``os.fork()`` without ``os._exit`` leaves a copy of this child running the worker's code:
+    # the copy must not write records into the shared buffer (it would mix its own into the child's, and
+    # a mixed buffer could end a job without its cells). Its first ``_put`` raises instead, and the copy
+    # leaves through ``_spawn``'s ``os._exit``, as a fresh process per cell would end after the cell.
+    os.register_at_fork(after_in_child=_detach)
     if memory_mb:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
