@@ -24,7 +24,10 @@ fi
 mkdir -p "$(dirname "$LOG")"
 if ! pgrep -x dockerd >/dev/null 2>&1; then
   echo "==> starting dockerd (log: $LOG) ..." >&2
-  nohup dockerd >"$LOG" 2>&1 &
+  # In its own session: started as a job of this script it shared the caller's process group, so a
+  # Ctrl-C (or `timeout`, or a runner killing the group) during the rest of main.sh/test.sh stopped the
+  # engine too (dockerd handles SIGINT, even when started with it ignored).
+  setsid nohup dockerd >"$LOG" 2>&1 </dev/null &
 fi
 for _ in $(seq 1 60); do
   if docker info >/dev/null 2>&1; then echo "==> Docker engine is up" >&2; exit 0; fi
