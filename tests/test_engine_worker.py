@@ -22,13 +22,13 @@ F = "def f(x):\n    return x * 2\n"
 SEGFAULT = "import ctypes; ctypes.string_at(0)"
 
 
-def run(*requests: dict[str, Any]) -> dict[str, dict[int, dict[str, Any]]]:
+def run(*requests: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, dict[int, dict[str, Any]]]:
     """{request id: {program: {"cells": str in test order, "out": [...], "ran": bool}}}."""
     base = {"timeout": 0.2, "load_timeout": 1.0, "grace": 0.5, "memory_mb": 512, "parallel": 4, "chunk": 3}
     payload = "".join(json.dumps({**base, **r}) + "\n" for r in requests)
     proc = subprocess.run(
         [sys.executable, str(WORKER)], input=payload, capture_output=True, text=True, timeout=120,
-        env={"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin"},
+        env={"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin", **(env or {})},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     rows: dict[str, dict[int, dict[str, Any]]] = {}
@@ -71,6 +71,11 @@ def test_each_failure_costs_only_its_own_cell() -> None:
     rows = run({"id": "r", "kind": "tests", "programs": [F], "tests": tests})
     assert rows["r"][0]["cells"] == "10223222321"
     assert rows["r"][0]["ran"]
+    # Where pidfds are refused (Linux < 5.3, an old engine's seccomp profile) the parent watches an exit
+    # pipe instead: the same cells.
+    piped = run({"id": "r", "kind": "tests", "programs": [F, F + "\n"], "tests": tests, "chunk": 2},
+                env={"HARNESS_WORKER_PIPES": "1"})  # fmt: skip
+    assert [piped["r"][i]["cells"] for i in range(2)] == ["10223222321"] * 2
 
 
 def test_a_program_that_fails_to_load_fails_every_cell() -> None:

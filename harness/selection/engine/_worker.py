@@ -250,13 +250,19 @@ def _detach():
     _CHANNEL.mm = None
 
 
-def _child_setup(mm, memory_mb, clock, demote_ms=0):
+def _child_setup(mm, memory_mb, clock, demote_ms=0, keep=-1):
     os.setpgid(0, 0)
     _CHANNEL.mm, _CHANNEL.n = mm, 0
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
-    os.closerange(3, 4096)  # the child holds no descriptor of the parent's: nothing for a program to close
+    # The child holds no descriptor of the parent's: nothing for a program to close (``keep``: the
+    # write end of the exit pipe, where the kernel or a seccomp profile refuses pidfds).
+    if keep >= 0:
+        os.closerange(3, keep)
+        os.closerange(keep + 1, 4096)
+    else:
+        os.closerange(3, 4096)
     # A program's ``os.fork()`` without ``os._exit`` leaves a copy of this child running the worker's code:
     # the copy must not write records into the shared buffer (it would mix its own into the child's, and
     # a mixed buffer could end a job without its cells). Its first ``_put`` raises instead, and the copy
@@ -595,23 +601,44 @@ def _spawn(child):
     req = child.req
     slots = sum(len(job.order) + 4 for job in child.jobs)
     mm = mmap.mmap(-1, COUNT.size + slots * RECORD.size)
+    rfd, wfd = os.pipe() if not _PIDFDS else (-1, -1)
     pid = os.fork()
     if pid == 0:
         try:
+            if rfd >= 0:
+                os.close(rfd)
             clock = req.get("clock", "wall")
             demote = req.get("demote_ms", 0) if req["kind"] == "tests" else 0
-            _child_setup(mm, req.get("memory_mb", 0), clock, demote)
+            _child_setup(mm, req.get("memory_mb", 0), clock, demote, keep=wfd)
             _child_main(child)
         finally:
             os._exit(0)
     # The parent sees the child's exit on a pidfd (readable once it exited, zombie or not). Not EOF on a
     # pipe the child holds: a program closing its descriptors (``os.closerange(3, ...)``) made that EOF
-    # early, and the parent killed the child in a later program, whose cells it lost.
-    pidfd = os.pidfd_open(pid)
-    child.pid, child.pidfd, child.mm, child.seen, child.respawn = pid, pidfd, mm, 0, False
+    # early, and the parent killed the child in a later program, whose cells it lost. Where pidfds are
+    # refused (Linux < 5.3, an old engine's seccomp profile), the pipe it is, with that weakness.
+    if wfd >= 0:
+        os.close(wfd)
+    watch = rfd if rfd >= 0 else os.pidfd_open(pid)
+    child.pid, child.pidfd, child.mm, child.seen, child.respawn = pid, watch, mm, 0, False
     for job in child.jobs:
         job.loaded = False
     _set_deadline(child, first=True)
+
+
+def _pidfds_work():
+    """Whether this kernel and the container's seccomp profile give pidfds (Linux 5.3+, Docker 20.10+).
+    ``HARNESS_WORKER_PIPES=1`` forces the exit pipe (tests of that path)."""
+    if os.environ.get("HARNESS_WORKER_PIPES") == "1":
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
+_PIDFDS = _pidfds_work()
 
 
 def _set_deadline(child, first=False):
@@ -781,6 +808,8 @@ def run_batch(lines, emit, emit_done):
         wait = max(0.0, min(c.deadline for c in active.values()) - time.monotonic())
         for fd, _ev in poller.poll(wait * 1000.0):
             child = active[fd]
+            if not _PIDFDS and os.read(fd, 64):  # the exit pipe: only EOF says the child exited
+                continue
             _drain(child)  # the child exited
             end(child, timed_out=False)
         now = time.monotonic()
