@@ -277,9 +277,17 @@ def _child_setup(mm, memory_mb, clock, demote_ms=0, keep=-1):
     signal.signal(signal.SIGPROF, _on_demote if _Clock.demote else _on_alarm)
 
 
+_KEPT: list[dict[str, object]] = []
+"""Each program's globals, kept until the child exits (``os._exit``: no finalizer runs), and after each
+program ``gc.freeze()``: otherwise an object of one program (its globals, or cyclic garbage of its tests)
+would be freed during a later program's test, and its ``__del__`` (exiting, raising, printing) would act
+there, which a fresh process per cell never sees."""
+
+
 def _child_tests(program, tests, order, req):
     """Define the program, then run ``tests[j]`` for each ``j`` in ``order``; one record per test."""
     env = {"__name__": "__main__", "__builtins__": builtins}
+    _KEPT.append(env)
     try:
         code = compile(program, "<candidate>", "exec")
         cell, _, ms = _timed_exec(code, env, req["load_timeout"], demotable=False)
@@ -302,6 +310,7 @@ def _child_tests(program, tests, order, req):
 
 def _child_whole(program, req):
     env = {"__name__": "__main__", "__builtins__": builtins}
+    _KEPT.append(env)
     try:
         code = compile(program, "<program>", "exec")
     except BaseException:
@@ -592,6 +601,7 @@ def _child_main(child):
         else:
             if _child_tests(program, req["_prepared"], job.order[job.next :], req):
                 return
+        gc.freeze()  # its cyclic garbage is never collected here, so no finalizer of it runs later
         if _changed(modules, clean):
             _put(RESPAWN, PASS, 0.0, 0)
             return
