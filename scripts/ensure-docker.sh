@@ -3,6 +3,7 @@
 # When none answers and we are root: install Debian's docker.io (if missing), start dockerd in the
 # background with its log in $HARNESS_DOCKERD_LOG, and wait until `docker info` answers.
 set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive  # apt-get never waits on a question nobody sees (output goes to /dev/null)
 LOG="${HARNESS_DOCKERD_LOG:-/var/log/harness/dockerd.log}"
 
 if docker info >/dev/null 2>&1; then exit 0; fi

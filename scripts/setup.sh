@@ -5,6 +5,7 @@
 #   HARNESS_BROWSER 1: install Debian's chromium for the `browser` test tier; 0: skip
 #                   (default: 1 when the extras include dev)
 set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive  # apt-get never waits on a question nobody sees (output goes to /dev/null)
 cd "$(dirname "$0")/.."
 VENV="${HARNESS_VENV:-.venv}"
 EXTRAS="${HARNESS_EXTRAS:-dev}"
