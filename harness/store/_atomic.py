@@ -31,3 +31,22 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def drop_torn_tail(fd: int) -> None:
+    """Truncate an append-only JSONL file after its last newline (nothing happens when it ends with one).
+
+    A line torn by a kill, appended to, would merge with the next record into one malformed line in
+    the middle of the file; every appender of such a file calls this first."""
+    end = os.fstat(fd).st_size
+    if end == 0 or os.pread(fd, 1, end - 1) == b"\n":
+        return
+    pos = end
+    while pos > 0:
+        start = max(0, pos - 65536)
+        cut = os.pread(fd, pos - start, start).rfind(b"\n")
+        if cut >= 0:
+            os.ftruncate(fd, start + cut + 1)
+            return
+        pos = start
+    os.ftruncate(fd, 0)

@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import DataError
-from harness.store._atomic import atomic_write_json
+from harness.store._atomic import atomic_write_json, drop_torn_tail
 
 OUTCOMES_VERSION = 1
 
@@ -68,27 +68,11 @@ def append_outcomes(run_dir: str | Path, outcomes: Iterable[TaskOutcome]) -> Non
     data = memoryview("".join(o.model_dump_json() + "\n" for o in outcomes).encode("utf-8"))
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        _drop_torn_tail(fd)
+        drop_torn_tail(fd)
         while data:  # one write for the batch, so a kill tears at most one record
             data = data[os.write(fd, data) :]
     finally:
         os.close(fd)
-
-
-def _drop_torn_tail(fd: int) -> None:
-    """Truncate the file after its last newline (nothing happens when it ends with one)."""
-    end = os.fstat(fd).st_size
-    if end == 0 or os.pread(fd, 1, end - 1) == b"\n":
-        return
-    pos = end
-    while pos > 0:
-        start = max(0, pos - 65536)
-        cut = os.pread(fd, pos - start, start).rfind(b"\n")
-        if cut >= 0:
-            os.ftruncate(fd, start + cut + 1)
-            return
-        pos = start
-    os.ftruncate(fd, 0)
 
 
 def read_outcomes(run_dir: str | Path) -> list[TaskOutcome]:

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any
 
 from harness.errors import DataError
+from harness.store._atomic import drop_torn_tail
 from harness.trajectory._events import FORMAT_VERSION, EventType, TrajectoryEvent, Usage
 
 
@@ -27,7 +28,7 @@ class TrajectoryLog:
         self._seq = _last_seq(self.path) + 1
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
-            _drop_torn_tail(fd)
+            drop_torn_tail(fd)
         except OSError:
             os.close(fd)
             raise
@@ -70,23 +71,6 @@ class TrajectoryLog:
         if exc is not None and not isinstance(exc, KeyboardInterrupt):
             self.append("error", {"message": str(exc), "kind": type(exc).__name__})
         self.close()
-
-
-def _drop_torn_tail(fd: int) -> None:
-    """Truncate the log after its last newline: a torn line from a crash, appended to, would merge
-    with the next event into one malformed line in the middle of the log."""
-    end = os.fstat(fd).st_size
-    if end == 0 or os.pread(fd, 1, end - 1) == b"\n":
-        return
-    pos = end
-    while pos > 0:
-        start = max(0, pos - 65536)
-        cut = os.pread(fd, pos - start, start).rfind(b"\n")
-        if cut >= 0:
-            os.ftruncate(fd, start + cut + 1)
-            return
-        pos = start
-    os.ftruncate(fd, 0)
 
 
 def _last_seq(path: Path) -> int:
