@@ -92,8 +92,8 @@ class CostMeter:
 
     def __init__(self) -> None:
         self.stages: dict[str, Spend] = {}
-        self.pending: dict[str, Spend] = {}
-        """Worst-case spend reserved by calls in flight (:meth:`Budget.admit`), by stage."""
+        self.pending: list[tuple[str, Spend]] = []
+        """(stage, worst case) of each call in flight (:meth:`Budget.admit`)."""
         self._waiters: list[asyncio.Future[None]] = []
 
     def stage(self, name: str) -> Spend:
@@ -130,21 +130,21 @@ class CostMeter:
     def pending_of(self, name: str) -> Spend:
         """What calls in flight of ``name`` (``"*"``: of every stage) reserved."""
         out = Spend()
-        for stage, spend in self.pending.items():
+        for stage, spend in self.pending:
             if name in (ALL_STAGES, stage):
                 out.add(spend)
         return out
 
     def reserve(self, stage: str, worst: Spend) -> None:
         """Hold ``worst`` for a call in flight of ``stage`` until :meth:`unreserve`."""
-        self.pending.setdefault(stage, Spend()).add(worst)
+        self.pending.append((stage, worst))
 
     def unreserve(self, stage: str, worst: Spend) -> None:
         """Drop a reservation (the call was recorded, or failed) and wake calls waiting on a budget."""
-        held = self.pending[stage]
-        held.add(worst.model_copy(update=_negated(worst)))
-        if held.calls == 0:
-            del self.pending[stage]
+        for k, (held_stage, held) in enumerate(self.pending):
+            if held_stage == stage and held is worst:
+                del self.pending[k]
+                break
         waiters, self._waiters = self._waiters, []
         for fut in waiters:
             if not fut.done():
@@ -255,21 +255,3 @@ class Budget:
                 f"raise the {hit} limit to continue",
                 spent=self.spent.flat(),
             )
-
-
-def _negated(s: Spend) -> dict[str, object]:
-    return {
-        "calls": -s.calls,
-        "requests": -s.requests,
-        "completions": -s.completions,
-        "cached_completions": -s.cached_completions,
-        "usage": Usage(
-            input_tokens=-s.usage.input_tokens,
-            output_tokens=-s.usage.output_tokens,
-            cache_read_tokens=-s.usage.cache_read_tokens,
-            cache_write_tokens=-s.usage.cache_write_tokens,
-        ),
-        "dollars": -s.dollars,
-        "paid_dollars": -s.paid_dollars,
-        "counters": {k: -v for k, v in s.counters.items()},
-    }
