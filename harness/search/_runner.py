@@ -46,8 +46,6 @@ def _child(program, test, wfd, timeout):
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, 1)
         os.dup2(null, 2)
-        sys.stdout = open(os.devnull, "w")
-        sys.stderr = open(os.devnull, "w")
         env = {"__name__": "__candidate__"}
         exec(compile(program, "<candidate>", "exec"), env)
         sides = _sides(test)
