@@ -211,6 +211,25 @@ def test_outcomes_last_record_wins_and_torn_line_ignored(tmp_path: Path) -> None
     assert read_stages(tmp_path)[0].time_s == 2.5
 
 
+def test_the_outcome_appender_writes_only_new_or_changed_records(tmp_path: Path) -> None:
+    from harness.store import TaskOutcome, append_outcomes
+    from harness.store._outcomes import OutcomeAppender
+
+    a0 = TaskOutcome(task_id="a", system="b4", resolved=0.0, extra={"n": 2})
+    b = TaskOutcome(task_id="b", system="b4", resolved=1.0)
+    append_outcomes(tmp_path, [a0, a0, b])  # an older harness's rerun repeated every row
+    path = tmp_path / "outcomes.jsonl"
+    before = path.read_bytes()
+    appender = OutcomeAppender(tmp_path)
+    assert appender.append([TaskOutcome.model_validate_json(b.model_dump_json()), a0]) == []
+    assert path.read_bytes() == before
+    a1 = a0.model_copy(update={"resolved": 1.0})
+    assert appender.append([a1, a1, b]) == [a1]  # changed once, written once
+    assert path.read_bytes() == before + (a1.model_dump_json() + "\n").encode()
+    assert appender.append([a0]) == [a0]  # back to the old figures: differs from the latest, a1
+    assert OutcomeAppender(tmp_path).append([a0, b]) == []
+
+
 @pytest.mark.parametrize("bad", ["../escape", "a/b", "", ".hidden", "-x", "a b", "x" * 129, "[red]x", "a\nb"])
 def test_a_run_id_that_cannot_name_a_folder_is_refused(tmp_path: Path, bad: str) -> None:
     results = tmp_path / "results"

@@ -50,7 +50,8 @@ from harness.pipeline.loops import Roots
 from harness.pipeline.selection_agent import select_patch
 from harness.pipeline.voting import vote
 from harness.report._artefacts import task_key, write_candidates, write_matrix, write_rankings
-from harness.store import Run, StageTotals, TaskOutcome, append_outcomes, write_stages
+from harness.store import Run, StageTotals, TaskOutcome, write_stages
+from harness.store._outcomes import OutcomeAppender
 from harness.tasks._repo import RepoTask
 from harness.trajectory import TrajectoryLog
 
@@ -382,11 +383,14 @@ class Pipeline:
 
     async def __call__(self) -> list[TaskOutcome]:
         gate = asyncio.Semaphore(self.cfg.limits.tasks)
+        # A finished task is rebuilt from its artefacts on a rerun, into the same outcome: only a
+        # new or changed one is appended, so rerunning a finished run leaves outcomes.jsonl as it was.
+        appender = OutcomeAppender(self.run.dir)
 
         async def one(task: RepoTask) -> TaskOutcome:
             async with gate:
                 outcome = await self.task(task)
-            append_outcomes(self.run.dir, [outcome])
+            appender.append([outcome])
             return outcome
 
         outcomes = list(await asyncio.gather(*(one(t) for t in self.tasks)))

@@ -1,7 +1,9 @@
 """The per-run summary every run kind writes, so report, compare and the viewer work on any run.
 
 ``results/<run-id>/outcomes.jsonl``: one :class:`TaskOutcome` per (task, system, seed) unit, appended
-as units finish (a resumed run appends only what is new; the last record of a unit wins).
+as units finish. The last record of a unit wins, so a unit redone with other figures needs no rewrite;
+:class:`OutcomeAppender` appends a record only when it differs from its unit's latest, so a rerun of a
+finished run writes nothing (older runs whose reruns appended every row again read the same).
 ``results/<run-id>/stages.json``: a :class:`StageTotals` per stage (tokens, dollars, seconds).
 """
 
@@ -73,6 +75,30 @@ def append_outcomes(run_dir: str | Path, outcomes: Iterable[TaskOutcome]) -> Non
             data = data[os.write(fd, data) :]
     finally:
         os.close(fd)
+
+
+class OutcomeAppender:
+    """The one writer of a run's ``outcomes.jsonl`` during a process: :meth:`append` skips a record
+    equal to the latest one of its unit, so recomputing a finished unit (a rerun reads its artefacts
+    back and rebuilds the same outcome) writes nothing. The file is read once, at construction."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        # Compared as their canonical JSON: a record read back and one just built compare equal
+        # exactly when they would be written as the same line.
+        self._latest = {o.key: o.model_dump_json() for o in read_outcomes(self.run_dir)}
+
+    def append(self, outcomes: Iterable[TaskOutcome]) -> list[TaskOutcome]:
+        """Append the records that are new or changed; returns them."""
+        fresh: list[TaskOutcome] = []
+        for o in outcomes:
+            line = o.model_dump_json()
+            if self._latest.get(o.key) != line:
+                self._latest[o.key] = line
+                fresh.append(o)
+        if fresh:
+            append_outcomes(self.run_dir, fresh)
+        return fresh
 
 
 def read_outcomes(run_dir: str | Path) -> list[TaskOutcome]:
