@@ -2,7 +2,8 @@
 
 Model output is untrusted. The pages build the DOM with ``textContent`` only, and the
 Content-Security-Policy forbids inline scripts and any other origin, so even a missed spot cannot run
-injected code or reach the network.
+injected code or reach the network. A request whose ``Host`` is not the viewer's own (DNS rebinding,
+see :mod:`harness.viewer._hosts`) is refused before any route sees it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from harness._extras import require
 from harness.errors import HarnessError
 from harness.viewer import _api
+from harness.viewer._hosts import host_allowed
 from harness.viewer._state import NotFound, ViewerState
 
 STATIC = Path(__file__).parent / "static"
@@ -51,12 +53,13 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
-def create_app(results_dir: str | Path) -> Any:
-    """A Starlette app serving the viewer over ``results_dir`` (needs the ``viewer`` extra)."""
+def create_app(results_dir: str | Path, *, host: str = "127.0.0.1") -> Any:
+    """A Starlette app serving the viewer over ``results_dir`` (needs the ``viewer`` extra) to
+    requests for ``localhost``, a loopback address or ``host``, the address the server is bound to."""
     require("starlette", "viewer")
     from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.responses import FileResponse, Response
+    from starlette.responses import FileResponse, PlainTextResponse, Response
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
@@ -145,6 +148,19 @@ def create_app(results_dir: str | Path) -> Any:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await app(scope, receive, send_with_headers if scope["type"] == "http" else send)
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        hosts = [v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"]
+        if len(hosts) != 1 or not host_allowed(hosts[0], host):
+            refused = PlainTextResponse(
+                "refused: the Host header names neither localhost, a loopback address nor the host "
+                "this viewer listens on (--host); open it as http://127.0.0.1:<port>/",
+                status_code=400,
+                headers={"Cache-Control": "no-store"},
+            )
+            await refused(scope, receive, send_with_headers)
+            return
+        await app(scope, receive, send_with_headers)
 
     return _headers

@@ -40,7 +40,7 @@ class ViewerServer:
         self.results_dir = Path(results_dir)
         self._sock = _bind(host, port)
         self.host, self.port = host, int(self._sock.getsockname()[1])
-        config = uvicorn.Config(create_app(results_dir), log_level="warning", lifespan="off")
+        config = uvicorn.Config(create_app(results_dir, host=host), log_level="warning", lifespan="off")
         self._server: Any = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
@@ -84,7 +84,7 @@ def serve(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8765)
     """Serve in the foreground until Ctrl-C."""
     uvicorn = require("uvicorn", "viewer")
     sock = _bind(host, port)
-    config = uvicorn.Config(create_app(results_dir), log_level="warning", lifespan="off")
+    config = uvicorn.Config(create_app(results_dir, host=host), log_level="warning", lifespan="off")
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
