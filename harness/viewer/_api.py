@@ -11,7 +11,6 @@ from typing import Any
 from harness.errors import DataError
 from harness.report import TaskRow
 from harness.report._artefacts import (
-    list_trajectories,
     read_candidates,
     read_correct,
     read_instance_report,
@@ -41,8 +40,9 @@ def runs(state: ViewerState) -> dict[str, Any]:
         except NotFound:
             continue
         except DataError as exc:
-            # One unreadable folder (a malformed manifest or outcome line) must not hide every other
-            # run: it is listed with the reason, and its own page says the same.
+            # One unreadable folder (a malformed manifest or outcome line, a symlink out of the
+            # results folder) must not hide every other run: it is listed with the reason, and its
+            # own page says the same. (lstat: a symlink's target is not looked at.)
             kind, status, created = indexed.get(run_dir.name, ("unknown", None, None))
             out.append(
                 {
@@ -50,7 +50,7 @@ def runs(state: ViewerState) -> dict[str, Any]:
                     "dir": run_dir.name,
                     "kind": kind,
                     "status": status,
-                    "created_at": created or run_dir.stat().st_mtime,
+                    "created_at": created or run_dir.lstat().st_mtime,
                     "partial": True,
                     "n_tasks": 0,
                     "systems": [],
@@ -103,8 +103,8 @@ def run(state: ViewerState, run_id: str) -> dict[str, Any]:
         n_tasks=len(report.tasks),
         plots=available_plots(report),
         run_plots=state.run_pngs(run_id),
-        n_trajectories=len(list_trajectories(data.dir)),
-        has_matrices=(data.dir / "04_matrix").is_dir(),
+        n_trajectories=len(state.trajectories(data.dir)),
+        has_matrices=(data.dir / "04_matrix").is_dir() and state.inside(data.dir / "04_matrix"),
     )
     return body
 
@@ -147,7 +147,7 @@ def tasks(
             if needle in r.task_id.lower() or any(needle in (c.selected or "").lower() for c in r.cells)
         ]
     trajs: dict[str, int] = {}
-    for task, _, _ in list_trajectories(data.dir):
+    for task, _, _ in state.trajectories(data.dir):
         trajs[task] = trajs.get(task, 0) + 1
     limit = max(1, min(limit, MAX_TASKS_PAGE))
     page = rows[max(0, offset) : max(0, offset) + limit]
@@ -182,7 +182,8 @@ def task(state: ViewerState, run_id: str, task_id: str) -> dict[str, Any]:
     """Everything about one task: outcomes per system, candidates, pass matrix, rankings, trajectories."""
     data, report = state.run(run_id)
     row = next((r for r in report.tasks if r.task_id == task_id), None)
-    trajs = list_trajectories(data.dir, task_id)
+    state.check_task_files(data.dir, task_id)
+    trajs = state.trajectories(data.dir, task_id)
     matrix = read_matrix(data.dir, task_id)
     if row is None and not trajs and matrix is None:
         raise NotFound(f"run {run_id!r} has no task {task_id!r}")

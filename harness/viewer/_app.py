@@ -18,7 +18,7 @@ from harness._extras import require
 from harness.errors import HarnessError
 from harness.viewer import _api
 from harness.viewer._hosts import host_allowed
-from harness.viewer._state import NotFound, ViewerState
+from harness.viewer._state import NotFound, Refused, ViewerState
 
 STATIC = Path(__file__).parent / "static"
 CSP = (
@@ -71,6 +71,8 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1") -> Any:
                 body, code = fn(request), 200
             except NotFound as exc:
                 body, code = {"error": str(exc)}, 404
+            except Refused as exc:
+                body, code = {"error": str(exc)}, 403
             except HarnessError as exc:
                 body, code = {"error": str(exc)}, 500
             return Response(
@@ -93,6 +95,8 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1") -> Any:
                 png = state.plot(q(request, "run"), q(request, "name"))
         except NotFound as exc:
             return Response(str(exc), status_code=404, media_type="text/plain")
+        except Refused as exc:
+            return Response(str(exc), status_code=403, media_type="text/plain")
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     def index(request: Request) -> Response:
