@@ -276,16 +276,24 @@ async def _matrices(
         reused = f", {len(out)} reused from {run.dir}" if out else ""
         Console(stderr=True).print(f"pass matrices: {len(todo)} task(s) to build ({cfg.mode} mode){reused}")
     if todo:
-        built = await build(
-            todo,
-            pools[0],
-            pools[1],
-            options=_extraction_options(cfg),
-            engine=_engine_config(cfg),
-            mode=cfg.mode,
-            progress=progress,
-            cache=cache,
-        )
+        from harness.selection.engine import Engine
+
+        # Started here, not by ``build``: its sandboxes (matrices and ground truth) carry the run id, so
+        # ``harness sandbox gc --run-id`` finds what a killed run left (a 6 GiB, 24 h container per lane).
+        engine = Engine(_engine_config(cfg), cache=cache, run_id=run.run_id)
+        try:
+            built = await build(
+                todo,
+                pools[0],
+                pools[1],
+                options=_extraction_options(cfg),
+                engine=engine,
+                mode=cfg.mode,
+                progress=progress,
+                cache=cache,
+            )
+        finally:
+            await engine.close()
         for task in todo:
             if task.task_id not in built:
                 raise DataError(f"the engine returned no matrix for {task.task_id}")
@@ -371,6 +379,7 @@ def _curves(
     CodeT's protocol: none for a run under B4's protocol only."""
     if cfg.protocol == "b4":
         return {}
+
     return curve_extras(
         data,
         result.rankings,
