@@ -1,14 +1,26 @@
-"""A SIGKILLed ``harness select`` leaves nothing that ``harness sandbox gc --run-id`` cannot find (issue 12):
-the engine's sandboxes carry the run id (``harness.selection.run``). The ``docker`` tests kill a real
-``harness select`` on CodeT's pools."""
+"""A SIGKILLed ``harness select`` leaves nothing running and nothing locked (issue 12).
+
+- Forked processes never hold a run's lock (``harness.store``): a killed run can be rerun at once, even
+  while something it forked is still alive.
+- The pool-size curves' workers die with their parent (``harness.selection.curves``): nothing keeps
+  computing after a SIGKILL.
+- The engine's sandboxes carry the run id (``harness.selection.run``), so
+  ``harness sandbox gc --run-id RUN`` removes what a killed run left.
+
+The ``unit`` tests drive the store and the curves' worker pool in a small killable script; the
+``docker`` tests kill a real ``harness select`` on CodeT's pools.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,10 +28,13 @@ from typing import Any
 
 import pytest
 
+from harness.errors import StoreError
+from harness.store import Run
+
 HARNESS = str(Path(sys.executable).parent / "harness")
 POOLS = "HumanEval_codegen16B_temp0.8_topp0.95_num100_max300"
 WAIT_S = 30.0
-"""Default bound of :func:`_wait_for`."""
+"""Bound on how long a dead parent's workers may take to go (the kernel's death signal is immediate)."""
 
 
 # -- processes -------------------------------------------------------------------------------------
@@ -38,6 +53,16 @@ def _alive(pid: int) -> bool:
     return bool(fields) and fields[0] not in ("Z", "X")  # a zombie computes nothing and holds no file
 
 
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if len(fields) > 1 and fields[1] == str(pid) and fields[0] not in ("Z", "X"):
+                out.append(int(entry.name))
+    return out
+
+
 def _wait_for(check: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -52,6 +77,109 @@ def _kill_left(pids: list[int]) -> None:
         if _alive(pid):
             with contextlib.suppress(ProcessLookupError):  # it ended since
                 os.kill(pid, signal.SIGKILL)
+
+
+class _Lines:
+    """A child's stderr read line by line on a thread, so waiting for a line has a deadline."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        self.seen: list[str] = []
+        self._q: queue.Queue[str | None] = queue.Queue()
+        stream = proc.stderr
+
+        def pump() -> None:
+            for line in stream:
+                self._q.put(line)
+            self._q.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def wait_for(self, start: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._q.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                pytest.fail(
+                    f"no line starting {start!r} in {timeout:.0f} s; stderr so far:\n{''.join(self.seen)}"
+                )
+            if line is None:
+                pytest.fail(f"the process ended before printing {start!r}; stderr:\n{''.join(self.seen)}")
+            self.seen.append(line)
+            if line.startswith(start):
+                return line
+
+
+# -- unit: the store and the curves' pool in a killable script ----------------------------------------
+
+_FORKS = """
+import os, sys, time
+from harness.store import Run
+
+run = Run(sys.argv[1], "r1", "select", {"a": 1})
+quick = os.fork()  # a child that ends at once: its end must not unlock the parent's run
+if quick == 0:
+    os._exit(0)
+os.waitpid(quick, 0)
+child = os.fork()
+if child == 0:
+    time.sleep(120)
+    os._exit(0)
+print(child, flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_forked_child_never_holds_the_run_lock(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _FORKS, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    child = 0
+    try:
+        assert proc.stdout is not None
+        child = int(proc.stdout.readline())
+        # The parent still holds it (a child letting go of its copy did not unlock it) ...
+        with pytest.raises(StoreError, match=f"in use by another harness process \\(pid {proc.pid}\\)"):
+            Run(tmp_path, "r1", "select", {"a": 1})
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert _alive(child)
+        # ... and once it is killed, the run is free although its forked child still lives.
+        again = Run(tmp_path, "r1", "select", {"a": 1})
+        assert again.resumed
+        again.close()
+    finally:
+        _kill_left([proc.pid, child] if child else [proc.pid])
+        proc.wait()
+
+
+_DRAWS = """
+import os, sys, time
+from harness.selection import curves
+
+def forever(job, k, seed):
+    time.sleep(120)
+    return []
+
+curves._draw = forever  # the workers are forked after this: they inherit it
+job = curves._Draws({}, ("random",), {})
+curves._run_draws(job, [(2, 0), (5, 0)], 2, lambda draws, procs: print(procs, flush=True))
+"""
+
+
+def test_curve_workers_die_with_their_parent() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _DRAWS], stdout=subprocess.PIPE, text=True)
+    workers: list[int] = []
+    try:
+        assert proc.stdout is not None
+        assert int(proc.stdout.readline()) == 2  # forked, each in its endless draw
+        workers = _children(proc.pid)
+        assert len(workers) == 2
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        _wait_for(lambda: not any(map(_alive, workers)), "the curve workers to die with their parent")
+    finally:
+        _kill_left([proc.pid, *workers])
+        proc.wait()
 
 
 # -- docker: a real `harness select` -----------------------------------------------------------------
@@ -70,6 +198,36 @@ def _select(shared_data: Path, tmp_path: Path, run_id: str, tasks: int, *extra: 
 def _env() -> dict[str, str]:
     # Without $HARNESS_RUN_ID: the run id must reach the sandboxes from --run-id itself.
     return {k: v for k, v in os.environ.items() if k != "HARNESS_RUN_ID"}
+
+
+@pytest.mark.docker
+def test_select_killed_in_its_curve_phase_leaves_no_worker_and_reruns(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one usable CPU: the curves run in-process, there is no worker to leave behind")
+    # 12 tasks x 8 selectors x 25 draws = 2,400 selector calls: enough for the curves to fork workers.
+    cmd = _select(shared_data, tmp_path, "curves-kill", 12)
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    workers: list[int] = []
+    try:
+        # Printed once the workers are forked: the run is in its curve phase, whatever the machine's speed.
+        line = _Lines(proc).wait_for("pool-size curves:", timeout=600)
+        assert "worker processes" in line, line
+        workers = _children(proc.pid)
+        assert workers, "the curve workers were forked before the line, yet none is there"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        _wait_for(lambda: not any(map(_alive, workers)), "the killed run's curve workers to end")
+    finally:
+        _kill_left([proc.pid, *workers])
+        proc.wait()
+
+    rerun = subprocess.run([*cmd, "--json"], env=_env(), capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads(rerun.stdout)
+    assert summary["resumed"] and summary["matrices_built"] == 0 and summary["matrices_reused"] == 12
+    assert "candidates" in summary  # the curves were computed this time
 
 
 def _docker() -> Any:

@@ -17,7 +17,10 @@ the draw, so its points would not cover the same tasks.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -71,6 +74,7 @@ def curve_extras(
     n_samples: int | None,
     draws: int = CURVE_DRAWS,
     workers: int | None = None,
+    on_start: StartFn | None = None,
 ) -> dict[CurveKey, dict[str, float]]:
     """``resolved@k`` and ``oracle@k`` for every CodeT-protocol outcome of the run.
 
@@ -81,7 +85,8 @@ def curve_extras(
 
     The draws are independent (one seeded generator per size and seed), so they may run in ``workers``
     forked processes (None: the usable CPUs, in-process below :data:`PARALLEL_MIN_CALLS` selector calls);
-    the figures do not depend on it."""
+    the figures do not depend on it. ``on_start(draws, processes)`` is called once they run (a progress
+    line; after the workers are forked)."""
     if not tasks:
         return {}
     pool = n_samples if n_samples is not None else max(t.n_samples for t in tasks.values())
@@ -95,7 +100,7 @@ def curve_extras(
     job = _Draws(tasks, tuple(strategies), params)
     order = [(task_id, strategy) for task_id in sorted(tasks) for strategy in strategies]
     # Appended in (size, seed) order, as the per-size experiments did: the means sum in the same order.
-    for (k, _seed), values in zip(units, _run_draws(job, units, workers), strict=True):
+    for (k, _seed), values in zip(units, _run_draws(job, units, workers, on_start), strict=True):
         for (task_id, strategy), value in zip(order, values, strict=True):
             shared[(strategy, task_id)][f"resolved@{k}"].append(value)
     coverage = {tid: {f"oracle@{k}": coverage_at(t, k) for k in sizes} for tid, t in tasks.items()}
@@ -115,6 +120,8 @@ def curve_extras(
 
 
 SelectorFn = Callable[[PassMatrix, Any], Ranking]
+StartFn = Callable[[int, int], None]
+"""Told ``(draws, worker processes)`` when the draws start (0 processes: they run in-process)."""
 
 
 @dataclass(frozen=True)
@@ -156,9 +163,29 @@ _JOB: _Draws | None = None
 """The forked workers' copy of the draws' inputs (inherited, never pickled)."""
 
 
-def _init_worker(job: _Draws) -> None:
+PR_SET_PDEATHSIG = 1
+"""``prctl`` option (linux/prctl.h): the signal this process gets when the thread that forked it ends."""
+
+
+def _init_worker(job: _Draws, parent: int) -> None:
     global _JOB
+    _die_with_parent(parent)
     _JOB = job
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel SIGKILL this forked worker when ``parent`` ends, however it ends.
+
+    A ``harness select`` killed by SIGKILL runs no cleanup: its workers went on computing draws nobody
+    would read, then waited forever for more, holding whatever they inherited. The death signal is
+    armed first; a parent already gone by then (the worker was re-parented) is checked right after.
+    Linux only (elsewhere the workers end with the pool, and a killed parent's are left as before)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed in a curve worker")
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _draw_in_worker(unit: tuple[int, int]) -> list[float]:
@@ -174,8 +201,14 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _run_draws(job: _Draws, units: Sequence[tuple[int, int]], workers: int | None) -> list[list[float]]:
-    """``_draw`` for every ``(k, seed)`` unit, results in ``units``' order wherever they ran."""
+def _run_draws(
+    job: _Draws,
+    units: Sequence[tuple[int, int]],
+    workers: int | None,
+    on_start: StartFn | None = None,
+) -> list[list[float]]:
+    """``_draw`` for every ``(k, seed)`` unit, results in ``units``' order wherever they ran;
+    ``on_start(units, processes)`` once they run (after the workers are forked, if any)."""
     for seed in dict.fromkeys(seed for _, seed in units):
         job.selectors(seed)  # a bad parameter raises here, not inside a worker
     calls = len(units) * len(job.tasks) * len(job.strategies)
@@ -185,6 +218,8 @@ def _run_draws(job: _Draws, units: Sequence[tuple[int, int]], workers: int | Non
     import multiprocessing
 
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        if on_start is not None:
+            on_start(len(units), 0)
         return [_draw(job, k, seed) for k, seed in units]
     from concurrent.futures import ProcessPoolExecutor
 
@@ -192,8 +227,13 @@ def _run_draws(job: _Draws, units: Sequence[tuple[int, int]], workers: int | Non
     by_cost = sorted(range(len(units)), key=lambda i: -units[i][0])
     results: list[list[float]] = [[] for _ in units]
     context = multiprocessing.get_context("fork")  # the tasks are inherited, not pickled
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(job,)) as pool:
-        for i, values in zip(by_cost, pool.map(_draw_in_worker, [units[i] for i in by_cost]), strict=True):
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(job, os.getpid())
+    ) as pool:
+        done = pool.map(_draw_in_worker, [units[i] for i in by_cost])  # the workers are forked here
+        if on_start is not None:
+            on_start(len(units), workers)
+        for i, values in zip(by_cost, done, strict=True):
             results[i] = values
     return results
 

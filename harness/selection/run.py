@@ -346,7 +346,7 @@ def run_select(
         )
         select_s = time.monotonic() - t0
         t0 = time.monotonic()
-        curves = _curves(cfg, data, result)
+        curves = _curves(cfg, data, result, progress=progress)
         curve_s = time.monotonic() - t0
         summary = _summary(cfg, run, result, n_tasks=len(tasks), n_built=n_built, curves=curves)
         summary["timings_s"] = {
@@ -373,12 +373,19 @@ def run_select(
 
 
 def _curves(
-    cfg: SelectConfig, data: dict[str, TaskData], result: ExperimentResult
+    cfg: SelectConfig, data: dict[str, TaskData], result: ExperimentResult, *, progress: bool = False
 ) -> dict[CurveKey, dict[str, float]]:
     """Selected pass@1 and oracle coverage against the pool size (``harness.selection.curves``), under
     CodeT's protocol: none for a run under B4's protocol only."""
     if cfg.protocol == "b4":
         return {}
+
+    def started(draws: int, processes: int) -> None:
+        if progress:
+            from rich.console import Console
+
+            where = f"in {processes} worker processes" if processes else "in this process"
+            Console(stderr=True).print(f"pool-size curves: {draws} subsample draws {where}")
 
     return curve_extras(
         data,
@@ -387,6 +394,7 @@ def _curves(
         seeds=cfg.seeds,
         params=cfg.params,
         n_samples=cfg.n_samples,
+        on_start=started,
     )
 
 

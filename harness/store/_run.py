@@ -12,10 +12,11 @@ import subprocess
 import sys
 import time
 import types
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin
+from typing import Any, TextIO, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_jsonable_python
@@ -161,8 +162,8 @@ class Run:
     """One run's folder plus its rows in the index. Re-opening an existing run id resumes it.
 
     One process at a time holds a run (a lock on ``<run>/.lock``, released when the process ends, even
-    by SIGKILL): a second ``harness`` with the same run id is refused instead of writing the same
-    units and outcomes twice.
+    by SIGKILL; processes it forks never hold it): a second ``harness`` with the same run id is refused
+    instead of writing the same units and outcomes twice.
 
     Resuming checks that the config matches the one in the manifest, so a rerun with other settings
     cannot silently mix artefacts. Keys a newer harness added are no mismatch while they hold the
@@ -258,25 +259,69 @@ class Run:
         self._lock.close()
 
 
-def _hold(run_dir: Path, run_id: str) -> Any:
+class _RunLock:
+    """The open ``<run>/.lock`` whose ``flock`` is the run's. Only the process that took it holds it: a
+    child made by ``os.fork`` (the pool-size curves' workers, anyone's ``multiprocessing``) gets its
+    descriptor pointed at ``/dev/null`` right after the fork (:func:`_drop_locks_in_child`). An ``flock``
+    belongs to the open file, so a child keeping the descriptor kept the run locked after the parent
+    died, and the rerun was refused "in use by another harness process" for a dead pid until the
+    orphans were killed by hand. (Exec'd children never get it: Python opens files non-inheritable.)"""
+
+    def __init__(self, fh: TextIO) -> None:
+        self.file = fh
+        _HELD.add(fh)
+
+    def close(self) -> None:
+        _HELD.discard(self.file)
+        self.file.close()
+
+
+_HELD: weakref.WeakSet[TextIO] = weakref.WeakSet()
+"""The lock files this process has open (weak: a file collected unclosed is closed, and leaves)."""
+
+
+def _drop_locks_in_child() -> None:
+    """In a freshly forked child: let go of the parent's run locks without releasing them for the parent.
+
+    ``dup2`` of ``/dev/null`` onto each descriptor drops the child's reference to the locked file
+    (closing it would leave the file object owning a number a later ``open`` may reuse, and
+    ``flock(LOCK_UN)`` would unlock the parent's run too)."""
+    held = [fh for fh in list(_HELD) if not fh.closed]
+    _HELD.clear()
+    if not held:
+        return
+    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        for fh in held:
+            os.dup2(null, fh.fileno(), inheritable=False)
+    finally:
+        os.close(null)
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_drop_locks_in_child)
+
+
+def _hold(run_dir: Path, run_id: str) -> _RunLock:
     """Lock ``run_dir/.lock`` for this process (the file keeps the holder's pid, for the message)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    fh = (run_dir / ".lock").open("a+")
+    lock = _RunLock((run_dir / ".lock").open("a+"))  # registered before it is locked: no fork between
+    fh = lock.file
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         fh.seek(0)
         holder = fh.read().strip() or "unknown"
-        fh.close()
+        lock.close()
         raise StoreError(
             f"run {run_id!r} is in use by another harness process (pid {holder}); wait for it to end, "
             "or give this one another --run-id"
         ) from None
     except BaseException:
-        fh.close()
+        lock.close()
         raise
     fh.seek(0)
     fh.truncate()
     fh.write(f"{os.getpid()}\n")
     fh.flush()
-    return fh
+    return lock
