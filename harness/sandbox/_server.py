@@ -15,6 +15,7 @@ carries ``error`` (a message) when the request itself failed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import selectors
@@ -31,6 +32,7 @@ BASE = "/base"
 PRIVATE = "/tmp/.harness"
 GIT_EXCLUDES = "__pycache__/\n*.pyc\n.pytest_cache/\n"
 CHUNK = 1 << 16
+IPC_RMID = 0
 KEEPER = -1
 ARMED = False
 """Set by :func:`main` only: :func:`kill_all` refuses to run anywhere but inside a sandbox."""
@@ -330,8 +332,74 @@ def _clear(folder: str) -> None:
             continue
 
 
+_SYSV = {"shm": "shmid", "msg": "msqid", "sem": "semid"}
+
+
+def _sysv(kind: str) -> list[tuple[int, int]]:
+    """(id, creator uid) of every System V IPC object of ``kind`` (shm, msg, sem) in this IPC namespace."""
+    try:
+        with open(f"/proc/sysvipc/{kind}") as fh:
+            header, *rows = fh.read().splitlines()
+    except (OSError, ValueError):  # no System V IPC in this kernel: nothing to remove
+        return []
+    cols = header.split()
+    at_id, at_cuid = cols.index(_SYSV[kind]), cols.index("cuid")
+    return [(int(f[at_id]), int(f[at_cuid])) for f in (row.split() for row in rows) if len(f) == len(cols)]
+
+
+def _rmid(libc: Any, kind: str, ident: int, owner: int) -> bool:
+    """IPC_RMID one object; True when it is gone."""
+    import ctypes
+
+    def once() -> int:
+        if kind == "shm":
+            rc = libc.shmctl(ident, IPC_RMID, None)
+        elif kind == "msg":
+            rc = libc.msgctl(ident, IPC_RMID, None)
+        else:
+            rc = libc.semctl(ident, 0, IPC_RMID)
+        return 0 if rc == 0 else ctypes.get_errno()
+
+    err = once()
+    if err == errno.EPERM and os.geteuid() == 0 and owner != 0:
+        # compat: a root command (CAP_SETUID) can create objects as another uid, and this root server
+        # has no CAP_SYS_ADMIN to remove them; as their creator it may.
+        os.seteuid(owner)
+        try:
+            err = once()
+        finally:
+            os.seteuid(0)
+    return err in (0, errno.EINVAL, errno.EIDRM)
+
+
+def clear_ipc() -> None:
+    """Remove every System V IPC object (shared memory, message queues, semaphore sets) and POSIX message
+    queue of the container's IPC namespace.
+
+    Commands leave them and they outlive processes and files: they would pass data to the next user of a
+    pooled sandbox, and a shared memory segment keeps counting against the memory limit. Run after
+    :func:`kill_all`: a segment marked for removal lives on while a process has it attached. Raises when
+    something is left, so that the reset fails rather than hand out a sandbox that is not clean.
+    """
+    if not ARMED:  # the IPC namespace of a host is not ours to empty
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for kind in _SYSV:
+        for ident, owner in _sysv(kind):
+            _rmid(libc, kind, ident, owner)
+    _clear("/dev/mqueue")  # POSIX message queues (POSIX shared memory and semaphores live in /dev/shm)
+    left = [f"{kind} {ident}" for kind in _SYSV for ident, _ in _sysv(kind)]
+    with contextlib.suppress(OSError):
+        left += ["/dev/mqueue/" + name for name in os.listdir("/dev/mqueue")]
+    if left:
+        raise RuntimeError("reset could not remove these IPC objects: " + ", ".join(left))
+
+
 def reset() -> dict[str, Any]:
-    kill_all()
+    kill_all()  # first: shared memory a process still has attached is not freed by IPC_RMID
+    clear_ipc()
     _clear(WORKSPACE)
     # The diff cache (PRIVATE) goes too: commands could write it (git config hooks, excludes, objects),
     # and the next user of this sandbox must get a diff nothing planted. The next diff re-indexes BASE.
