@@ -23,8 +23,13 @@ from harness.errors import SandboxError
 
 SERVER_SOURCE = (Path(__file__).parent / "_server.py").read_bytes()
 # The server's source goes over stdin ahead of the first request: short command line, no ARG_MAX limit.
+# Before it waits for the source, BOOT makes the process non-dumpable (prctl(PR_SET_DUMPABLE, 0)), so the
+# window in which a command's leftover daemon could open its /proc files is only the interpreter's start;
+# the server checks and reports it again (``harden``), and works on without ctypes.
 _BOOT = (
-    f"import sys;exec(compile(sys.stdin.buffer.read({len(SERVER_SOURCE)}),'harness-sandbox-server','exec'))"
+    "import sys\ntry:\n import ctypes\nexcept ImportError:\n ctypes = None\n"
+    "if ctypes:\n ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\n"
+    f"exec(compile(sys.stdin.buffer.read({len(SERVER_SOURCE)}),'harness-sandbox-server','exec'))"
 )
 
 

@@ -10,6 +10,10 @@ output) travel as blobs, never as JSON strings, so megabytes cost one copy.
 
 Requests (``op``): ``hello``, ``run``, ``write``, ``read``, ``diff``, ``reset``, ``killall``. A reply
 carries ``error`` (a message) when the request itself failed.
+
+The server runs as the commands' uid (or as root like them, in compat), so it makes itself non-dumpable
+at start: a command cannot ptrace it, write ``/proc/<server>/mem`` or open ``/proc/<server>/fd/*`` (the
+pipes its replies travel on). What it starts is dumpable again (``execve`` resets the flag).
 """
 
 from __future__ import annotations
@@ -32,10 +36,13 @@ BASE = "/base"
 PRIVATE = "/tmp/.harness"
 GIT_EXCLUDES = "__pycache__/\n*.pyc\n.pytest_cache/\n"
 CHUNK = 1 << 16
+PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
 IPC_RMID = 0
 KEEPER = -1
 ARMED = False
 """Set by :func:`main` only: :func:`kill_all` refuses to run anywhere but inside a sandbox."""
+EXPOSED: str | None = None
+"""Why this server is still dumpable (commands could reach its memory), or None: see :func:`harden`."""
 
 _IN: Any = None
 _OUT: Any = None
@@ -473,17 +480,43 @@ def handle(req: dict[str, Any], blobs: list[bytes]) -> tuple[dict[str, Any], lis
         kill_all()
         return {}, []
     if op == "hello":
-        info = {"pid": os.getpid(), "uid": os.getuid(), "python": sys.version.split()[0]}
+        info = {"pid": os.getpid(), "uid": os.getuid(), "python": sys.version.split()[0], "exposed": EXPOSED}
         return {"info": info, "oom": oom_count() is not None}, []
     return {"error": f"unknown request {op!r}"}, []
 
 
+def harden() -> str | None:
+    """Make this process non-dumpable; None when it is, else why not.
+
+    Commands run as this server's uid (or as root without CAP_SYS_PTRACE, in compat). Non-dumpable, its
+    ``/proc/<pid>`` files belong to root and ptrace access is refused, so a command cannot write its
+    memory or open its descriptors (e.g. inject a forged reply into its stdout). ``execve`` makes the
+    commands it starts dumpable again. BOOT (harness/sandbox/_client.py) already did it, earlier.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        if libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0:
+            return None
+        return "prctl(PR_SET_DUMPABLE, 0) did not take"
+    except (ImportError, OSError, AttributeError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
 def main() -> None:
-    global WORKSPACE, BASE, KEEPER, ARMED, _IN, _OUT
+    global WORKSPACE, BASE, KEEPER, ARMED, EXPOSED, _IN, _OUT
+    EXPOSED = harden()
+    if EXPOSED:
+        sys.stderr.write(f"harness sandbox server: commands can reach its memory ({EXPOSED})\n")
     WORKSPACE, BASE = sys.argv[1], sys.argv[2]
     KEEPER = _keeper()
     # Killing "every other process" is only sane inside a container: never arm it on a host by mistake.
     ARMED = os.path.exists("/.dockerenv") or os.environ.get("HARNESS_SANDBOX_ARMED") == "1"
+    # A server started after a command killed the last one: what that command left (a daemon that may
+    # have opened this process's /proc files before it was non-dumpable) goes before the first request.
+    kill_all()
     _IN, _OUT = sys.stdin.buffer, sys.stdout.buffer
     while True:
         msg = read_msg()
