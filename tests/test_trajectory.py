@@ -92,3 +92,20 @@ def test_a_complete_line_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> No
     path.write_bytes(b'{"v":1,"seq":0,"type":"start"}\n{"v":1,"seq":1,"type":"note","data":{"t":"\xff"}}\n')
     with pytest.raises(DataError, match=r"traj.jsonl:2"):
         list(iter_events(path))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"v":1,"seq":1,"type":"tool_result"}', r"traj.jsonl:2: not an event \(type: Input should be"),
+        ("[1, 2]", r"traj.jsonl:2: not an event \(a JSON list\)"),
+        ('{"v":1,"seq":"one","type":"note"}', r"traj.jsonl:2: not an event \(seq: "),
+        ('{"v":"2","seq":1,"type":"note"}', r"traj.jsonl:2: written by a newer harness \(format v2\)"),
+    ],
+)
+def test_a_line_that_is_no_event_is_a_clear_error(tmp_path: Path, line: str, message: str) -> None:
+    # The strict reader (cost accounting, resuming a log) names the line; the viewer's pager shows it.
+    path = tmp_path / "traj.jsonl"
+    path.write_text('{"v":1,"seq":0,"type":"start"}\n' + line + "\n")
+    with pytest.raises(DataError, match=message):
+        list(iter_events(path))

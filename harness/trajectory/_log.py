@@ -9,6 +9,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from pydantic import ValidationError
+
 from harness.errors import DataError
 from harness.store._atomic import drop_torn_tail
 from harness.trajectory._events import FORMAT_VERSION, EventType, TrajectoryEvent, Usage
@@ -98,9 +100,19 @@ def iter_events(path: str | Path, *, offset: int = 0, limit: int | None = None) 
             raise DataError(f"{p}:{lineno}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
         except json.JSONDecodeError as exc:
             raise DataError(f"{p}:{lineno}: not a JSON line ({exc.msg})") from exc
-        if raw.get("v", 0) > FORMAT_VERSION:
-            raise DataError(f"{p}:{lineno}: written by a newer harness (format v{raw['v']}); upgrade harness")
-        yield TrajectoryEvent.model_validate(raw)
+        if not isinstance(raw, dict):
+            raise DataError(f"{p}:{lineno}: not an event (a JSON {type(raw).__name__})")
+        version = raw.get("v", 0)
+        if isinstance(version, int) and version > FORMAT_VERSION:
+            raise DataError(f"{p}:{lineno}: written by a newer harness (format v{version}); upgrade harness")
+        try:
+            event = TrajectoryEvent.model_validate(raw)
+        except ValidationError as exc:
+            why = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
+            raise DataError(f"{p}:{lineno}: not an event ({why})") from exc
+        if event.v > FORMAT_VERSION:
+            raise DataError(f"{p}:{lineno}: written by a newer harness (format v{event.v}); upgrade harness")
+        yield event
         count += 1
         if limit is not None and count >= limit:
             return
