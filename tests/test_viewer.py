@@ -13,10 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.errors import DataError
 from harness.report._demo import HOSTILE, make_demo_run
 from harness.store import Run, TaskOutcome, append_outcomes
-from harness.trajectory import TrajectoryLog, TrajectoryPager
+from harness.trajectory import TrajectoryLog, TrajectoryPager, UnknownEvent
 from harness.viewer import ViewerServer
 
 
@@ -171,7 +170,7 @@ def test_pager_follows_appends_and_replacement(tmp_path: Path) -> None:
             log.append("model_response", {"text": str(i)}, cost_usd=0.5)
     pager = TrajectoryPager(path)
     assert pager.refresh() == 5 and pager.total_cost == 2.5 and pager.cost_before(2) == 1.0
-    assert [e.data["text"] for e in pager.page(3, 10)] == ["3", "4"]
+    assert [e.model_dump().get("data", {}).get("text") for e in pager.page(3, 10)] == ["3", "4"]
     assert pager.page(10, 5) == []
     with TrajectoryLog(path) as log:
         log.append("end")
@@ -183,30 +182,41 @@ def test_pager_follows_appends_and_replacement(tmp_path: Path) -> None:
     with open(path, "a") as fh:
         fh.write(json.dumps({"v": 99, "seq": 1, "type": "note"}) + "\n")
     pager.refresh()
-    with pytest.raises(DataError, match="newer harness"):
-        pager.page(1, 1)
+    (newer,) = pager.page(1, 1)
+    assert isinstance(newer, UnknownEvent) and "newer harness (format v99)" in newer.reason
 
 
 @pytest.mark.parametrize(
-    ("bad", "message"),
+    ("bad", "kind", "reason"),
     [
-        (b"[1, 2]", "not an event"),  # JSON, but not an object
-        (b'{"v": 1, "seq": 1, "type": "no-such-type"}', "not an event"),
-        (b'{"v": 1, "seq": 1, "type": "note", "data": {"message": "caf\xe9"}}', "not UTF-8|not a JSON line"),
+        (b"[1, 2]", "unknown", "not an event (a JSON list)"),
+        (b'{"v": 1, "seq": 1, "type": "no-such-type", "cost_usd": 0.25}', "unknown", "type 'no-such-type'"),
+        (b'{"v": 1, "seq": 1, "type": {"x": 1}}', "unknown", "type {'x': 1}"),
+        (b'{"v": 2, "seq": 1, "type": "note"}', "unknown", "newer harness (format v2)"),
+        (b'{"v": "2", "seq": 1, "type": "note"}', "unknown", "newer harness (format v2)"),
+        (b'{"v": 1, "seq": "one", "type": "note"}', "unknown", "seq: Input should be a valid integer"),
+        (b'{"v": 1, "seq": 1, "type": "note", "span": 7}', "unknown", "span: Extra inputs"),
+        (b'{"v": 1, "seq": 1, "type": "note", "data": {"message": "caf\xe9"}}', "unreadable", "not UTF-8"),
+        (b"Traceback (most recent call last):", "unreadable", "not a JSON line"),
     ],
 )
-def test_a_bad_line_in_a_page_is_a_named_error(tmp_path: Path, bad: bytes, message: str) -> None:
-    # One bad line must give the viewer's clear error naming the event, not an uncaught exception.
+def test_a_line_that_is_no_event_is_shown_in_its_place(
+    tmp_path: Path, bad: bytes, kind: str, reason: str
+) -> None:
+    # One odd line (a newer harness's event, garbage) must not hide the rest of the log.
     path = tmp_path / "t.jsonl"
     with TrajectoryLog(path) as log:
-        log.append("start")
+        log.append("start", cost_usd=0.5)
     with open(path, "ab") as fh:
-        fh.write(bad + b"\n")
+        fh.write(bad + b"\n" + b'{"v": 1, "seq": 2, "type": "end"}\n')
     pager = TrajectoryPager(path)
-    pager.refresh()
-    assert pager.page(0, 1)[0].type == "start"
-    with pytest.raises(DataError, match=rf"t\.jsonl: event 1 .*({message})"):
-        pager.page(0, 5)
+    assert pager.refresh() == 3
+    start, odd, end = pager.page(0, 5)
+    assert start.type == "start" and end.type == "end"
+    assert isinstance(odd, UnknownEvent) and odd.type == kind and reason in odd.reason
+    assert odd.raw == bad.decode("utf-8", "replace")
+    assert pager.type_counts == {"start": 1, kind: 1, "end": 1}
+    assert pager.total_cost == (0.75 if b"0.25" in bad else 0.5)
 
 
 def test_task_table_counts_each_trajectory_once(client: httpx.Client, results: Path) -> None:
@@ -244,3 +254,42 @@ def test_an_unreadable_run_does_not_hide_the_others(tmp_path: Path) -> None:
         assert runs["torn"]["partial"] and "outcomes.jsonl:2" in runs["torn"]["error"]
         assert runs["torn"]["dir"] == "torn" and runs["torn"]["kind"] == "search"
         assert c.get("/api/run", params={"run": "torn"}).status_code == 500  # the run page says why
+
+
+def test_a_trajectory_with_unknown_and_unreadable_lines_is_served_whole(
+    client: httpx.Client, results: Path
+) -> None:
+    # A newer harness's event type, a garbage type and a line that is not JSON: each is a row of its
+    # own with its raw text, and every other event of the page is there.
+    run = Run(results, "odd", "search", {})
+    append_outcomes(run.dir, [TaskOutcome(task_id="t", system="s", resolved=1.0)])
+    path = run.path("trajectories", "t", "a.jsonl")
+    with TrajectoryLog(path) as log:
+        log.append("start", {"task_id": "t"})
+        log.append("model_response", {"text": "hello"}, cost_usd=0.25)
+    newer = {"v": 1, "seq": 2, "ts": 1.5, "type": "tool_result", "data": {"ok": True}, "cost_usd": 0.5}
+    with open(path, "a") as fh:
+        fh.write(json.dumps(newer) + "\n")
+        fh.write('{"v": 1, "seq": 3, "type": "<img src=x onerror=alert(1)>"}\n')
+        fh.write("Killed\n")
+        fh.write('{"v": 1, "seq": 5, "type": "end", "data": {"outcome": "done"}}\n')
+    run.close()
+    args = {"run": "odd", "task": "t", "traj": "a"}
+    resp = client.get("/api/trajectory", params=args)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["total"] == 6 and body["ended"] and body["total_cost"] == pytest.approx(0.75)
+    assert body["types"] == {"start": 1, "model_response": 1, "unknown": 2, "unreadable": 1, "end": 1}
+    events = body["events"]
+    kinds = ["start", "model_response", "unknown", "unknown", "unreadable", "end"]
+    assert [e["type"] for e in events] == kinds
+    assert json.loads(events[2]["raw"]) == newer and "'tool_result'" in events[2]["reason"]
+    assert (events[2]["seq"], events[2]["ts"], events[2]["cost_usd"]) == (2, 1.5, 0.5)
+    assert events[1]["cum_cost"] == pytest.approx(0.25) and events[2]["cum_cost"] == pytest.approx(0.75)
+    assert events[4] == {"i": 4, "cum_cost": pytest.approx(0.75), "type": "unreadable", "raw": "Killed",
+                         "reason": "not a JSON line (Expecting value)", "cost_usd": 0.0}  # fmt: skip
+    assert events[5]["data"] == {"outcome": "done"}
+    one = client.get("/api/trajectory", params={**args, "offset": 3, "limit": 1}).json()["events"]
+    assert [e["i"] for e in one] == [3] and "onerror" in one[0]["raw"]
+    (traj,) = client.get("/api/task", params={"run": "odd", "task": "t"}).json()["trajectories"]
+    assert traj["n_events"] == 6 and traj["types"]["unknown"] == 2

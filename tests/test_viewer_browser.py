@@ -4,6 +4,7 @@ page screenshots also refresh ``docs/screenshots/``."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -230,3 +231,30 @@ def test_live_follow(page: Any, server: ViewerServer, results: Path) -> None:
     page.goto(server.url + "/#/run/live-run")
     page.wait_for_selector("#systems")
     assert page.locator("#partial").count() == 0
+
+
+def test_unknown_and_unreadable_lines_do_not_blank_the_trajectory(
+    page: Any, server: ViewerServer, results: Path
+) -> None:
+    # A newer harness's event type, a hostile one and a line that is not JSON, amid ordinary events.
+    path = results / "search-mcts" / "trajectories" / "HumanEval" / "7" / "odd.jsonl"
+    with TrajectoryLog(path) as log:
+        log.append("start", {"task_id": "HumanEval/7"})
+    with open(path, "a") as fh:
+        fh.write(json.dumps({"v": 1, "seq": 1, "type": "tool_result", "data": {"ok": True}}) + "\n")
+        fh.write(json.dumps({"v": 1, "seq": 2, "type": HOSTILE}) + "\n")
+        fh.write("Killed\n")
+        fh.write(json.dumps({"v": 1, "seq": 4, "type": "end", "data": {"outcome": "done"}}) + "\n")
+    page.goto(server.url + "/#/traj/search-mcts/HumanEval%2F7/odd")
+    page.wait_for_selector("#events li.ev-end")
+    assert page.locator("#events li").count() == 5
+    unknown = page.locator("#events li.ev-unknown")
+    assert unknown.count() == 2
+    assert "unknown event" in unknown.first.inner_text() and "tool_result" in unknown.first.inner_text()
+    assert "<script>window.__xss=1</script>" in unknown.nth(1).inner_text()  # as text
+    assert "Killed" in page.inner_text("#events li.ev-unreadable")
+    assert "unknown 2" in page.inner_text("#traj-stats")
+    assert page.evaluate("window.__xss") is None
+    _shot(page, "trajectory-unknown-events")
+    page.uncheck("label.chip.ev-unknown input")
+    assert unknown.first.is_hidden() and page.locator("#events li.ev-end").is_visible()

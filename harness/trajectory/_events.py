@@ -8,7 +8,7 @@ version ``v``.
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,7 @@ EventType = Literal[
     "note",
     "end",
 ]
+EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
 
 
 class Usage(BaseModel):
@@ -59,3 +60,21 @@ class TrajectoryEvent(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
     cost_usd: float = 0.0
     usage: Usage | None = None
+
+
+class UnknownEvent(BaseModel):
+    """A complete log line a reader cannot show as a :class:`TrajectoryEvent`, kept in its place so the
+    rest of the log stays readable: ``type`` is ``unknown`` for a JSON line that is no event this
+    harness knows (an unknown type, from a newer harness or garbage; a newer format version; a
+    payload of the wrong shape) and ``unreadable`` for a line that is not JSON text at all. ``raw`` is
+    the line as text (bytes that are not UTF-8 replaced); ``seq``, ``ts`` and ``cost_usd`` are the
+    line's own when it has them in the right type."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["unknown", "unreadable"]
+    raw: str
+    reason: str
+    seq: int | None = None
+    ts: float | None = None
+    cost_usd: float = 0.0

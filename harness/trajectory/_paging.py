@@ -4,19 +4,79 @@
 and one read however long the log is, and :meth:`TrajectoryPager.refresh` only scans the bytes appended
 since the last call, which is what following a live run needs. A torn last line is not an event until
 its newline lands, exactly as :func:`harness.trajectory.iter_events` reads it.
+
+Unlike :func:`~harness.trajectory.iter_events`, a viewer must show what it can: a complete line that is
+no event this harness knows (a newer harness's event type, garbage, a line that is not JSON) is an
+:class:`~harness.trajectory.UnknownEvent` in its place, never an error hiding the whole log.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from harness.errors import DataError
-from harness.trajectory._events import FORMAT_VERSION, TrajectoryEvent
+from harness.trajectory._events import EVENT_TYPES, FORMAT_VERSION, TrajectoryEvent, UnknownEvent
+
+
+def _number(x: Any) -> float | None:
+    return float(x) if isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) else None
+
+
+def _unknown(raw: dict[str, Any], text: str, reason: str) -> UnknownEvent:
+    seq = raw.get("seq")
+    return UnknownEvent(
+        type="unknown",
+        raw=text,
+        reason=reason,
+        seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
+        ts=_number(raw.get("ts")),
+        cost_usd=_number(raw.get("cost_usd")) or 0.0,
+    )
+
+
+def read_line(line: bytes) -> TrajectoryEvent | UnknownEvent:
+    """One complete log line as an event, or as an :class:`UnknownEvent` saying why it is none."""
+    try:
+        event = TrajectoryEvent.model_validate_json(line)  # the usual case, parsed once
+    except ValidationError:
+        event = None
+    if event is not None and event.v <= FORMAT_VERSION:
+        return event
+    text = line.decode("utf-8", "replace")
+    try:
+        raw = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return UnknownEvent(
+            type="unreadable", raw=text, reason=f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        )
+    except json.JSONDecodeError as exc:
+        return UnknownEvent(type="unreadable", raw=text, reason=f"not a JSON line ({exc.msg})")
+    if not isinstance(raw, dict):
+        return UnknownEvent(type="unknown", raw=text, reason=f"not an event (a JSON {type(raw).__name__})")
+    version, kind = raw.get("v", 0), raw.get("type")
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        return _unknown(
+            raw, text, f"written by a newer harness (format v{version}); upgrade harness to read it"
+        )
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
+        return _unknown(raw, text, f"unknown event type {kind!r} (a newer harness's, or not an event)")
+    try:
+        event = TrajectoryEvent.model_validate(raw)  # e.g. a NaN, which only Python's parser takes
+    except ValidationError as exc:
+        why = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
+        return _unknown(raw, text, f"not an event this harness knows ({why})")
+    if event.v > FORMAT_VERSION:  # a version such as "2", which validation made a number
+        return _unknown(
+            raw, text, f"written by a newer harness (format v{event.v}); upgrade harness to read it"
+        )
+    return event
 
 
 class TrajectoryPager:
@@ -74,19 +134,15 @@ class TrajectoryPager:
     def _index_line(self, pos: int, line: bytes) -> None:
         if not line.strip():
             return
-        try:
-            raw = json.loads(line)
-            kind, cost = str(raw.get("type", "?")), float(raw.get("cost_usd", 0.0) or 0.0)
-        except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
-            kind, cost = "malformed", 0.0
+        # Counted as the page will show it: an unknown or unreadable line under that type.
+        event = read_line(line)
         self._offsets.append(pos)
-        self._types[kind] += 1
-        self._cum_cost.append(self.total_cost + cost)
+        self._types[event.type] += 1
+        self._cum_cost.append(self.total_cost + event.cost_usd)
 
-    def page(self, offset: int, limit: int) -> list[TrajectoryEvent]:
-        """Events ``offset .. offset+limit-1`` of what :meth:`refresh` has indexed.
-
-        A malformed line, or one from a newer format, raises :class:`DataError` naming the event."""
+    def page(self, offset: int, limit: int) -> list[TrajectoryEvent | UnknownEvent]:
+        """Events ``offset .. offset+limit-1`` of what :meth:`refresh` has indexed; a line that is no
+        event is an :class:`UnknownEvent` in its place."""
         offset = max(0, offset)
         end = min(len(self._offsets), offset + max(0, limit))
         if offset >= end:
@@ -95,23 +151,4 @@ class TrajectoryPager:
         with open(self.path, "rb") as fh:
             fh.seek(self._offsets[offset])
             blob = fh.read(stop - self._offsets[offset])
-        events = []
-        lines = [ln for ln in blob.split(b"\n") if ln.strip()]
-        for i, line in enumerate(lines, offset):
-            try:
-                raw = json.loads(line.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{self.path}: event {i} is not UTF-8 text ({exc.reason})") from exc
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{self.path}: event {i} is not a JSON line ({exc.msg})") from exc
-            if not isinstance(raw, dict):
-                raise DataError(f"{self.path}: event {i} is not an event (a JSON {type(raw).__name__})")
-            version = raw.get("v", 0)
-            if isinstance(version, int) and version > FORMAT_VERSION:
-                raise DataError(f"{self.path}: event {i} is from a newer harness (v{version}); upgrade")
-            try:
-                events.append(TrajectoryEvent.model_validate(raw))
-            except ValidationError as exc:
-                why = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
-                raise DataError(f"{self.path}: event {i} is not an event ({why})") from exc
-        return events
+        return [read_line(line) for line in blob.split(b"\n") if line.strip()]

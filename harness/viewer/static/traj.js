@@ -4,10 +4,16 @@ import { api, badge, enc, h, longText, money, num, replace, setCrumbs, setLive }
 
 const PAGE = 200;
 const TYPES = ["start", "model_request", "model_response", "tool_call", "command", "edit", "test_run", "error",
-  "note", "end"];
+  "note", "end", "unknown", "unreadable"];
+// Lines the server could not read as events of this version are shown in place, raw, under these labels.
+const LABELS = { unknown: "unknown event", unreadable: "unreadable line" };
 
 function text(x) {
   return typeof x === "string" ? x : JSON.stringify(x, null, 2);
+}
+
+function pretty(raw) {
+  try { return JSON.stringify(JSON.parse(raw), null, 2); } catch { return raw; }
 }
 
 function diffView(diff) {
@@ -58,6 +64,9 @@ function body(e) {
       return h("div", { class: "errtext" }, `${d.kind ? d.kind + ": " : ""}${d.message ?? ""}`);
     case "note":
       return d.text !== undefined ? longText(text(d.text), 4000) : fields(d);
+    case "unknown":
+    case "unreadable":
+      return [h("div", { class: "small muted reason" }, e.reason || ""), longText(pretty(String(e.raw ?? "")), 4000, "raw")];
     default:
       return fields(d);
   }
@@ -66,8 +75,9 @@ function body(e) {
 function eventView(e, t0) {
   const u = e.usage;
   return h("li", { class: `ev ev-${e.type}`, id: `ev-${e.i}` },
-    h("div", { class: "ev-head" }, h("span", { class: "ev-i" }, `#${e.i}`), h("span", { class: "ev-type" }, e.type),
-      h("span", { class: "muted" }, `+${(e.ts - t0).toFixed(2)}s`),
+    h("div", { class: "ev-head" }, h("span", { class: "ev-i" }, `#${e.i}`),
+      h("span", { class: "ev-type" }, LABELS[e.type] || e.type),
+      typeof e.ts === "number" ? h("span", { class: "muted" }, `+${(e.ts - t0).toFixed(2)}s`) : null,
       u ? h("span", { class: "muted" }, `${num(u.input_tokens)} → ${num(u.output_tokens)} tokens`) : null,
       e.cost_usd ? h("span", { class: "cost" }, money(e.cost_usd)) : null,
       h("span", { class: "muted cum" }, `so far ${money(e.cum_cost)}`)),
