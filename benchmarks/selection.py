@@ -29,7 +29,7 @@ from typing import Any
 from harness.sandbox import DockerSandbox, SandboxProfile
 from harness.selection import select
 from harness.selection.build import build_task_data, task_inputs
-from harness.selection.engine import WORKER_PATH, EngineConfig, worker_source
+from harness.selection.engine import EngineConfig, worker_source
 from harness.selection.experiment import run_experiment
 from harness.selection.extraction import ExtractionOptions, TaskInputs
 from harness.selection.ground_truth import ground_truth_request
@@ -38,6 +38,7 @@ from harness.tasks import FunctionTask, Pool, default_data_dir, load_codet_pool,
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_selectors import realistic_matrix
 
+WORKER_PATH = "/tmp/harness_baseline_worker.py"  # the baseline's own copy (trusted timing runs only)
 POOLS = "HumanEval_codegen16B_temp0.8_topp0.95_num100_max300"
 STRATEGIES = ["random", "maxpass", "mbr", "mbr-behaviour", "codet", "b4", "b4-beh", "tournament"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.sandbox import DockerSandbox
+from harness.sandbox import DockerSandbox, SandboxProfile
 from harness.selection._types import Cell
 from harness.selection.build import build_task_data, task_inputs
 from harness.selection.engine import Engine, EngineConfig, Request
@@ -123,8 +123,10 @@ async def test_hidden_tests_only_reach_the_ground_truth_path(
 
 
 async def test_a_program_killing_the_worker_costs_only_its_own_cells(tmp_path: Path) -> None:
-    # The worker is the parent of the children running programs: ``os.kill(os.getppid(), 9)`` kills it
-    # and every run of the batch would die the same way. The engine isolates the killer instead.
+    # ``os.kill(os.getppid(), 9)``: in the engine's own (supervisor) sandbox the program runs under a uid
+    # of its own and the kill is refused (PermissionError: an ordinary error of its own cells). In a
+    # sandbox given by the caller, programs share the worker's uid: the worker is their parent and
+    # dies, every run of the batch would die the same way, and the engine isolates the killer instead.
     f = "def f(x):\n    return x * 2\n"
     kill = "import os; os.kill(os.getppid(), 9)"
     tests = ["assert f(1) == 2", kill, "assert f(2) == 5", "assert f(2) == 4"]
@@ -133,8 +135,21 @@ async def test_a_program_killing_the_worker_costs_only_its_own_cells(tmp_path: P
         Request("tests", programs, tests),
         Request("whole", [f + "assert f(1) == 2\n", kill, f + "assert f(1) == 3\n"], []),
     ]
-    async with Engine(EngineConfig(), cache=tmp_path) as engine:
+    async with Engine(EngineConfig(), cache=tmp_path / "own") as engine:
         rows, whole = await engine.run(requests)
+        assert engine.stats["batches"] == 1  # nothing to isolate: the worker was never hit
+    assert ["".join(map(str, r.cells)) for r in rows] == ["1201", "1201", "2222", "1201"]
+    assert [r.ran for r in rows] == [True, True, False, True]
+    assert ["".join(map(str, r.cells)) for r in whole] == ["1", "2", "0"]
+    assert [r.ran for r in whole] == [True, True, True]
+
+    profile = SandboxProfile.strict(memory="2g", cpus=2.0, pids=512)
+    async with (
+        DockerSandbox(profile=profile) as sandbox,
+        Engine(EngineConfig(), sandbox=sandbox, cache=tmp_path / "shared") as engine,
+    ):
+        rows, whole = await engine.run(requests)
+        assert engine.stats["batches"] > 1  # the killer was isolated
     assert ["".join(map(str, r.cells)) for r in rows] == ["1201", "1201", "2222", "1201"]
     assert [r.ran for r in rows] == [True, True, False, True]
     assert ["".join(map(str, r.cells)) for r in whole] == ["1", "2", "0"]

@@ -81,4 +81,6 @@ def container_kwargs(
     }
     if profile.name == "strict":
         kwargs["cap_drop"] = ["ALL"]
+    if profile.cap_add:
+        kwargs["cap_add"] = list(profile.cap_add)
     return kwargs

@@ -29,9 +29,20 @@ from harness.selection._types import Cell
 from harness.selection.engine._cache import ResultCache, result_key, settings_key, tests_digest
 from harness.selection.engine._types import EngineConfig, ProgramResult, Request, RequestKind
 
-__all__ = ["Engine", "EngineConfig", "EngineError", "ProgramResult", "Request", "worker_source"]
+__all__ = ["BOOT", "Engine", "EngineConfig", "EngineError", "ProgramResult", "Request", "worker_source"]
 
-WORKER_PATH = "/tmp/harness_pass_matrix_worker.py"
+UID_BASE = 200_000
+"""The worker runs each child under ``UID_BASE + n`` (see the worker's ``_Privsep``)."""
+BOOT = (
+    "import sys\n"
+    "del sys.path[:1]\n"  # '' (the working directory): nothing may shadow the standard library
+    "n = int(sys.stdin.buffer.readline())\n"
+    "code = compile(sys.stdin.buffer.read(n), '<harness-worker>', 'exec')\n"
+    "exec(code, sys.modules['__main__'].__dict__)\n"
+)
+"""``python3 -s -c BOOT``: the worker's source comes first on stdin (its length in bytes on a line, then
+the source), its requests after it. Nothing of the worker is ever on disk, where a program could rewrite
+it for the next batch."""
 Progress = Callable[[int], None]
 """Called with the number of programs just finished (cached ones included)."""
 
@@ -71,7 +82,11 @@ class Engine:
         self._ready: set[int] = set()
         self._run_id = run_id
         self.cache = ResultCache(cache / "pass_matrix.sqlite" if cache is not None else None)
+        self._source = worker_source().encode()
         self._version = worker_version()
+        self._privsep = sandbox is None
+        """Programs run under uids of their own (the engine's own supervisor sandbox). A sandbox given by
+        the caller is used as it is: its programs share the worker's uid (for trusted programs only)."""
         self.stats = {"programs": 0, "cached": 0, "batches": 0}
 
     async def __aenter__(self) -> Engine:
@@ -142,6 +157,8 @@ class Engine:
         c = self.config
         timeout = c.hidden_timeout_s if kind == "whole" else c.timeout_s
         fields: dict[str, object] = {"worker": self._version, "kind": kind, "timeout": timeout}
+        if not self._privsep:
+            fields["shared_uid"] = True
         fields.update(
             memory_mb=c.memory_mb, clock=self._clock(kind), chunk=c.chunk if kind != "faithful" else 1
         )
@@ -173,7 +190,7 @@ class Engine:
             from harness.sandbox import DockerSandbox
 
             c = self.config
-            profile = SandboxProfile.strict(
+            profile = SandboxProfile.supervisor(
                 cpus=self._cpus(),
                 memory=c.sandbox_memory,
                 pids=max(512, 8 * self._parallel()),
@@ -184,9 +201,6 @@ class Engine:
             sandbox = await DockerSandbox.create(c.image, profile, run_id=self._run_id)
             self._sandboxes[lane] = sandbox
             self._owned.append(sandbox)
-        if lane not in self._ready:
-            await sandbox.write_file(WORKER_PATH, worker_source())
-            self._ready.add(lane)
         return sandbox
 
     def _payload(self, requests: Sequence[Request], batch: list[tuple[int, int]]) -> tuple[str, float]:
@@ -290,8 +304,16 @@ class Engine:
         payload, budget = self._payload(requests, batch)
         # A fixed hash seed: set iteration order (and so some programs' outputs) is the same every run,
         # which keeps cached and fresh cells consistent.
+        env = {"PYTHONHASHSEED": "0", "HOME": "/tmp"}
+        if self._privsep:
+            env["HARNESS_WORKER_UID_BASE"] = str(UID_BASE)
+        source = self._source
         res = await sandbox.run(
-            ["python3", WORKER_PATH], stdin=payload, timeout=budget, env={"PYTHONHASHSEED": "0"}
+            ["python3", "-s", "-c", BOOT],
+            stdin=b"%d\n" % len(source) + source + payload.encode(),
+            timeout=budget,
+            env=env,
+            cwd="/",
         )
         self.stats["batches"] += 1
         rows: dict[tuple[int, int], _Row] = {}

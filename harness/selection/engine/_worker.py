@@ -49,6 +49,7 @@ import gc
 import hashlib
 import itertools
 import json
+import math
 import mmap
 import operator
 import os
@@ -250,7 +251,8 @@ def _detach():
     _CHANNEL.mm = None
 
 
-def _child_setup(mm, memory_mb, clock, demote_ms=0, keep=-1):
+def _child_setup(mm, memory_mb, clock, demote_ms=0, keep=-1, uid=-1):
+    _unmap_others(mm)
     os.setpgid(0, 0)
     _CHANNEL.mm, _CHANNEL.n = mm, 0
     null = os.open(os.devnull, os.O_RDWR)
@@ -275,6 +277,141 @@ def _child_setup(mm, memory_mb, clock, demote_ms=0, keep=-1):
     _Clock.which = signal.ITIMER_PROF if clock == "cpu" else signal.ITIMER_REAL
     _Clock.demote = demote_ms / 1000.0 if clock != "cpu" else 0.0
     signal.signal(signal.SIGPROF, _on_demote if _Clock.demote else _on_alarm)
+    if uid >= 0:
+        _drop(uid)
+
+
+# -- privilege separation --------------------------------------------------------------------------
+
+UID_SPAN = 1 << 20
+"""Children's uids are ``base + n % UID_SPAN``."""
+
+
+class _Privsep:
+    """With ``HARNESS_WORKER_UID_BASE`` set (the engine does, in a supervisor sandbox where this worker runs
+    as root with only CAP_SETUID, CAP_SETGID and CAP_KILL), every child drops to a uid of its own before it
+    runs a program. A program can then neither signal nor trace the worker or another program's child,
+    nor open their memory or descriptors (other uids, and none of them is dumpable), nor write anything
+    the worker runs or reads (this script comes on stdin; nothing of it is on disk). Its processes that
+    outlive its child (``setsid``) are killed by :func:`_sweep`. Off (0), children keep the worker's uid:
+    only for trusted programs (the host-side tests)."""
+
+    base = 0
+    issued = 0
+    live: typing.ClassVar[set[int]] = set()
+    """Uids of the children alive: their processes are theirs to keep."""
+    swept = 0.0
+
+
+def _no_dump():
+    """``prctl(PR_SET_DUMPABLE, 0)``: no process without CAP_SYS_PTRACE can trace this one or open its
+    ``/proc/<pid>/mem`` or ``fd`` (a child of the same uid included: the flag is inherited). True if set."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) == 0
+    except Exception:
+        return False
+
+
+def _drop(uid):
+    """Become ``uid`` for good (real, effective and saved ids; no groups; no capability is left)."""
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (uid, uid, uid):
+        raise OSError("the child's uid did not change")
+    os.chdir("/tmp")
+
+
+def _privsep_start():
+    """Turn privilege separation on when asked, or exit with the reason: a worker asked to separate
+    that cannot must not run programs under its own uid."""
+    base = int(os.environ.get("HARNESS_WORKER_UID_BASE") or 0)
+    if not base:
+        return
+    if base < 1000 or base + UID_SPAN > 1 << 31:
+        sys.exit(f"worker: HARNESS_WORKER_UID_BASE={base} is out of range")
+    pid = os.fork()
+    if pid == 0:  # a probe: can a child drop to a uid of its own?
+        try:
+            _drop(base + UID_SPAN - 1)
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        sys.exit(
+            "worker: privilege separation was asked for, but a child cannot change its uid: run the "
+            "worker as root with CAP_SETUID, CAP_SETGID and CAP_KILL (SandboxProfile.supervisor)"
+        )
+    _Privsep.base = base
+
+
+def _next_uid():
+    if not _Privsep.base:
+        return -1
+    uid = _Privsep.base + _Privsep.issued % UID_SPAN
+    _Privsep.issued += 1
+    _Privsep.live.add(uid)
+    return uid
+
+
+def _status_ids(pid):
+    """(state, uids) of ``pid`` from ``/proc/<pid>/status`` (readable whatever the process's owner)."""
+    with open(f"/proc/{pid}/status", "rb") as f:
+        status = f.read()
+    state = uids = b""
+    for line in status.split(b"\n"):
+        if line.startswith(b"State:"):
+            state = line[6:].strip()[:1]
+        elif line.startswith(b"Uid:"):
+            uids = line[4:]
+            break
+    return state, [int(u) for u in uids.split()]
+
+
+def _sweep(force=False):
+    """SIGKILL every process of a children's uid whose child is gone (a program's process that left its
+    group, or a fork the group kill raced): at most every 50 ms while children run, and at the end."""
+    base = _Privsep.base
+    now = time.monotonic()
+    if not base or (not force and now - _Privsep.swept < 0.05):
+        return
+    _Privsep.swept = now
+    me = os.getpid()
+    for _ in range(1000):
+        victims = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == me:
+                continue
+            try:
+                state, uids = _status_ids(name)
+            except (OSError, ValueError):
+                continue
+            if state not in (b"Z", b"X") and any(
+                base <= u < base + UID_SPAN and u not in _Privsep.live for u in uids
+            ):
+                victims.append(int(name))
+        if not victims:
+            return
+        for pid in victims:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.001)
+
+
+_BUFFERS: dict[int, typing.Any] = {}
+"""The shared buffers of the children alive, by the child's pid: a new child unmaps all but its own
+before it runs anything, so that no program can write another child's records."""
+
+
+def _unmap_others(mine):
+    for mm in list(_BUFFERS.values()):
+        if mm is not mine:
+            with contextlib.suppress(BufferError, ValueError):
+                mm.close()
+    _BUFFERS.clear()
 
 
 _KEPT: list[dict[str, object]] = []
@@ -444,6 +581,8 @@ class _Child:
         self.seen = 0
         self.deadline = 0.0
         self.respawn = False
+        self.uid = -1
+        self.mark = (0, 0)
 
     def current(self):
         return next((job for job in self.jobs if not job.finished()), None)
@@ -587,7 +726,9 @@ def _child_main(child):
     req = child.req
     kind = req["kind"]
     _AUDITED[0] = False  # the parent's own events before the fork are not a program's
-    modules, clean = _Modules(), _fingerprint()
+    # One program per child (the default): nothing runs after it here, so nothing to compare.
+    single = len(child.jobs) == 1 or kind == "faithful"
+    modules, clean = (None, None) if single else (_Modules(), _fingerprint())
     for k, job in enumerate(child.jobs):
         if job.finished():
             continue
@@ -602,7 +743,7 @@ def _child_main(child):
             if _child_tests(program, req["_prepared"], job.order[job.next :], req):
                 return
         gc.freeze()  # its cyclic garbage is never collected here, so no finalizer of it runs later
-        if _changed(modules, clean):
+        if modules is not None and _changed(modules, clean):
             _put(RESPAWN, PASS, 0.0, 0)
             return
 
@@ -612,6 +753,7 @@ def _spawn(child):
     slots = sum(len(job.order) + 4 for job in child.jobs)
     mm = mmap.mmap(-1, COUNT.size + slots * RECORD.size)
     rfd, wfd = os.pipe() if not _PIDFDS else (-1, -1)
+    uid = _next_uid()
     pid = os.fork()
     if pid == 0:
         try:
@@ -619,10 +761,11 @@ def _spawn(child):
                 os.close(rfd)
             clock = req.get("clock", "wall")
             demote = req.get("demote_ms", 0) if req["kind"] == "tests" else 0
-            _child_setup(mm, req.get("memory_mb", 0), clock, demote, keep=wfd)
+            _child_setup(mm, req.get("memory_mb", 0), clock, demote, keep=wfd, uid=uid)
             _child_main(child)
         finally:
             os._exit(0)
+    _BUFFERS[pid] = mm
     # The parent sees the child's exit on a pidfd (readable once it exited, zombie or not). Not EOF on a
     # pipe the child holds: a program closing its descriptors (``os.closerange(3, ...)``) made that EOF
     # early, and the parent killed the child in a later program, whose cells it lost. Where pidfds are
@@ -631,6 +774,8 @@ def _spawn(child):
         os.close(wfd)
     watch = rfd if rfd >= 0 else os.pidfd_open(pid)
     child.pid, child.pidfd, child.mm, child.seen, child.respawn = pid, watch, mm, 0, False
+    child.uid = uid
+    child.mark = _progress(child)
     for job in child.jobs:
         job.loaded = False
     _set_deadline(child, first=True)
@@ -670,24 +815,46 @@ def _reap(child):
     with contextlib.suppress(ChildProcessError):
         os.waitpid(child.pid, 0)
     os.close(child.pidfd)
+    _BUFFERS.pop(child.pid, None)
     child.mm.close()
-    child.pid, child.pidfd, child.mm = 0, -1, None
+    _Privsep.live.discard(child.uid)
+    child.pid, child.pidfd, child.mm, child.uid = 0, -1, None, -1
+    _sweep()
 
 
 def _drain(child):
-    """Take the records the child published since the last look; True if there were any."""
-    count = COUNT.unpack_from(child.mm, 0)[0]
+    """Take the records the child published since the last look; True if there were any.
+
+    The buffer is the child's, so a program can write anything there: records are taken only within
+    the buffer, for the job the child is on, for the test that job expects next, with a known cell code
+    and a finite time; anything else is dropped (a program can make its own cells wrong, nothing more)."""
+    count = min(COUNT.unpack_from(child.mm, 0)[0], (len(child.mm) - COUNT.size) // RECORD.size)
     if count <= child.seen:
         return False
     for k in range(child.seen, count):
         unit, j, cell, ms, out = RECORD.unpack_from(child.mm, COUNT.size + k * RECORD.size)
-        if j == RESPAWN:
+        job = child.current()
+        at = child.jobs.index(job) if job is not None else len(child.jobs)
+        if j == RESPAWN:  # honoured only after progress (see _on_eof_or_deadline)
             child.respawn = True
-        elif not child.jobs[unit].finished():
-            _on_record(child.jobs[unit], j, cell, ms, out)
+        elif job is None or unit != at or not (0 <= cell <= TIMEOUT):
+            continue
+        elif (j >= 0 and _expected(job, j)) or j in (LOADED, LOAD_FAILED, FAITHFUL_DONE):
+            _on_record(job, j, cell, ms if math.isfinite(ms) and ms >= 0 else 0.0, out)
     child.seen = count
     _set_deadline(child)
     return True
+
+
+def _expected(job, j):
+    """Whether test ``j`` may have its cell now: the next one of a loaded program (``tests``), the only
+    one (``whole``), one of the packed program's (``faithful``, which reports them in any order)."""
+    kind = job.req["kind"]
+    if kind == "faithful":
+        return j < len(job.order)
+    if kind == "whole":
+        return j == 0
+    return job.loaded and j == job.order[job.next]
 
 
 def _on_record(job, j, cell, ms, out):
@@ -704,13 +871,19 @@ def _on_record(job, j, cell, ms, out):
             job.next += 1
 
 
+def _progress(child):
+    job = child.current()
+    return (id(job), job.next if job is not None else 0)
+
+
 def _on_eof_or_deadline(child, timed_out):
-    """The child ended or hung. Leaving on purpose costs nothing; otherwise the job it was on loses
+    """The child ended or hung. Leaving on purpose (after a cell: a program can write that record too,
+    and must not make its child start again for ever) costs nothing; otherwise the job it was on loses
     the test it was running (kind ``tests``), or the whole program (not loaded yet, other kinds)."""
     job = child.current()
     if job is None:
         return
-    if child.respawn and not timed_out:
+    if child.respawn and not timed_out and _progress(child) != child.mark:
         return
     cell = TIMEOUT if timed_out else ERROR
     if job.req["kind"] != "tests" or not job.loaded:
@@ -829,6 +1002,8 @@ def run_batch(lines, emit, emit_done):
 
 
 def main():
+    _no_dump()
+    _privsep_start()
     sys.addaudithook(_audit)
     proto = os.fdopen(os.dup(1), "w", buffering=1 << 16)
     null = os.open(os.devnull, os.O_WRONLY)
@@ -848,6 +1023,7 @@ def main():
         proto.flush()
 
     run_batch(sys.stdin, emit, emit_done)
+    _sweep(force=True)
     proto.flush()
 
 
