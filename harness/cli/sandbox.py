@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from harness.cli._common import console, friendly_errors, print_json
+
+if TYPE_CHECKING:
+    from harness.sandbox import ExecResult
 
 sandbox_app = typer.Typer(help="Sandbox images and leaked containers.", no_args_is_help=True)
 
@@ -54,7 +57,19 @@ def gc_cmd(
     console.print(f"removed {len(removed)} container(s)")
 
 
-_EXIT = {"timeout": 124, "oom": 137, "error": 125}
+_EXIT = {"ok": 0, "timeout": 124, "oom": 137, "error": 125}
+"""``harness exec``'s exit code by status; ``nonzero`` and ``killed`` are in :func:`_exit_code`."""
+
+
+def _exit_code(result: ExecResult) -> int:
+    """The command's own code, 124 timeout, 137 OOM, 128+N killed by signal N, 125 when the sandbox
+    failed: ``error``, or ``killed`` without an exit code (the command server died mid-command, so the
+    command's own end is unknown). docs/sandbox.md has the same table."""
+    if result.status == "nonzero":
+        return result.exit_code if result.exit_code is not None else 1
+    if result.status == "killed":
+        return 125 if result.exit_code is None else 128 - result.exit_code
+    return _EXIT[result.status]
 
 
 @friendly_errors
@@ -68,7 +83,8 @@ def exec_cmd(
 ) -> None:
     """Run one command in a fresh sandbox (strict: no network, read-only root, uid 1000).
 
-    The exit code mirrors the command's (124 on timeout, 137 on OOM, 125 when the sandbox failed).
+    The exit code mirrors the command's (124 on timeout, 137 on OOM, 128+N when killed by signal N, 125
+    when the sandbox failed, e.g. the command killed the sandbox's command server).
     """
     from harness.errors import ConfigError
     from harness.sandbox import DockerSandbox, SandboxProfile
@@ -93,10 +109,7 @@ def exec_cmd(
             console.print("[yellow]output was truncated (head and tail kept)[/]")
         if result.status in ("timeout", "oom", "error"):
             console.print(f"[red]{result.status}[/]")
-    code = result.exit_code if result.status == "nonzero" else _EXIT.get(result.status, 0)
-    if result.status == "killed":
-        code = 128 - (result.exit_code or -9)
-    raise typer.Exit(code or 0)
+    raise typer.Exit(_exit_code(result))
 
 
 def register(app: typer.Typer) -> None:

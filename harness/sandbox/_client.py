@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +76,15 @@ class ServerChannel:
         return cls(reader, writer, exec_id)
 
     async def request(
-        self, header: dict[str, Any], blobs: Sequence[bytes] = ()
+        self,
+        header: dict[str, Any],
+        blobs: Sequence[bytes] = (),
+        partial: Callable[[dict[str, Any], list[bytes]], None] | None = None,
     ) -> tuple[dict[str, Any], list[bytes]]:
-        """Send one request and wait for its reply. :class:`ServerLost` when the stream ends."""
+        """Send one request and wait for its reply. :class:`ServerLost` when the stream ends.
+
+        ``partial`` receives the frames a ``run`` sends ahead of its reply (output read so far).
+        """
         if self.closed:
             raise ServerLost("the command server's channel is closed")
         header = {**header, "blobs": [len(b) for b in blobs]}
@@ -88,9 +94,14 @@ class ServerChannel:
             for b in blobs:
                 self._writer.write(b)
             await self._writer.drain()
-            (n,) = struct.unpack(">I", await self._read(4))
-            reply: dict[str, Any] = json.loads(await self._read(n))
-            out = [await self._read(size) for size in reply.get("blobs", [])]
+            while True:
+                (n,) = struct.unpack(">I", await self._read(4))
+                reply: dict[str, Any] = json.loads(await self._read(n))
+                out = [await self._read(size) for size in reply.get("blobs", [])]
+                if not reply.get("partial"):
+                    break
+                if partial is not None:
+                    partial(reply, out)
         except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
             self.closed = True
             tail = self.stderr_tail.decode(errors="replace").strip()

@@ -10,6 +10,7 @@ served one at a time (a lock), so use several sandboxes (a :class:`SandboxPool`)
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -174,24 +175,32 @@ class DockerSandbox:
         else:
             req["argv"] = [str(a) for a in cmd]
         data = stdin.encode() if isinstance(stdin, str) else (stdin or b"")
+        relayed = _Relayed()
         async with self._lock:
             await self._ensure_server()
+            t0 = time.monotonic()
             try:
                 assert self._channel is not None
-                reply, out = await asyncio.wait_for(self._channel.request(req, [data]), limit + GRACE_S)
+                request = self._channel.request(req, [data], partial=relayed.add)
+                reply, out = await asyncio.wait_for(request, limit + GRACE_S)
             except ServerLost as exc:
                 await self._restart_server()
-                return _failed("killed", f"{exc}; the sandbox restarted its command server", limit)
+                why = (
+                    f"harness: the sandbox's command server died during this command ({exc}); it was "
+                    "killed, most likely by the command. The sandbox started a new one; output the old "
+                    "one had not relayed yet is lost."
+                )
+                return relayed.result("killed", why, t0)
             except TimeoutError:
                 await self._recreate()
-                return _failed("timeout", "the sandbox stopped answering; it was rebuilt", limit)
+                return relayed.result("timeout", "the sandbox stopped answering; it was rebuilt", t0)
         if "error" in reply:
-            return _failed("error", str(reply["error"]), 0.0)
+            return relayed.result("error", str(reply["error"]), t0)
         return ExecResult(
             status=reply["status"],
             exit_code=reply["exit_code"],
-            stdout=out[0].decode(errors="replace"),
-            stderr=out[1].decode(errors="replace"),
+            stdout=(relayed.out + out[0]).decode(errors="replace"),
+            stderr=(relayed.err + out[1]).decode(errors="replace"),
             duration_ms=float(reply["duration_ms"]),
             truncated=bool(reply["truncated"]),
         )
@@ -252,8 +261,42 @@ class DockerSandbox:
             _cleanup.untrack(cid)
 
 
-def _failed(status: ExecStatus, why: str, limit: float) -> ExecResult:
-    return ExecResult(status=status, exit_code=None, stdout="", stderr=why, duration_ms=limit * 1000)
+class _Relayed:
+    """The output a command's server relayed ahead of its reply (``partial`` frames), kept for a result
+    when the reply never comes (the command killed the server, or the sandbox stopped answering)."""
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self.err = bytearray()
+        self.seen = [0, 0]
+        """Bytes the server had read from each stream when it last relayed (head and tail)."""
+
+    def add(self, reply: dict[str, Any], blobs: list[bytes]) -> None:
+        self.out += blobs[0]
+        self.err += blobs[1]
+        self.seen = [int(n) for n in reply.get("total", self.seen)]
+
+    def result(self, status: ExecStatus, why: str, t0: float) -> ExecResult:
+        """An :class:`ExecResult` without an exit code: the relayed output, ``why`` as stderr's last line,
+        and the time the command really took."""
+        streams, lost = [], False
+        for kept, seen in ((self.out, self.seen[0]), (self.err, self.seen[1])):
+            text = kept.decode(errors="replace")
+            if seen > len(kept):
+                text += f"\n[... {seen - len(kept)} bytes lost with the command server ...]\n"
+                lost = True
+            streams.append(text)
+        stdout, stderr = streams
+        if stderr and not stderr.endswith("\n"):
+            stderr += "\n"
+        return ExecResult(
+            status=status,
+            exit_code=None,
+            stdout=stdout,
+            stderr=stderr + why + "\n",
+            duration_ms=(time.monotonic() - t0) * 1000,
+            truncated=lost,
+        )
 
 
 def _slug(run_id: str) -> str:

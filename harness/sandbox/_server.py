@@ -9,7 +9,9 @@ bytes of the header's ``blobs`` (a list of lengths) back to back. Payloads (stdi
 output) travel as blobs, never as JSON strings, so megabytes cost one copy.
 
 Requests (``op``): ``hello``, ``run``, ``write``, ``read``, ``diff``, ``reset``, ``killall``. A reply
-carries ``error`` (a message) when the request itself failed.
+carries ``error`` (a message) when the request itself failed. While a command runs, ``run`` may send
+``partial`` frames ahead of its reply: output the server has read so far, so that the host keeps it if
+the command kills the server before the reply.
 
 The server runs as the commands' uid (or as root like them, in compat), so it makes itself non-dumpable
 at start: a command cannot ptrace it, write ``/proc/<server>/mem`` or open ``/proc/<server>/fd/*`` (the
@@ -36,6 +38,8 @@ BASE = "/base"
 PRIVATE = "/tmp/.harness"
 GIT_EXCLUDES = "__pycache__/\n*.pyc\n.pytest_cache/\n"
 CHUNK = 1 << 16
+PARTIAL_EVERY_S = 0.02
+"""At most one ``partial`` frame per this interval (the first one at once), so a chatty command costs few."""
 PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
 IPC_RMID = 0
 KEEPER = -1
@@ -98,6 +102,35 @@ class Capped:
             return bytes(self.head + self.tail)
         cut = self.total - len(self.head) - len(self.tail)
         return bytes(self.head) + b"\n[... %d bytes truncated ...]\n" % cut + bytes(self.tail)
+
+
+class Relay:
+    """Sends the head of a command's output to the host while the command runs (``partial`` frames).
+
+    If the command kills the server, the host keeps what was sent; the reply carries only the rest. Only
+    heads go out early, so an output flood is still capped here, not shipped to the host.
+    """
+
+    def __init__(self, sinks: tuple[Capped, Capped]) -> None:
+        self.sinks = sinks
+        self.sent = [0, 0]
+        self.last = float("-inf")
+
+    def due(self, now: float) -> float | None:
+        """Seconds until the next frame may go, or None when there is nothing new to send."""
+        if all(len(self.sinks[i].head) == self.sent[i] for i in (0, 1)):
+            return None
+        return max(0.0, self.last + PARTIAL_EVERY_S - now)
+
+    def send(self, now: float) -> None:
+        chunks = [bytes(self.sinks[i].head[self.sent[i] :]) for i in (0, 1)]
+        self.sent = [len(s.head) for s in self.sinks]
+        self.last = now
+        send_msg({"partial": True, "total": [s.total for s in self.sinks]}, chunks)
+
+    def rest(self) -> list[bytes]:
+        """Each stream's (capped) output without the part already sent."""
+        return [self.sinks[i].value()[self.sent[i] :] for i in (0, 1)]
 
 
 def oom_count() -> int | None:
@@ -229,7 +262,8 @@ def run(req: dict[str, Any], stdin: bytes) -> tuple[dict[str, Any], list[bytes]]
             fh.write("1000")  # the memory hog dies before this server does
     except OSError:
         pass
-    timed_out = _pump(proc, stdin, out, err, t0 + float(req["timeout"]))
+    relay = Relay((out, err))
+    timed_out = _pump(proc, stdin, relay, t0 + float(req["timeout"]))
     if timed_out:
         _signal_group(proc.pid)
     code = proc.wait()
@@ -253,7 +287,7 @@ def run(req: dict[str, Any], stdin: bytes) -> tuple[dict[str, Any], list[bytes]]
     else:
         status = "ok" if code == 0 else "nonzero"
     res = _result(status, code, t0, out, err)
-    return res, [out.value(), err.value()]
+    return res, relay.rest()
 
 
 def _result(status: str, code: int, t0: float, out: Capped, err: Capped) -> dict[str, Any]:
@@ -262,11 +296,11 @@ def _result(status: str, code: int, t0: float, out: Capped, err: Capped) -> dict
     return {"status": status, "exit_code": code, "duration_ms": ms, "truncated": trunc}
 
 
-def _pump(proc: subprocess.Popen[bytes], stdin: bytes, out: Capped, err: Capped, deadline: float) -> bool:
+def _pump(proc: subprocess.Popen[bytes], stdin: bytes, relay: Relay, deadline: float) -> bool:
     """Feed stdin and collect output until the process exits (not until EOF); True on timeout."""
     sel = selectors.DefaultSelector()
     assert proc.stdout is not None and proc.stderr is not None
-    sinks = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
+    sinks = {proc.stdout.fileno(): relay.sinks[0], proc.stderr.fileno(): relay.sinks[1]}
     for fd in sinks:
         sel.register(fd, selectors.EVENT_READ)
     pidfd = -1
@@ -282,12 +316,19 @@ def _pump(proc: subprocess.Popen[bytes], stdin: bytes, out: Capped, err: Capped,
         sel.register(proc.stdin.fileno(), selectors.EVENT_WRITE)
     try:
         while True:
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            left = deadline - now
             if left <= 0:
                 return True
             if pidfd < 0 and proc.poll() is not None:
                 return False
-            events = sel.select(left if pidfd >= 0 else min(left, 0.002))
+            wait = left if pidfd >= 0 else min(left, 0.002)
+            due = relay.due(now)
+            if due == 0.0:
+                relay.send(now)
+            elif due is not None:
+                wait = min(wait, due)
+            events = sel.select(wait)
             for key, _ in events:
                 fd = int(key.fd)
                 if fd == pidfd:

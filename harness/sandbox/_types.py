@@ -16,6 +16,11 @@ class ExecResult(BaseModel):
     ``status``: ``ok`` (exit 0), ``nonzero`` (exited non-zero), ``timeout`` (killed at its deadline, with
     its whole process tree), ``oom`` (killed by the memory limit), ``killed`` (died of another signal),
     ``error`` (the sandbox could not run it; ``stderr`` says why).
+
+    ``killed`` with ``exit_code`` None: the sandbox's command server died during the command (killed,
+    most likely by the command itself: ``kill -9 $PPID``, ``kill -9 -1``), so how the command ended is
+    unknown. ``stderr`` ends with a line saying so; ``stdout`` and ``stderr`` hold what the server had
+    relayed before it died; ``duration_ms`` is the time until then. ``harness exec`` exits 125 for it.
     """
 
     model_config = ConfigDict(frozen=True)
