@@ -127,10 +127,14 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
-async def test_reset_in_compat_removes_objects_a_root_command_made_under_another_uid() -> None:
-    # Compat commands are root with CAP_SETUID: objects they make as another uid can only be removed by
-    # that uid (the server has no CAP_SYS_ADMIN).
-    async with DockerSandbox(profile=SandboxProfile.compat(), run_id=RUN_ID) as sb:
+@pytest.mark.parametrize(
+    "profile", [SandboxProfile.compat(), SandboxProfile.supervisor()], ids=["compat", "supervisor"]
+)
+async def test_reset_removes_objects_a_root_command_made_under_another_uid(profile: SandboxProfile) -> None:
+    # Compat and supervisor commands are root with CAP_SETUID (the pass-matrix worker runs each program
+    # under a uid of its own): objects made as another uid can only be removed by that uid, as the root
+    # server has no CAP_SYS_ADMIN.
+    async with DockerSandbox(profile=profile, run_id=RUN_ID) as sb:
         as_other = "import os\nos.setgid(4321)\nos.setuid(4321)\n" + PLANT
         r = await sb.run(["python3", "-c", as_other, str(1 << 20)])
         assert r.status == "ok" and r.stdout == "planted\n", r
