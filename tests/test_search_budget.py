@@ -8,6 +8,7 @@ The hosted model is the ``openai:`` backend talking to :class:`harness.models.te
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from hosted_fakes import load_on
@@ -16,7 +17,7 @@ from test_search_fakes import ScriptedModel, ladder_policy, make_task
 from harness.errors import BudgetExceeded
 from harness.models._types import Message
 from harness.models.testing import FakeProvider
-from harness.search import BudgetLimits, BudgetMeter, LocalExecutor, make_strategy
+from harness.search import BudgetLimits, BudgetMeter, LocalExecutor, Spent, make_strategy
 
 pytestmark = pytest.mark.usefixtures("close_models")
 
@@ -69,3 +70,38 @@ async def test_under_a_calls_limit_no_call_is_spent_that_no_program_can_follow()
         # seed, then (reflection, refinement) pairs: 3 programs in 5 calls at 6 as at 5, 4 in 7 at 7
         assert line.calls_by_purpose() == {"program": (limit + 1) // 2, "reflection": (limit - 1) // 2}
         assert line.records[-1].purpose == "program"
+
+
+async def test_answers_from_the_response_cache_are_spent_but_not_paid(
+    fake_server: FakeProvider, tmp_path: Path
+) -> None:
+    """A search repeated over the response cache (as a resumed unit replays its killed attempt):
+    its budget sees every call, as the first search's did, so it stops at the same place; what it paid
+    leaves out the answers the cache served and holds exactly the requests the server answered."""
+    model = load_on(fake_server, cache=True, cache_path=tmp_path / "responses.sqlite")
+    first = BudgetMeter(BudgetLimits(programs=2))
+    await make_strategy("best_of_n").search(TASK, model, LocalExecutor(), first, seed=0)
+    assert first.paid == first.spent and fake_server.stats.answered == 2
+
+    again = BudgetMeter(BudgetLimits(programs=3))
+    await make_strategy("best_of_n").search(TASK, model, LocalExecutor(), again, seed=0)
+    assert fake_server.stats.answered == 3  # the first two programs came from the cache
+    assert [r.cached for r in again.records] == [1, 1, 0]
+    assert again.spent.calls == 3 and again.spent.programs == 3
+    third = again.records[2]
+    assert again.paid == Spent(
+        programs=1,
+        calls=1,
+        input_tokens=third.input_tokens,
+        output_tokens=third.output_tokens,
+        dollars=third.dollars,
+    )
+    assert again.paid_by_purpose() == {"program": again.paid}
+    rest, was = again.spent - again.paid, first.spent
+    assert (rest.calls, rest.programs, rest.input_tokens, rest.output_tokens) == (
+        was.calls,
+        was.programs,
+        was.input_tokens,
+        was.output_tokens,
+    )
+    assert rest.dollars == pytest.approx(was.dollars)

@@ -121,6 +121,17 @@ def _units(results: Path, run_id: str) -> dict[str, str]:
         return {str(u): str(s) for u, s in rows.fetchall()}
 
 
+def _paid_requests(path: Path) -> int:
+    """Requests of a log that the model answered itself (one or more samples generated), not the
+    response cache."""
+    events = _log(path)
+    return sum(
+        1
+        for k, e in enumerate(events)
+        if e["kind"] == "request" and k + 1 < len(events) and events[k + 1]["kind"] == "generate"
+    )
+
+
 def _uid(task: str, system: str, seed: int) -> str:
     return f"{task}|{system}|s{seed}"
 
@@ -277,19 +288,24 @@ def test_a_killed_search_resumes_without_redoing_finished_units(
         data = json.loads((results / run_id / "search" / "summary.json").read_text())
         return {k: v for k, v in data.items() if k not in ("run_id", "run_dir")}
 
-    # ... except for the spend: the killed attempt's answered request was paid for and is counted,
-    # labelled as a failed attempt, on top of the finished units' spend (the uninterrupted run's).
+    # ... except for how the spend splits: the killed attempt's answered request was paid for and is
+    # counted with it, labelled as a failed attempt; the finished search that replayed it from the
+    # response cache does not count it again. So the run paid what the uninterrupted run paid, and
+    # the totals say so: every request the model answered, once.
     killed_summary, whole_summary = summary(KILLED), summary(WHOLE)
     killed_spend, whole_spend = killed_summary.pop("spend"), whole_summary.pop("spend")
     assert killed_summary == whole_summary
-    assert killed_spend["finished"] == whole_spend["finished"]
     assert whole_spend["failed_attempts"]["attempts"] == 0
     answered = len([e for e in _log(killed_log) if e["kind"] == "request"]) - 1  # all but the held one
     lost = answered - sum(r["spent"]["calls"] for u, r in final.items() if u in done)
     assert lost == 1
     assert killed_spend["failed_attempts"]["units"] == {_uid("HumanEval/1", "best_of_n", 1): 1}
     assert killed_spend["failed_attempts"]["spent"]["calls"] == lost
-    assert killed_spend["total"]["calls"] == whole_spend["total"]["calls"] + lost
+    assert killed_spend["finished"]["calls"] == whole_spend["finished"]["calls"] - lost
+    assert killed_spend["from_cache"]["calls"] == whole_spend["from_cache"]["calls"] + lost
+    assert killed_spend["total"] == whole_spend["total"]
+    assert whole_spend["total"]["calls"] == _paid_requests(tmp_path / "whole.log")
+    assert killed_spend["total"]["calls"] == _paid_requests(killed_log) + _paid_requests(resumed_log)
     stages = {s["stage"]: s for s in json.loads((run_dir / "stages.json").read_text())}
     assert stages["search.failed_attempts"]["calls"] == lost
     assert sum(s["calls"] for s in stages.values()) == killed_spend["total"]["calls"]

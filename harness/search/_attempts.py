@@ -11,6 +11,12 @@ An attempt is ``running`` until it ends ``done`` or ``failed``. One still ``runn
 attempt of its unit starts belonged to a killed process (a run is held by one process at a time) and
 becomes ``killed``. A ``running`` attempt of a unit the index has as done is the attempt that
 finished it, killed before it could say so: its spend is the unit record's, and is not counted twice.
+
+Each attempt keeps two sums (:class:`~harness.search._budget.BudgetMeter`): ``spent``, the work its
+search used (what its budget saw), and ``paid``, the same without the answers the model layer's
+response cache served. A retried unit replays its earlier attempts' answered calls from the cache:
+they are in the retry's ``spent`` (so it reproduces an uninterrupted search) but not in its ``paid``,
+so the run's totals, which add up ``paid``, count each answered request once.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from harness.search._budget import BudgetMeter, Spent
 from harness.store import atomic_write_json
 
-ATTEMPTS_VERSION = 1
+ATTEMPTS_VERSION = 2
+"""2 added ``paid`` and ``paid_by_purpose`` (a version-1 attempt's ``spent`` stands for both)."""
 
 AttemptStatus = Literal["running", "done", "failed", "killed"]
 
@@ -40,14 +47,29 @@ class Attempt(BaseModel):
     error: str | None = None
     """``ErrorType: message`` of a failed attempt."""
     spent: Spent = Field(default_factory=Spent)
+    """The work of the attempt's search, answers from the response cache included (its budget's)."""
     by_purpose: dict[str, Spent] = Field(default_factory=dict)
     """The same spend per call purpose (``program``, ``reflection``, ...)."""
+    paid: Spent | None = None
+    """``spent`` without the answers the response cache served: what this attempt paid for.
+    ``None`` in version-1 journals, where :attr:`cost` falls back on ``spent``."""
+    paid_by_purpose: dict[str, Spent] | None = None
     started_at: float
     ended_at: float | None = None
 
     def unfinished(self, unit_done: bool) -> bool:
         """Whether this attempt's spend is not in a unit record (see the module docstring)."""
         return self.status in ("failed", "killed") or (self.status == "running" and not unit_done)
+
+    @property
+    def cost(self) -> Spent:
+        """What this attempt paid for (what the run's totals count)."""
+        return self.spent if self.paid is None else self.paid
+
+    @property
+    def cost_by_purpose(self) -> dict[str, Spent]:
+        """:attr:`cost` per call purpose."""
+        return self.by_purpose if self.paid_by_purpose is None else self.paid_by_purpose
 
 
 class UnitAttempts(BaseModel):
@@ -64,6 +86,12 @@ class UnitAttempts(BaseModel):
 
     def unfinished(self, unit_done: bool) -> list[Attempt]:
         return [a for a in self.attempts if a.unfinished(unit_done)]
+
+    def finishing(self) -> Attempt | None:
+        """The attempt that finished the unit, when the index has it as done: the last one, ``done``,
+        or ``running`` when its process was killed after marking the unit done."""
+        last = self.attempts[-1] if self.attempts else None
+        return last if last is not None and last.status in ("done", "running") else None
 
 
 def read_attempts(path: Path) -> UnitAttempts | None:
@@ -86,7 +114,15 @@ class AttemptJournal:
         attempts = [
             a.model_copy(update={"status": "killed"}) if a.status == "running" else a for a in attempts
         ]
-        attempts.append(Attempt(number=len(attempts) + 1, status="running", started_at=time.time()))
+        attempts.append(
+            Attempt(
+                number=len(attempts) + 1,
+                status="running",
+                paid=Spent(),
+                paid_by_purpose={},
+                started_at=time.time(),
+            )
+        )
         journal = cls(
             path, UnitAttempts(unit=unit, task_id=task_id, system=system, seed=seed, attempts=attempts)
         )
@@ -102,12 +138,11 @@ class AttemptJournal:
         return [a for a in self.record.attempts[:-1] if a.unfinished(unit_done=False)]
 
     def update(self, meter: BudgetMeter) -> None:
-        self._set(spent=meter.spent, by_purpose=meter.spent_by_purpose())
+        self._set(**_sums(meter))
 
     def end(self, meter: BudgetMeter, status: AttemptStatus, error: str | None = None) -> None:
         self._set(
-            spent=meter.spent,
-            by_purpose=meter.spent_by_purpose(),
+            **_sums(meter),
             status=status,
             error=None if error is None else error[:2000],
             ended_at=time.time(),
@@ -119,3 +154,12 @@ class AttemptJournal:
 
     def _write(self) -> None:
         atomic_write_json(self.path, self.record.model_dump(mode="json"))
+
+
+def _sums(meter: BudgetMeter) -> dict[str, object]:
+    return {
+        "spent": meter.spent,
+        "by_purpose": meter.spent_by_purpose(),
+        "paid": meter.paid,
+        "paid_by_purpose": meter.paid_by_purpose(),
+    }

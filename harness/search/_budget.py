@@ -8,6 +8,12 @@ tests are all counted the same way for every strategy.
 
 A call is refused *before* it is sent when a limit is already reached, so a token or dollar limit can
 be overshot by at most one call; ``programs`` and ``calls`` are never overshot.
+
+Two sums are kept. ``spent`` is the work the search used, answers served from the model layer's
+response cache included: budgets are checked against it, so a resumed search that replays its killed
+attempt's calls from the cache stops where an uninterrupted one would. ``paid`` leaves out what the
+cache served (the request that first fetched an answer paid for it), so a run's reported cost counts
+every answered request once.
 """
 
 from __future__ import annotations
@@ -115,6 +121,32 @@ class Spent(BaseModel):
             dollars=self.dollars + other.dollars,
         )
 
+    def __sub__(self, other: Spent) -> Spent:
+        # Dollars are rounded to a nano-dollar, so a difference of equal sums summed in another order
+        # reads 0.0 rather than 1e-19.
+        return Spent(
+            programs=self.programs - other.programs,
+            calls=self.calls - other.calls,
+            input_tokens=self.input_tokens - other.input_tokens,
+            output_tokens=self.output_tokens - other.output_tokens,
+            dollars=round(self.dollars - other.dollars, 9),
+        )
+
+    @classmethod
+    def of(cls, purpose: Purpose, out: Sequence[Completion], *, call: bool = True) -> Spent:
+        """What the completions ``out`` of one call cost. Prompt tokens served from the provider's
+        prompt cache are input tokens too (the model read them; only their price differs, which
+        ``cost_usd`` has), as the model layer's own budget counts them."""
+        return cls(
+            programs=len(out) if purpose == "program" else 0,
+            calls=1 if call else 0,
+            input_tokens=sum(
+                c.usage.input_tokens + c.usage.cache_read_tokens + c.usage.cache_write_tokens for c in out
+            ),
+            output_tokens=sum(c.usage.output_tokens for c in out),
+            dollars=sum(c.cost_usd for c in out),
+        )
+
 
 class CallRecord(BaseModel):
     """One model call as the meter saw it: what was asked, what came back, what it cost."""
@@ -128,6 +160,9 @@ class CallRecord(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     dollars: float = 0.0
+    cached: int = 0
+    """How many of ``outputs`` the model layer's response cache served (paid for by the request that
+    first fetched them: an earlier call, an earlier attempt of the unit, or another run)."""
 
 
 class BudgetMeter:
@@ -136,6 +171,8 @@ class BudgetMeter:
     ``records`` keeps each call (prompt and outputs), so a run can be audited, e.g. to prove that no
     prompt ever contained a hidden test. ``on_record`` is called after each counted call, so what was
     spent can be written down before anything else happens (a comparison journals every attempt).
+    ``spent`` (the budget's) and ``paid`` (without what the response cache served) are described in
+    the module docstring.
     """
 
     def __init__(
@@ -154,6 +191,8 @@ class BudgetMeter:
         self._input = 0
         self._output = 0
         self._dollars = 0.0
+        self._paid = Spent()
+        self._paid_by_purpose: dict[str, Spent] = {}
 
     @property
     def spent(self) -> Spent:
@@ -238,17 +277,18 @@ class BudgetMeter:
 
     def record(self, purpose: Purpose, messages: Sequence[Message], out: Sequence[Completion]) -> None:
         """Count a call that was made (also used by code that calls a model itself)."""
-        # Prompt tokens served from the provider's prompt cache are input tokens too (the model read
-        # them; only their price differs, which ``cost_usd`` has): as the model layer's own budget counts.
-        inp = sum(c.usage.input_tokens + c.usage.cache_read_tokens + c.usage.cache_write_tokens for c in out)
-        outp = sum(c.usage.output_tokens for c in out)
-        dollars = sum(c.cost_usd for c in out)
+        work = Spent.of(purpose, out)
         self._calls += 1
-        self._input += inp
-        self._output += outp
-        self._dollars += dollars
-        if purpose == "program":
-            self._programs += len(out)
+        self._input += work.input_tokens
+        self._output += work.output_tokens
+        self._dollars += work.dollars
+        self._programs += work.programs
+        # A call paid for a request when some answer did not come from the response cache.
+        fresh = [c for c in out if not c.cached]
+        paid = Spent.of(purpose, fresh, call=bool(fresh))
+        self._paid = self._paid + paid
+        by = self._paid_by_purpose
+        by[purpose] = by[purpose] + paid if purpose in by else paid
         if self.keep_records:
             self.records.append(
                 CallRecord(
@@ -256,13 +296,24 @@ class BudgetMeter:
                     purpose=purpose,
                     messages=list(messages),
                     outputs=[c.text for c in out],
-                    input_tokens=inp,
-                    output_tokens=outp,
-                    dollars=dollars,
+                    input_tokens=work.input_tokens,
+                    output_tokens=work.output_tokens,
+                    dollars=work.dollars,
+                    cached=len(out) - len(fresh),
                 )
             )
         if self.on_record is not None:
             self.on_record(self)
+
+    @property
+    def paid(self) -> Spent:
+        """What the counted calls paid for: :attr:`spent` without the answers the response cache
+        served (see the module docstring)."""
+        return self._paid
+
+    def paid_by_purpose(self) -> dict[str, Spent]:
+        """:attr:`paid` per call purpose (kept whether or not records are)."""
+        return dict(self._paid_by_purpose)
 
     def calls_by_purpose(self) -> dict[str, int]:
         counts: dict[str, int] = {}

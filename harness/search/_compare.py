@@ -353,9 +353,10 @@ def _combine(
 
 def _outcome(r: UnitRecord, failed: Sequence[Attempt] = ()) -> TaskOutcome:
     """The unit's outcome row. ``cost_usd`` and the tokens are the finished search's (the comparison
-    is at equal budget); ``extra`` also names the earlier attempts that failed and what they spent."""
+    is at equal budget: answers replayed from the response cache included); ``extra`` also names the
+    earlier attempts that failed and what they paid for."""
     first = r.first_correct()
-    lost = sum((a.spent for a in failed), Spent())
+    lost = sum((a.cost for a in failed), Spent())
     return TaskOutcome(
         task_id=r.task_id,
         system=r.system,

@@ -38,9 +38,9 @@ async def run_comparison(
     """Run (or resume) a comparison; write ``search/summary.json`` and ``search/budget.png`` under
     ``results/<run-id>/`` and return the summary.
 
-    ``stages.json`` and the summary's ``spend`` count every attempt's spend, from this process and
-    earlier ones, failed attempts labelled apart (:mod:`harness.search._spend`); ``stages.json`` is
-    written also when the run ends with an error."""
+    ``stages.json`` and the summary's ``spend`` count what every attempt paid for, in this process
+    and earlier ones, each answered request once, failed attempts labelled apart
+    (:mod:`harness.search._spend`); ``stages.json`` is written also when the run ends with an error."""
     config = {**cfg.model_dump(mode="json"), **dict(extra_config or {})}
     defaults = ConfigDefaults.of(type(cfg))
     run = Run(results_dir, run_id, "search", config, seeds=list(range(cfg.seeds)), defaults=defaults)
@@ -105,13 +105,15 @@ async def run_comparison(
 
 
 def _spend_line(spend: RunSpend) -> str:
-    t, f = spend.total, spend.failed_attempts
-    line = f"spent: {t.calls} calls, {t.tokens} tokens, ${t.dollars:.4f}"
+    t, f, c = spend.total, spend.failed_attempts, spend.from_cache
+    line = f"paid: {t.calls} calls, {t.tokens} tokens, ${t.dollars:.4f}"
     if f.attempts:
         line += (
             f" ({f.attempts} failed attempts of {len(f.units)} units: {f.spent.calls} calls, "
             f"{f.spent.tokens} tokens, ${f.spent.dollars:.4f})"
         )
+    if c.calls:
+        line += f"; the response cache served {c.calls} more calls ({c.tokens} tokens), not paid again"
     return line
 
 

@@ -1,11 +1,16 @@
-"""What a comparison run has spent, read back from its folder, so every process's spend is counted.
+"""What a comparison run has paid for, read back from its folder, so every process's spend is counted.
 
-``finished`` is the spend of the searches of finished units (the index has them as done; probes and
-extra searches of the adaptive split included, their combined ``+adaptive`` records not counted again).
-``failed_attempts`` is the spend of attempts that did not finish (failed, crashed, cancelled, or
-killed with their process; :mod:`harness.search._attempts`), in this process or an earlier one. A
-failed unit is retried on resume, so its failed attempts and its finished attempt are all paid for:
-``total`` is their sum.
+Each answered model request is counted once. What a search got from the model layer's response cache
+was paid for by the request that first fetched it, so it is not counted again: in particular a
+retried unit replays its failed or killed attempts' answered calls from the cache, and those calls
+are counted with the attempt that paid for them (:mod:`harness.search._attempts`).
+
+``finished`` is what the attempts that finished units paid (the index has them as done; probes and
+extra searches of the adaptive split included, their combined ``+adaptive`` records not counted
+again). ``failed_attempts`` is what attempts that did not finish paid (failed, crashed, cancelled, or
+killed with their process), in this process or an earlier one. ``total`` is their sum: what the run
+paid. ``from_cache`` is the rest of the finished units' work, the answers the response cache served
+them (counted in their unit records and budgets, like every call they made, and not paid again).
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ FAILED_STAGE = f"{STAGE}.failed_attempts"
 
 
 class FailedSpend(BaseModel):
-    """The attempts that did not finish, and what they spent."""
+    """The attempts that did not finish, and what they paid for."""
 
     model_config = ConfigDict(frozen=True)
 
     attempts: int = 0
     spent: Spent = Field(default_factory=Spent)
+    """What they paid for (answers the response cache served them are left out)."""
     by_purpose: dict[str, Spent] = Field(default_factory=dict)
     units: dict[str, int] = Field(default_factory=dict)
     """Unit id -> how many of its attempts did not finish."""
@@ -41,18 +47,25 @@ class RunSpend(BaseModel):
     finished: Spent
     failed_attempts: FailedSpend
     total: Spent
+    from_cache: Spent = Field(default_factory=Spent)
+    """The finished units' work that the response cache served (their records' spend minus
+    ``finished``): in their budgets, not paid again."""
 
 
 def run_spend(run: Run) -> RunSpend:
     """The run's spend as its folder and index have it now."""
     done = {uid for _, uid, status in run.index.units(run.run_id, STAGE) if status == "done"}
-    finished = Spent()
+    finished, work = Spent(), Spent()
     for uid in sorted(done):
         path = run.dir / unit_path("units", uid)
         if path.exists():
             rec = UnitRecord.model_validate_json(path.read_text())
             if not is_combined(rec.system):
-                finished = finished + rec.spent
+                journal = read_attempts(run.dir / unit_path("attempts", uid))
+                last = None if journal is None else journal.finishing()
+                # Without a journal (a run older than journals) the record's spend is all there is.
+                finished = finished + (rec.spent if last is None else last.cost)
+                work = work + rec.spent
     spent, n = Spent(), 0
     by_purpose: dict[str, Spent] = {}
     units: dict[str, int] = {}
@@ -65,16 +78,19 @@ def run_spend(run: Run) -> RunSpend:
             units[journal.unit] = len(lost)
         for attempt in lost:
             n += 1
-            spent = spent + attempt.spent
-            for purpose, s in attempt.by_purpose.items():
+            spent = spent + attempt.cost
+            for purpose, s in attempt.cost_by_purpose.items():
                 by_purpose[purpose] = by_purpose[purpose] + s if purpose in by_purpose else s
     failed = FailedSpend(attempts=n, spent=spent, by_purpose=by_purpose, units=units)
-    return RunSpend(finished=finished, failed_attempts=failed, total=finished + spent)
+    return RunSpend(
+        finished=finished, failed_attempts=failed, total=finished + spent, from_cache=work - finished
+    )
 
 
 def stage_totals(spend: RunSpend, time_s: float) -> list[StageTotals]:
-    """``stages.json`` rows: the finished units' spend (with this process's wall time) and, labelled
-    apart, the failed attempts'. ``harness report`` adds the rows up into the run's total."""
+    """``stages.json`` rows: what the finished units' attempts paid (with this process's wall time)
+    and, labelled apart, what the failed attempts paid. ``harness report`` adds the rows up into the
+    run's total, what the run paid."""
     return [
         StageTotals(
             stage=STAGE,
