@@ -6,8 +6,11 @@ import importlib
 
 import typer
 
+from harness.cli._common import OneLineErrors
+
 app = typer.Typer(
     name="harness",
+    cls=OneLineErrors,
     help="Spend test-time compute on code generation and pick the best result.",
     no_args_is_help=True,
     add_completion=False,

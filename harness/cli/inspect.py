@@ -15,12 +15,26 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cli._common import friendly_errors, print_json
+from harness.cli._common import (
+    SEED,
+    Host,
+    InputDir,
+    Int,
+    OutputDir,
+    OutputFile,
+    Port,
+    friendly_errors,
+    print_json,
+)
 from harness.store import default_results_dir
 
 ResultsOpt = Annotated[
     Path | None,
-    typer.Option("--results", help="Results folder holding the runs (default: $HARNESS_RESULTS or results)."),
+    typer.Option(
+        "--results",
+        parser=InputDir("results folder"),
+        help="Results folder holding the runs (default: $HARNESS_RESULTS or results).",
+    ),
 ]
 out = Console()
 
@@ -61,7 +75,11 @@ def report_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", help="Where to write report.json/.md and plots (default: RUN/report)."),
+        typer.Option(
+            "--out",
+            parser=OutputDir("--out folder"),
+            help="Where to write report.json/.md and plots (default: RUN/report).",
+        ),
     ] = None,
     plots: Annotated[
         bool, typer.Option("--plots/--no-plots", help="Draw PNG plots (needs the report extra).")
@@ -91,16 +109,24 @@ def compare_cmd(
     parquet: Annotated[
         Path | None,
         typer.Option(
-            "--parquet", help="Also write per-task outcomes (one row per seed) to this Parquet file."
+            "--parquet",
+            parser=OutputFile("--parquet file"),
+            help="Also write per-task outcomes (one row per seed) to this Parquet file.",
         ),
     ] = None,
     markdown: Annotated[
-        Path | None, typer.Option("--md", help="Also write the comparison as Markdown here.")
+        Path | None,
+        typer.Option(
+            "--md", parser=OutputFile("--md file"), help="Also write the comparison as Markdown here."
+        ),
     ] = None,
     n_boot: Annotated[
-        int, typer.Option(help="Bootstrap resamples for the paired confidence intervals.")
+        int,
+        typer.Option(
+            parser=Int(1, 1_000_000), help="Bootstrap resamples for the paired confidence intervals."
+        ),
     ] = 10_000,
-    seed: Annotated[int, typer.Option(help="Seed of the bootstrap generator.")] = 0,
+    seed: Annotated[int, typer.Option(parser=SEED, help="Seed of the bootstrap generator.")] = 0,
 ) -> None:
     """Compare runs task by task: a table, ensemble coverage, paired differences with bootstrap CIs."""
     from harness.report import compare_runs, load_run, render_comparison_markdown, write_parquet
@@ -148,11 +174,17 @@ def compare_cmd(
 
 def view_cmd(
     results_dir: Annotated[
-        Path | None, typer.Argument(help="Results folder (default: $HARNESS_RESULTS or results).")
+        Path | None,
+        typer.Argument(
+            parser=InputDir("results folder"), help="Results folder (default: $HARNESS_RESULTS or results)."
+        ),
     ] = None,
-    port: Annotated[int, typer.Option("--port", "-p", help="Port on 127.0.0.1 (0 picks a free one).")] = 8765,
+    port: Annotated[
+        int, typer.Option("--port", "-p", parser=Port(min=0), help="Port on 127.0.0.1 (0 picks a free one).")
+    ] = 8765,
     host: Annotated[
-        str, typer.Option(help="Interface to bind; keep 127.0.0.1 unless you mean to share.")
+        str,
+        typer.Option(parser=Host(), help="Interface to bind; keep 127.0.0.1 unless you mean to share."),
     ] = "127.0.0.1",
 ) -> None:
     """Serve the web viewer over a results folder (runs, tasks, pass matrices, trajectories)."""

@@ -7,19 +7,28 @@ from typing import Annotated
 
 import typer
 
-from harness.cli._common import console, friendly_errors, print_json
+from harness.cli._common import InputFile, OutputDir, RunId, console, friendly_errors, print_json
 
 
 def register(app: typer.Typer) -> None:
     @app.command("run")
     @friendly_errors
     def run(
-        config: Annotated[Path, typer.Argument(help="A YAML or JSON pipeline config (docs/pipeline.md).")],
+        config: Annotated[
+            Path,
+            typer.Argument(
+                parser=InputFile("config"), help="A YAML or JSON pipeline config (docs/pipeline.md)."
+            ),
+        ],
         run_id: Annotated[
-            str | None, typer.Option(help="Name the run; rerunning an existing id resumes it.")
+            str | None,
+            typer.Option(parser=RunId(), help="Name the run; rerunning an existing id resumes it."),
         ] = None,
         results_dir: Annotated[
-            Path | None, typer.Option("--results", help="Default: $HARNESS_RESULTS or results/")
+            Path | None,
+            typer.Option(
+                "--results", parser=OutputDir("results folder"), help="Default: $HARNESS_RESULTS or results/"
+            ),
         ] = None,
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the summary as one JSON object.")

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic_core import PydanticCustomError
 
-from harness.cli._common import friendly_errors, print_json
+from harness.cli._common import SEED, InputFile, Int, ModelSpec, Number, Url, friendly_errors, print_json
 from harness.errors import ConfigError
 
 
@@ -27,25 +28,54 @@ def _read_messages(path: Path) -> list[Any]:
             if text.lstrip().startswith("[")
             else [json.loads(x) for x in text.splitlines() if x.strip()]
         )
-        return [Message.model_validate(m) for m in data]
+        chat = [Message.model_validate(m) for m in data]
     except ValueError as exc:
         raise ConfigError(
             f"--messages {path}: expected a JSON list (or JSONL) of {{'role', 'content'}} objects: {exc}"
         ) from exc
+    if not chat:  # `[]` or blank lines: the model would be sent an empty conversation
+        raise ConfigError(f"--messages {path} holds no messages")
+    return chat
+
+
+_MESSAGES_FILE = InputFile("--messages file")
+
+
+def _messages_file(ctx: typer.Context, value: Path | None) -> Path | None:
+    """``--messages``: an existing, non-empty file, and never together with ``--prompt`` (said first, so
+    that mistake is named rather than the file)."""
+    if value is None:
+        return None
+    if ctx.params.get("prompt") is not None:
+        raise typer.BadParameter("give exactly one of --prompt TEXT or --messages FILE")
+    try:
+        return _MESSAGES_FILE(value)
+    except PydanticCustomError as exc:
+        raise typer.BadParameter(exc.message()) from exc
 
 
 def sample(
-    model: str = typer.Option(..., "--model", "-m", help="Model spec, e.g. openai:gpt-4o-mini, vllm:/path."),
-    base_url: str | None = typer.Option(None, "--base-url", help="An OpenAI-compatible server (vllm serve)."),
+    model: str = typer.Option(
+        ..., "--model", "-m", parser=ModelSpec(), help="Model spec, e.g. openai:gpt-4o-mini, vllm:/path."
+    ),
+    base_url: str | None = typer.Option(
+        None, "--base-url", parser=Url(), help="An OpenAI-compatible server (vllm serve)."
+    ),
     prompt: str | None = typer.Option(None, "--prompt", "-p", help="One user message."),
-    messages: Path | None = typer.Option(None, "--messages", help="A JSON/JSONL file of chat messages."),
+    messages: Path | None = typer.Option(
+        None, "--messages", callback=_messages_file, help="A JSON/JSONL file of chat messages."
+    ),
     system: str | None = typer.Option(None, "--system", help="A system message before --prompt."),
-    n: int = typer.Option(1, "--n", min=1, help="Completions to sample."),
-    temperature: float = typer.Option(1.0, "--temperature", min=0.0),
-    top_p: float = typer.Option(1.0, "--top-p"),
-    max_tokens: int = typer.Option(1024, "--max-tokens", min=1),
+    n: int = typer.Option(1, "--n", parser=Int(1, 10_000), help="Completions to sample."),
+    temperature: float = typer.Option(
+        1.0, "--temperature", parser=Number(0.0, 2.0), help="0..2 (OpenAI's range; Anthropic takes 0..1)."
+    ),
+    top_p: float = typer.Option(
+        1.0, "--top-p", parser=Number(0.0, 1.0, min_open=True), help="Nucleus sampling mass, in (0, 1]."
+    ),
+    max_tokens: int = typer.Option(1024, "--max-tokens", parser=Int(1, 10_000_000)),
     stop: list[str] | None = typer.Option(None, "--stop", help="A stop string (repeatable)."),
-    seed: int | None = typer.Option(None, "--seed"),
+    seed: int | None = typer.Option(None, "--seed", parser=SEED),
     logprobs: bool = typer.Option(False, "--logprobs", help="Ask for per-token log-probabilities."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Bypass the response cache."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),

@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from harness.cli._common import console, friendly_errors, print_json
+from harness.cli._common import (
+    ImageRef,
+    MemorySize,
+    OneOf,
+    RunId,
+    console,
+    friendly_errors,
+    print_json,
+    seconds,
+)
 
 if TYPE_CHECKING:
     from harness.sandbox import ExecResult
@@ -41,7 +50,9 @@ def build(force: bool = typer.Option(False, "--force", help="Rebuild even when t
 @sandbox_app.command("gc")
 @friendly_errors
 def gc_cmd(
-    run_id: str | None = typer.Option(None, "--run-id", help="Remove every container of this run."),
+    run_id: str | None = typer.Option(
+        None, "--run-id", parser=RunId(), help="Remove every container of this run."
+    ),
     everything: bool = typer.Option(False, "--all", help="Remove every harness-managed container."),
 ) -> None:
     """Remove sandbox containers a killed harness left behind (never containers harness did not start).
@@ -76,10 +87,20 @@ def _exit_code(result: ExecResult) -> int:
 def exec_cmd(
     cmd: list[str] = typer.Argument(..., help="The command and its arguments (put them after --)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the output."),
-    timeout: float = typer.Option(60.0, "--timeout", help="Seconds before the command is killed."),
-    memory: str = typer.Option("1g", "--memory", help="Memory limit, e.g. 512m or 2g."),
-    image: str | None = typer.Option(None, "--image", help="Image (default: the Python runner image)."),
-    profile: str = typer.Option("strict", "--profile", help="strict or compat (root, writable root)."),
+    # At most the sandbox's lifetime (SandboxProfile.max_lifetime_s): its container is gone after that.
+    timeout: float = typer.Option(
+        60.0, "--timeout", parser=seconds(3600.0), help="Seconds before the command is killed (at most 3600)."
+    ),
+    memory: str = typer.Option("1g", "--memory", parser=MemorySize(), help="Memory limit, e.g. 512m or 2g."),
+    image: str | None = typer.Option(
+        None, "--image", parser=ImageRef(), help="Image (default: the Python runner image)."
+    ),
+    profile: str = typer.Option(
+        "strict",
+        "--profile",
+        parser=OneOf(("strict", "compat")),
+        help="strict or compat (root, writable root).",
+    ),
 ) -> None:
     """Run one command in a fresh sandbox (strict: no network, read-only root, uid 1000).
 

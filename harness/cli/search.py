@@ -11,7 +11,22 @@ from typing import Annotated, Any
 
 import typer
 
-from harness.cli._common import console, friendly_errors, print_json
+from harness.cli._common import (
+    STRATEGY_LIST,
+    Budget,
+    Int,
+    KeyValue,
+    ModelSpec,
+    Number,
+    OneOf,
+    OutputDir,
+    RunId,
+    Url,
+    console,
+    friendly_errors,
+    print_json,
+    seconds,
+)
 from harness.errors import ConfigError
 
 
@@ -29,6 +44,24 @@ def _overrides(items: list[str]) -> dict[str, dict[str, Any]]:
             value = raw
         out.setdefault(strategy, {})[field] = value
     return out
+
+
+def _check_overrides(names: list[str], overrides: dict[str, dict[str, Any]]) -> None:
+    """Every ``--set`` names a strategy that runs, with settings its config takes. Checked before the run
+    starts: a setting of a strategy not run was ignored, and a misspelt one failed the run in its first
+    search, after the results folder was made."""
+    from harness.search import make_strategy
+
+    stray = sorted(set(overrides) - set(names))
+    if stray:
+        raise typer.BadParameter(
+            f"{', '.join(stray)} is not among the strategies run ({', '.join(names)})", param_hint="'--set'"
+        )
+    for name, settings in overrides.items():
+        try:
+            make_strategy(name, **settings)
+        except ConfigError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'--set'") from exc
 
 
 def _model_options(items: list[str]) -> dict[str, Any]:
@@ -103,66 +136,115 @@ def register(app: typer.Typer) -> None:
     @app.command("search")
     @friendly_errors
     def search(
-        model: Annotated[str, typer.Option(help="Model spec, e.g. openai:gpt-4o-mini or replay:codet.")],
-        suite: Annotated[str, typer.Option(help="humaneval | humaneval-pypi | mbpp")] = "humaneval",
-        strategies: Annotated[str, typer.Option(help="Comma list: best_of_n,line,mcts,best_first,sfs")] = (
-            "best_of_n,line,mcts,best_first,sfs"
-        ),
+        model: Annotated[
+            str, typer.Option(parser=ModelSpec(), help="Model spec, e.g. openai:gpt-4o-mini or replay:codet.")
+        ],
+        suite: Annotated[
+            str,
+            typer.Option(
+                parser=OneOf(("humaneval", "humaneval-pypi", "mbpp")),
+                help="humaneval | humaneval-pypi | mbpp",
+            ),
+        ] = "humaneval",
+        strategies: Annotated[
+            str,
+            typer.Option(
+                parser=STRATEGY_LIST,
+                # Checked before the other options, so a misspelt strategy is the one named (as it was
+                # when the body checked it first), whatever else is wrong.
+                is_eager=True,
+                help="Comma list: best_of_n,line,mcts,best_first,sfs",
+            ),
+        ] = ("best_of_n,line,mcts,best_first,sfs"),
         budget: Annotated[
-            str, typer.Option(help="Per task: programs=10 | calls=30 | tokens=100000 | ...")
+            str,
+            typer.Option(parser=Budget(), help="Per task: programs=10 | calls=30 | tokens=100000 | ..."),
         ] = ("programs=10"),
-        seeds: Annotated[int, typer.Option(help="Paired seeds (every strategy sees the same seeds).")] = 1,
-        limit_tasks: Annotated[int | None, typer.Option(help="Only the first N tasks.")] = None,
+        seeds: Annotated[
+            int,
+            typer.Option(parser=Int(1, 1000), help="Paired seeds (every strategy sees the same seeds)."),
+        ] = 1,
+        limit_tasks: Annotated[
+            int | None, typer.Option(parser=Int(1), help="Only the first N tasks.")
+        ] = None,
         tasks: Annotated[str | None, typer.Option(help="Comma list of task ids.")] = None,
-        allocation: Annotated[str, typer.Option(help="uniform | adaptive (also runs uniform)")] = "uniform",
+        allocation: Annotated[
+            str,
+            typer.Option(
+                parser=OneOf(("uniform", "adaptive")), help="uniform | adaptive (also runs uniform)"
+            ),
+        ] = "uniform",
         visible: Annotated[
-            str, typer.Option(help="examples (original prompt's examples) | strategy (its own tests setting)")
+            str,
+            typer.Option(
+                parser=OneOf(("examples", "strategy")),
+                help="examples (original prompt's examples) | strategy (its own tests setting)",
+            ),
         ] = "examples",
         executor: Annotated[
-            str, typer.Option(help="docker (sandbox) | local (trusted code only)")
+            str,
+            typer.Option(
+                parser=OneOf(("docker", "local")), help="docker (sandbox) | local (trusted code only)"
+            ),
         ] = "docker",
-        timeout: Annotated[float, typer.Option(help="Seconds per visible test.")] = 3.0,
-        concurrency: Annotated[int, typer.Option(help="Units (searches) running at once.")] = 4,
+        timeout: Annotated[float, typer.Option(parser=seconds(), help="Seconds per visible test.")] = 3.0,
+        concurrency: Annotated[
+            int, typer.Option(parser=Int(1, 256), help="Units (searches) running at once.")
+        ] = 4,
         base_url: Annotated[
-            str | None, typer.Option(help="OpenAI-compatible server, e.g. vllm serve.")
+            str | None, typer.Option(parser=Url(), help="OpenAI-compatible server, e.g. vllm serve.")
         ] = None,
         max_dollars: Annotated[
-            float | None, typer.Option(help="Run-wide dollar cap (a safety net; searches hitting it stop).")
+            float | None,
+            typer.Option(
+                parser=Number(0.0, min_open=True),
+                help="Run-wide dollar cap (a safety net; searches hitting it stop).",
+            ),
         ] = None,
         set_: Annotated[
-            list[str] | None, typer.Option("--set", help="STRATEGY.FIELD=VALUE, repeatable.")
+            list[str] | None,
+            typer.Option(
+                "--set",
+                parser=KeyValue(dotted=True, example="sfs.seeds=3"),
+                help="STRATEGY.FIELD=VALUE, repeatable.",
+            ),
         ] = None,
         model_option: Annotated[
             list[str] | None,
             typer.Option(
                 "--model-option",
+                parser=KeyValue(),
                 help="KEY=VALUE for the model spec, repeatable; e.g. match=contains for replay:FILE.",
             ),
         ] = None,
-        run_id: Annotated[str | None, typer.Option(help="Resume or name a run.")] = None,
+        run_id: Annotated[str | None, typer.Option(parser=RunId(), help="Resume or name a run.")] = None,
         results_dir: Annotated[
-            Path | None, typer.Option(help="Default: $HARNESS_RESULTS or results/")
+            Path | None,
+            typer.Option(parser=OutputDir("results folder"), help="Default: $HARNESS_RESULTS or results/"),
         ] = None,
         plot: Annotated[bool, typer.Option(help="Write the budget-curve PNG.")] = True,
         as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     ) -> None:
         """Run every strategy on every task at the same budget with paired seeds; report pass@1 of the
         choice, oracle coverage and the spend to the first correct program, with budget curves."""
-        from harness.search import STRATEGY_NAMES, BudgetLimits
+        from harness.search import BudgetLimits
         from harness.search._adaptive import AdaptiveConfig
         from harness.search._compare import CompareConfig
         from harness.store import check_run_id, default_results_dir, new_run_id
         from harness.tasks import load_function_suite
 
         names = [s.strip() for s in strategies.split(",") if s.strip()]
-        unknown = [n for n in names if n not in STRATEGY_NAMES]
-        if unknown:
-            raise ConfigError(f"unknown strategies {unknown}; choose from {', '.join(STRATEGY_NAMES)}")
-        if allocation not in ("uniform", "adaptive"):
-            raise ConfigError("--allocation is uniform or adaptive")
+        overrides = _overrides(set_ or [])
+        _check_overrides(names, overrides)
         all_tasks = load_function_suite(suite)
         if tasks:
-            wanted = {t.strip() for t in tasks.split(",")}
+            wanted = {t.strip() for t in tasks.split(",") if t.strip()}
+            missing = sorted(wanted - {t.task_id for t in all_tasks})
+            if missing or not wanted:
+                # Unknown ids were dropped without a word: a typo ran fewer tasks than asked.
+                raise typer.BadParameter(
+                    f"no such tasks in {suite}: {', '.join(missing) or repr(tasks)}", param_hint="'--tasks'"
+                )
             all_tasks = [t for t in all_tasks if t.task_id in wanted]
         if limit_tasks is not None:
             all_tasks = all_tasks[:limit_tasks]
@@ -176,7 +258,7 @@ def register(app: typer.Typer) -> None:
             seeds=seeds,
             allocation="adaptive" if allocation == "adaptive" else "uniform",
             adaptive=AdaptiveConfig(),
-            overrides=_overrides(set_ or []),
+            overrides=overrides,
             task_ids=[t.task_id for t in all_tasks],
         )
         from harness.search._run import run_comparison

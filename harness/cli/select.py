@@ -8,7 +8,20 @@ from typing import Annotated, Any
 
 import typer
 
-from harness.cli._common import console, friendly_errors, print_json
+from harness.cli._common import (
+    SEED,
+    SELECTOR_LIST,
+    InputFile,
+    Int,
+    KeyValue,
+    OneOf,
+    OutputDir,
+    RunId,
+    console,
+    friendly_errors,
+    print_json,
+    seconds,
+)
 from harness.errors import ConfigError
 
 
@@ -41,6 +54,29 @@ def parse_strategies(text: str) -> list[str]:
     return names
 
 
+def check_params(names: list[str], params: dict[str, dict[str, Any]]) -> None:
+    """Every ``--set`` names a chosen strategy (or its selector) and fits that selector's parameters.
+    Checked before any matrix is built: a parameter of a strategy not run was ignored, and a misspelt
+    field failed the run only after its matrices were built."""
+    from harness.selection.selectors import SELECTORS, validate_params
+
+    selectors = {n.split(":", 1)[0] for n in names}
+    stray = sorted(set(params) - set(names) - selectors)
+    if stray:
+        raise typer.BadParameter(
+            f"{', '.join(stray)} is not among the strategies run ({', '.join(names)})", param_hint="'--set'"
+        )
+    for name in names:
+        selector = name.split(":", 1)[0]
+        chosen = dict(params.get(name, params.get(selector, {})))
+        if "seed" in SELECTORS[selector].params.model_fields:
+            chosen.setdefault("seed", 0)  # the run's seed, as the experiment gives it
+        try:
+            validate_params(selector, chosen)
+        except ConfigError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'--set'") from exc
+
+
 def seeds_of(seed: int | None, seeds: int | None) -> list[int]:
     if seed is not None and seeds is not None:
         raise ConfigError("pass --seed S (one seed) or --seeds K (seeds 0..K-1), not both")
@@ -56,44 +92,75 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def select(
         pool_solutions: Annotated[
-            Path, typer.Option(help="Solution samples: CodeT's JSONL (prompt, samples) or our pool JSONL.")
+            Path,
+            typer.Option(
+                parser=InputFile("pool file"),
+                help="Solution samples: CodeT's JSONL (prompt, samples) or our pool JSONL.",
+            ),
         ],
-        pool_tests: Annotated[Path, typer.Option(help="Test-generation samples, same formats.")],
-        suite: Annotated[str, typer.Option(help="humaneval | mbpp")] = "humaneval",
+        pool_tests: Annotated[
+            Path, typer.Option(parser=InputFile("pool file"), help="Test-generation samples, same formats.")
+        ],
+        suite: Annotated[
+            str, typer.Option(parser=OneOf(("humaneval", "mbpp")), help="humaneval | mbpp")
+        ] = "humaneval",
         strategies: Annotated[
-            str, typer.Option(help="Comma list of selectors (name or name:label), or all.")
+            str,
+            typer.Option(parser=SELECTOR_LIST, help="Comma list of selectors (name or name:label), or all."),
         ] = "all",
-        protocol: Annotated[str, typer.Option(help="codet | b4 | both (every figure is labelled)")] = "both",
+        protocol: Annotated[
+            str,
+            typer.Option(
+                parser=OneOf(("codet", "b4", "both")), help="codet | b4 | both (every figure is labelled)"
+            ),
+        ] = "both",
         test_limit: Annotated[
-            int, typer.Option(help="First K tests per test sample (CodeT: 5; 0 keeps all).")
+            int, typer.Option(parser=Int(0), help="First K tests per test sample (CodeT: 5; 0 keeps all).")
         ] = 5,
         n_samples: Annotated[
-            int | None, typer.Option(help="Pool-size study: subsample N samples per task.")
+            int | None, typer.Option(parser=Int(1), help="Pool-size study: subsample N samples per task.")
         ] = None,
         seed: Annotated[
-            int | None, typer.Option(help="One seed for subsampling and random selectors.")
+            int | None, typer.Option(parser=SEED, help="One seed for subsampling and random selectors.")
         ] = None,
-        seeds: Annotated[int | None, typer.Option(help="Average over seeds 0..K-1 (mean ± std).")] = None,
-        limit_tasks: Annotated[int | None, typer.Option(help="Only the first N tasks of the pool.")] = None,
+        seeds: Annotated[
+            int | None, typer.Option(parser=Int(1, 1000), help="Average over seeds 0..K-1 (mean ± std).")
+        ] = None,
+        limit_tasks: Annotated[
+            int | None, typer.Option(parser=Int(1), help="Only the first N tasks of the pool.")
+        ] = None,
         mode: Annotated[
-            str, typer.Option(help="isolated (a bad test costs its own cell) | faithful (as CodeT's code)")
+            str,
+            typer.Option(
+                parser=OneOf(("isolated", "faithful")),
+                help="isolated (a bad test costs its own cell) | faithful (as CodeT's code)",
+            ),
         ] = "isolated",
         timeout: Annotated[
-            float | None, typer.Option(help="Seconds per test (default: the engine's, 0.1 as CodeT).")
+            float | None,
+            typer.Option(parser=seconds(), help="Seconds per test (default: the engine's, 0.1 as CodeT)."),
         ] = None,
         set_: Annotated[
             list[str] | None,
-            typer.Option("--set", help="STRATEGY.FIELD=VALUE selector parameter, repeatable."),
+            typer.Option(
+                "--set",
+                parser=KeyValue(dotted=True, example="b4.beta0=1e4"),
+                help="STRATEGY.FIELD=VALUE selector parameter, repeatable.",
+            ),
         ] = None,
         run_id: Annotated[
-            str | None, typer.Option(help="Name a run, or resume it (reuses its matrices).")
+            str | None, typer.Option(parser=RunId(), help="Name a run, or resume it (reuses its matrices).")
         ] = None,
         results_dir: Annotated[
-            Path | None, typer.Option(help="Default: $HARNESS_RESULTS or results/")
+            Path | None,
+            typer.Option(parser=OutputDir("results folder"), help="Default: $HARNESS_RESULTS or results/"),
         ] = None,
         cache_dir: Annotated[
             Path | None,
-            typer.Option(help="Engine cache by content hash (default: $HARNESS_CACHE_DIR/selection)."),
+            typer.Option(
+                parser=OutputDir("cache folder"),
+                help="Engine cache by content hash (default: $HARNESS_CACHE_DIR/selection).",
+            ),
         ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     ) -> None:
@@ -104,15 +171,10 @@ def register(app: typer.Typer) -> None:
         from harness.tasks import load_function_suite
         from harness.tasks._loaders import cache_dir as harness_cache_dir
 
-        if suite not in ("humaneval", "mbpp"):
-            raise ConfigError(f"--suite is humaneval or mbpp, not {suite!r}")
-        if protocol not in ("codet", "b4", "both"):
-            raise ConfigError(f"--protocol is codet, b4 or both, not {protocol!r}")
-        if mode not in ("isolated", "faithful"):
-            raise ConfigError(f"--mode is isolated or faithful, not {mode!r}")
-        if n_samples is not None and n_samples < 1:
-            raise ConfigError("--n-samples must be at least 1")
         names = parse_strategies(strategies)
+        params = parse_sets(set_ or [])
+        check_params(names, params)
+        run_seeds = seeds_of(seed, seeds)
         suite_tasks = load_function_suite(suite)
         sol_path, test_path = pool_solutions.resolve(), pool_tests.resolve()
         pools = (
@@ -126,11 +188,11 @@ def register(app: typer.Typer) -> None:
                 "pool_tests": str(test_path),
                 "pool_digests": {"solutions": file_digest(sol_path), "tests": file_digest(test_path)},
                 "strategies": names,
-                "params": parse_sets(set_ or []),
+                "params": params,
                 "protocol": protocol,
                 "test_limit": test_limit or None,
                 "n_samples": n_samples,
-                "seeds": seeds_of(seed, seeds),
+                "seeds": run_seeds,
                 "limit_tasks": limit_tasks,
                 "mode": mode,
                 "timeout_s": timeout,

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from harness.cli._common import console, friendly_errors, print_json
+from harness.cli._common import (
+    ImageRef,
+    InputFile,
+    Int,
+    OutputDir,
+    console,
+    friendly_errors,
+    print_json,
+    seconds,
+)
 
 if TYPE_CHECKING:
     from harness.tasks import RepoTask
@@ -16,16 +25,28 @@ if TYPE_CHECKING:
 tasks_app = typer.Typer(help="Repository task suites: validate them.", no_args_is_help=True)
 
 _BASE = typer.Option(
-    None, "--base-image", help="Base image of task images (default: the sandbox's Python image)."
+    None,
+    "--base-image",
+    parser=ImageRef(),
+    help="Base image of task images (default: the sandbox's Python image).",
 )
-_CONC = typer.Option(2, "--concurrency", "-j", min=1, help="Instances evaluated at a time.")
+# Each instance is a Docker container of its own: more than 64 at once is a typo, not a plan.
+_CONC = typer.Option(2, "--concurrency", "-j", parser=Int(1, 64), help="Instances evaluated at a time.")
+_SUITE = InputFile("suite", dirs=True)
 
 
 @tasks_app.command("validate")
 @friendly_errors
 def validate(
-    suite: Path = typer.Argument(..., help="A folder of local tasks or a SWE-bench parquet/JSON/JSONL file."),
-    out: Path | None = typer.Option(None, "--out", help="Where reports and logs go (default: none kept)."),
+    suite: Path = typer.Argument(
+        ..., parser=_SUITE, help="A folder of local tasks or a SWE-bench parquet/JSON/JSONL file."
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        parser=OutputDir("--out folder"),
+        help="Where reports and logs go (default: none kept).",
+    ),
     instance: list[str] = typer.Option([], "--instance", "-i", help="Only these instance ids."),
     base_image: str | None = _BASE,
     concurrency: int = _CONC,
@@ -56,13 +77,24 @@ def validate(
 
 def eval_cmd(
     predictions: Path = typer.Argument(
-        ..., help="predictions.jsonl: instance_id, model_name_or_path, model_patch."
+        ...,
+        parser=InputFile("predictions file"),
+        help="predictions.jsonl: instance_id, model_name_or_path, model_patch.",
     ),
-    suite: Path = typer.Option(..., "--suite", help="A folder of local tasks or a SWE-bench file."),
-    out: Path = typer.Option(Path("eval"), "--out", help="Reports go to OUT/<instance_id>/report.json."),
+    suite: Path = typer.Option(
+        ..., "--suite", parser=_SUITE, help="A folder of local tasks or a SWE-bench file."
+    ),
+    out: Path = typer.Option(
+        Path("eval"),
+        "--out",
+        parser=OutputDir("--out folder"),
+        help="Reports go to OUT/<instance_id>/report.json.",
+    ),
     base_image: str | None = _BASE,
     concurrency: int = _CONC,
-    test_timeout: float = typer.Option(900.0, "--test-timeout", help="Seconds for one test run."),
+    test_timeout: float = typer.Option(
+        900.0, "--test-timeout", parser=seconds(), help="Seconds for one test run."
+    ),
 ) -> None:
     """Evaluate predictions on a suite, SWE-bench style. Resumable: instances with a report are skipped."""
     from harness.evaluation import Evaluator, load_predictions
