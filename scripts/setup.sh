@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Idempotent set-up: venv + package, Docker engine, sandbox images. Fast when already done.
 #   HARNESS_VENV   where the venv lives (default: .venv in the project)
-#   HARNESS_EXTRAS pip extras to install (default: dev)
+#   HARNESS_EXTRAS pip extras to install (default: dev); `yaml` is always added: the documented examples
+#                  need it (`harness run tasks/local/example-run.yaml` reads YAML)
 #   HARNESS_BROWSER 1: install Debian's chromium for the `browser` test tier; 0: skip
 #                   (default: 1 when the extras include dev)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive  # apt-get never waits on a question nobody sees (output goes to /dev/null)
 cd "$(dirname "$0")/.."
 VENV="${HARNESS_VENV:-.venv}"
-EXTRAS="${HARNESS_EXTRAS:-dev}"
+EXTRAS="${HARNESS_EXTRAS:-dev},yaml"
 
 stamp="$VENV/.harness-installed"
 # A venv is usable when its python runs and has pip. Checking bin/python alone kept a half-made venv

@@ -177,15 +177,14 @@ def load_config(path: str | Path) -> tuple[PipelineConfig, Path]:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"cannot read config {p}: not UTF-8 text ({exc})") from exc
     data: Any
+    is_yaml = p.suffix in (".yaml", ".yml")
+    # Outside the try: a missing pyyaml is MissingExtraError (install harness[yaml]), not "not valid YAML".
+    yaml = require("yaml", "yaml") if is_yaml else None
     try:
-        if p.suffix in (".yaml", ".yml"):
-            yaml = require("yaml", "yaml")
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
+        data = yaml.safe_load(text) if yaml is not None else json.loads(text)
     except Exception as exc:  # yaml's and json's parse errors alike
         raise ConfigError(
-            f"{p}: not valid {'YAML' if p.suffix in ('.yaml', '.yml') else 'JSON'}: {exc}"
+            f"{p}: not valid {'YAML' if is_yaml else 'JSON'}: {exc}"
         ) from exc
     base = p.resolve().parent
     return parse_config(data, str(p)).resolve_paths(base), base
