@@ -10,10 +10,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from harness.sandbox import DockerSandbox
+from harness.sandbox import DockerSandbox, SandboxProfile, _docker
 
 pytestmark = pytest.mark.docker
 
@@ -65,3 +66,44 @@ def test_exec_reports_a_killed_server_with_its_own_exit_code() -> None:
     assert out.returncode == 125, (out.returncode, out.stdout, out.stderr)
     result = json.loads(out.stdout)
     assert result["status"] == "killed" and result["duration_ms"] < 40_000, result
+
+
+CHATTY = """
+import sys, time
+for i in range(3000):
+    print(f'out {i:05d}', flush=True)
+    print(f'err {i:05d}', file=sys.stderr, flush=True)
+    if i % 100 == 0:
+        time.sleep(0.01)
+"""
+
+
+def _capped(data: bytes, cap: int) -> bytes:
+    """What the server keeps of a stream: the first and last halves of ``cap`` around a marker."""
+    head, tail = cap // 2, cap - cap // 2
+    if len(data) <= cap:
+        return data
+    return data[:head] + b"\n[... %d bytes truncated ...]\n" % (len(data) - cap) + data[-tail:]
+
+
+@pytest.mark.asyncio
+async def test_relayed_output_is_the_same_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The head travels in partial frames while the command runs, the rest in the reply: together they are
+    # exactly what one reply carried before, below the cap and across it.
+    frames: list[int] = []
+    add = _docker._Relayed.add
+
+    def counting(self: _docker._Relayed, reply: dict[str, Any], blobs: list[bytes]) -> None:
+        frames.append(len(blobs[0]))
+        add(self, reply, blobs)
+
+    monkeypatch.setattr(_docker._Relayed, "add", counting)
+    for cap in (1_000_000, 20_000):
+        async with DockerSandbox(profile=SandboxProfile.strict(output_cap_bytes=cap), run_id=RUN_ID) as sb:
+            r = await sb.run(["python3", "-c", CHATTY], timeout=60)
+            assert r.status == "ok", r
+            for name, got in (("out", r.stdout), ("err", r.stderr)):
+                full = "".join(f"{name} {i:05d}\n" for i in range(3000)).encode()
+                assert got.encode() == _capped(full, cap), (name, cap)
+            assert r.truncated == (cap < 3000 * 10)
+    assert len(frames) >= 4, "the output was not relayed while the command ran"
