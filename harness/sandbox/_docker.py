@@ -184,18 +184,20 @@ class DockerSandbox:
                 request = self._channel.request(req, [data], partial=relayed.add)
                 reply, out = await asyncio.wait_for(request, limit + GRACE_S)
             except ServerLost as exc:
+                ms = (time.monotonic() - t0) * 1000  # until the server died, not until its successor is up
                 await self._restart_server()
                 why = (
                     f"harness: the sandbox's command server died during this command ({exc}); it was "
                     "killed, most likely by the command. The sandbox started a new one; output the old "
                     "one had not relayed yet is lost."
                 )
-                return relayed.result("killed", why, t0)
+                return relayed.result("killed", why, ms)
             except TimeoutError:
+                ms = (time.monotonic() - t0) * 1000
                 await self._recreate()
-                return relayed.result("timeout", "the sandbox stopped answering; it was rebuilt", t0)
+                return relayed.result("timeout", "the sandbox stopped answering; it was rebuilt", ms)
         if "error" in reply:
-            return relayed.result("error", str(reply["error"]), t0)
+            return relayed.result("error", str(reply["error"]), (time.monotonic() - t0) * 1000)
         return ExecResult(
             status=reply["status"],
             exit_code=reply["exit_code"],
@@ -276,9 +278,9 @@ class _Relayed:
         self.err += blobs[1]
         self.seen = [int(n) for n in reply.get("total", self.seen)]
 
-    def result(self, status: ExecStatus, why: str, t0: float) -> ExecResult:
+    def result(self, status: ExecStatus, why: str, ms: float) -> ExecResult:
         """An :class:`ExecResult` without an exit code: the relayed output, ``why`` as stderr's last line,
-        and the time the command really took."""
+        and ``ms``, the time the command really ran."""
         streams, lost = [], False
         for kept, seen in ((self.out, self.seen[0]), (self.err, self.seen[1])):
             text = kept.decode(errors="replace")
@@ -294,7 +296,7 @@ class _Relayed:
             exit_code=None,
             stdout=stdout,
             stderr=stderr + why + "\n",
-            duration_ms=(time.monotonic() - t0) * 1000,
+            duration_ms=ms,
             truncated=lost,
         )
 
