@@ -2,14 +2,15 @@
 # Idempotent set-up: venv + package, Docker engine, sandbox images. Fast when already done.
 #   HARNESS_VENV   where the venv lives (default: .venv in the project)
 #   HARNESS_EXTRAS pip extras to install (default: dev); `yaml` is always added: the documented examples
-#                  need it (`harness run tasks/local/example-run.yaml` reads YAML)
+#                  need it (`harness run tasks/local/example-run.yaml` reads YAML); so is `swebench`
+#                  (SWE-bench's environment specs, test directives and grading, for `harness eval`)
 #   HARNESS_BROWSER 1: install Debian's chromium for the `browser` test tier; 0: skip
 #                   (default: 1 when the extras include dev)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive  # apt-get never waits on a question nobody sees (output goes to /dev/null)
 cd "$(dirname "$0")/.."
 VENV="${HARNESS_VENV:-.venv}"
-EXTRAS="${HARNESS_EXTRAS:-dev},yaml"
+EXTRAS="${HARNESS_EXTRAS:-dev},yaml,swebench"
 
 stamp="$VENV/.harness-installed"
 # A venv is usable when its python runs and has pip. Checking bin/python alone kept a half-made venv

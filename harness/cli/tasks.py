@@ -10,6 +10,7 @@ import typer
 
 from harness.cli._common import (
     ImageRef,
+    InputDir,
     InputFile,
     Int,
     OutputDir,
@@ -33,6 +34,18 @@ _BASE = typer.Option(
 # Each instance is a Docker container of its own: more than 64 at once is a typo, not a plan.
 _CONC = typer.Option(2, "--concurrency", "-j", parser=Int(1, 64), help="Instances evaluated at a time.")
 _SUITE = InputFile("suite", dirs=True)
+_REPOS = typer.Option(
+    None,
+    "--repos",
+    parser=InputDir("--repos folder"),
+    help="Local git repositories of SWE-bench records: DIR/<name>.git or DIR/<owner>__<name>.git "
+    "(default: $HARNESS_SWEBENCH_REPOS, else GitHub).",
+)
+_EVAL_NET = typer.Option(
+    False,
+    "--eval-network",
+    help="Give evaluation containers network (requests' tests call httpbin.org); off by default.",
+)
 
 
 @tasks_app.command("validate")
@@ -51,25 +64,49 @@ def validate(
     base_image: str | None = _BASE,
     concurrency: int = _CONC,
     json_out: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+    repos: Path | None = _REPOS,
+    eval_network: bool = _EVAL_NET,
 ) -> None:
-    """Check that every gold patch resolves its task and the empty patch resolves none."""
+    """Check that every gold patch resolves its task and the empty patch resolves none.
+
+    SWE-bench records get their environments from swebench's specs; an instance this machine cannot
+    build (``unsupported: needs Python 3.7``) is reported as such and not evaluated."""
     from rich.table import Table
 
     from harness.evaluation import Evaluator, validate_tasks
-    from harness.tasks import load_suite
+    from harness.tasks import load_suite, prepare_tasks
     from harness.tasks.images import TaskImages
 
-    tasks = _select(load_suite(suite), instance)
+    tasks = _select(load_suite(suite, repos=repos), instance)
+    tasks = prepare_tasks(tasks, repos=repos, eval_network=eval_network)
+    unsupported = {t.instance_id: t.environment.unsupported for t in tasks if t.environment.unsupported}
+    runnable = [t for t in tasks if t.instance_id not in unsupported]
     evaluator = Evaluator(TaskImages(base_image=base_image), concurrency=concurrency)
-    rows = asyncio.run(validate_tasks(tasks, evaluator, out))
+    rows = asyncio.run(validate_tasks(runnable, evaluator, out)) if runnable else []
     if json_out:
-        print_json([{**r.model_dump(), "ok": r.ok} for r in rows])
-    table = Table(title=f"{suite}: {sum(r.ok for r in rows)}/{len(rows)} tasks valid")
+        print_json(
+            [{**r.model_dump(), "ok": r.ok} for r in rows]
+            + [
+                {
+                    "instance_id": i,
+                    "gold": "unsupported",
+                    "empty": "unsupported",
+                    "problems": [why],
+                    "ok": None,
+                    "unsupported": why,
+                }
+                for i, why in unsupported.items()
+            ]
+        )
+    title = f"{suite}: {sum(r.ok for r in rows)}/{len(rows)} tasks valid"
+    table = Table(title=title + (f", {len(unsupported)} unsupported" if unsupported else ""))
     for col in ("instance", "gold", "empty", "problems"):
         table.add_column(col)
     for r in rows:
         style = None if r.ok else "red"
         table.add_row(r.instance_id, r.gold, r.empty, "; ".join(r.problems) or "ok", style=style)
+    for i, why in unsupported.items():
+        table.add_row(i, "-", "-", why, style="yellow")
     console.print(table)
     if not all(r.ok for r in rows):
         raise typer.Exit(1)
@@ -95,25 +132,33 @@ def eval_cmd(
     test_timeout: float = typer.Option(
         900.0, "--test-timeout", parser=seconds(), help="Seconds for one test run."
     ),
+    repos: Path | None = _REPOS,
+    eval_network: bool = _EVAL_NET,
 ) -> None:
-    """Evaluate predictions on a suite, SWE-bench style. Resumable: instances with a report are skipped."""
-    from harness.evaluation import Evaluator, load_predictions
-    from harness.tasks import load_suite
+    """Evaluate predictions on a suite, SWE-bench style. Resumable: an instance is evaluated again only
+    when its patch or its environment changed."""
+    from harness.evaluation import Evaluator, failures, load_predictions
+    from harness.tasks import load_suite, prepare_tasks
     from harness.tasks.images import TaskImages
 
     preds = load_predictions(predictions)
-    tasks = load_suite(suite)
+    tasks = load_suite(suite, repos=repos)
+    # Only the predicted instances get environments: reading a spec's requirements may need GitHub.
+    tasks = prepare_tasks(tasks, repos=repos, eval_network=eval_network, only={p.instance_id for p in preds})
     evaluator = Evaluator(
         TaskImages(base_image=base_image), concurrency=concurrency, test_timeout=test_timeout
     )
     summary = asyncio.run(evaluator.run_predictions(tasks, preds, out))
+    # One line per instance swebench counts as an error, with its cause and log, before the totals.
+    for line in failures(evaluator.reports):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(
         f"resolved {summary['resolved_instances']}/{summary['submitted_instances']} "
         f"(patch failed {summary['patch_failed_instances']}, empty {summary['empty_patch_instances']}, "
-        f"errors {summary['error_instances']}); reports in {out}"
+        f"errors {summary['infra_error_instances']}); reports in {out}"
     )
     print_json(summary)
-    if summary["error_instances"]:
+    if summary["infra_error_instances"]:
         raise typer.Exit(3)
 
 

@@ -175,27 +175,46 @@ def _pick_method(client: Any, say: Progress) -> str:
 
 def _debootstrap_base(spec: ImageSpec, say: Progress) -> None:
     log = log_dir() / f"{spec.name}-{spec.digest[:12]}.log"
+    debootstrap_image(spec.tag, SUITE, packages(), log, say)
+
+
+def debootstrap_image(
+    tag: str,
+    suite: str,
+    include: list[str],
+    log: Path,
+    say: Progress,
+    *,
+    components: tuple[str, ...] = ("main",),
+) -> None:
+    """Build ``tag`` from Debian ``suite`` with ``debootstrap --variant=minbase --include=...`` and
+    ``docker import`` (``PATH``, ``LANG=C.UTF-8``, ``CMD bash``). Needs root, ``debootstrap`` and
+    Debian's mirror (``$HARNESS_DEBIAN_MIRROR``); the sandbox base and the SWE-bench Python bases
+    (``harness.tasks.swebench_images``) are both made here. :class:`ImageError` names the log."""
     if shutil.which("debootstrap") is None or os.geteuid() != 0:
         raise ImageError(
-            "no registry answers, so the base image is built with debootstrap, which needs root and "
-            "`apt-get install debootstrap`; run `harness sandbox build` as root (or make a registry reachable)"
+            f"{tag} is built from Debian {suite} with debootstrap (no registry answers), which needs "
+            "root and `apt-get install debootstrap`; run as root (or make a registry reachable)"
         )
+    log.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="harness-rootfs-", dir="/var/tmp"))
     rootfs = work / "rootfs"
     try:
         with open(log, "w") as fh:
-            cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(packages())}", SUITE]
-            _stream([*cmd, str(rootfs), MIRROR], fh, say, "debootstrap")
+            cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(include)}"]
+            if components != ("main",):
+                cmd.append(f"--components={','.join(components)}")
+            _stream([*cmd, suite, str(rootfs), MIRROR], fh, say, "debootstrap")
             for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
                 for p in (rootfs / junk).glob("*"):
                     if p.is_file():
                         p.unlink()
-            say(f"importing the root file system as {spec.tag}")
+            say(f"importing the root file system as {tag}")
             script = (
                 f'tar -C "$1" -c . | docker import --change "ENV PATH={PATH_ENV}" '
                 f'--change "ENV LANG=C.UTF-8" --change \'CMD ["/bin/bash"]\' - "$2"'
             )
-            _stream(["bash", "-o", "pipefail", "-c", script, "_", str(rootfs), spec.tag], fh, say, "import")
+            _stream(["bash", "-o", "pipefail", "-c", script, "_", str(rootfs), tag], fh, say, "import")
     except ImageError as exc:
         raise ImageError(f"{exc}; see the build log {log}") from exc
     finally:

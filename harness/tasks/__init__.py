@@ -11,6 +11,7 @@ from harness.tasks._loaders import (
     load_humaneval_pypi,
 )
 from harness.tasks._local import commit_tree, load_local_task, load_suite
+from harness.tasks._pipbuild import UnsupportedEnvironment
 from harness.tasks._pools import (
     Pool,
     PoolProvenance,
@@ -21,10 +22,13 @@ from harness.tasks._pools import (
     write_pool,
 )
 from harness.tasks._repo import EnvironmentSpec, PublicRepoTask, RepoSource, RepoTask
+from harness.tasks._sources import REPOS_ENV, local_repo, with_repos
+from harness.tasks._specs import prepare_tasks, swebench_environment, swebench_test_directives
 from harness.tasks._swebench import load_swebench, record_to_task
 
 __all__ = [
     "FUNCTION_SUITES",
+    "REPOS_ENV",
     "EnvironmentSpec",
     "FunctionTask",
     "HiddenTests",
@@ -35,6 +39,7 @@ __all__ = [
     "PublicRepoTask",
     "RepoSource",
     "RepoTask",
+    "UnsupportedEnvironment",
     "codet_file",
     "codet_test_prompt",
     "commit_tree",
@@ -47,7 +52,12 @@ __all__ = [
     "load_local_task",
     "load_suite",
     "load_swebench",
+    "local_repo",
+    "prepare_tasks",
     "read_pool",
     "record_to_task",
+    "swebench_environment",
+    "swebench_test_directives",
+    "with_repos",
     "write_pool",
 ]

@@ -110,19 +110,24 @@ def _task_dirs(folder: Path) -> list[Path]:
     return sorted(d for d in folder.iterdir() if (d / "task.json").is_file())
 
 
-def load_suite(path: str | Path, *, cache_dir: Path | None = None) -> list[RepoTask]:
+def load_suite(
+    path: str | Path, *, cache_dir: Path | None = None, repos: str | Path | None = None
+) -> list[RepoTask]:
     """A suite: a folder of local tasks (``*/task.json``), a folder of such suites
     (``*/*/task.json``, as ``tasks/``), or a SWE-bench parquet/JSON/JSONL file.
 
     Tasks of a folder of suites are named after their own suite folder (``tasks/local/x`` is in suite
     ``local``); sub-folders holding no task (``tasks/tools``) are skipped, and an instance id found in
-    two suites is an error, since results are keyed by it.
+    two suites is an error, since results are keyed by it. The repositories of a SWE-bench file's
+    records are read from ``repos`` (or ``$HARNESS_SWEBENCH_REPOS``) where it has them
+    (``harness.tasks.with_repos``).
     """
+    from harness.tasks._sources import with_repos
     from harness.tasks._swebench import load_swebench
 
     p = Path(path)
     if p.is_file():
-        return load_swebench(p, suite=p.stem)
+        return with_repos(load_swebench(p, suite=p.stem), repos)
     if not p.is_dir():
         raise DataError(f"suite not found: {p} (a folder of tasks or a SWE-bench file)")
     dirs = _task_dirs(p)

@@ -38,6 +38,25 @@ class EnvironmentSpec(BaseModel):
     """The test command; the test files of the test patch are appended to it."""
     log_parser: str = "pytest"
     """Name of the parser of the test output (see ``harness.evaluation.parsers``)."""
+    builder: Literal["wheels", "pip"] = "wheels"
+    """``wheels``: ``pip_packages`` (pure-Python wheels fetched on the host) unpacked into the sandbox's
+    Python image, offline (local tasks). ``pip``: a venv on the Debian base that has ``python``, filled by
+    pip through the build network (``requirements``, then ``pip_packages``); the instance layer runs
+    ``pre_install`` and ``install`` in the repository (SWE-bench specs, ``harness.tasks.swebench_environment``)."""
+    requirements: tuple[str, ...] = ()
+    """``pip`` builder: lines of a requirements file installed first (the spec's ``packages``, translated)."""
+    pre_install: tuple[str, ...] = ()
+    """``pip`` builder: shell commands run in the repository before ``install`` (instance layer)."""
+    eval_commands: tuple[str, ...] = ()
+    """Shell commands the evaluation runs before the tests (SWE-bench's ``eval_commands``)."""
+    eval_network: bool = False
+    """Whether evaluation containers of this task have network (``--eval-network``; off by default:
+    candidate code runs there). Reports say which way the instance ran. Not part of any image recipe."""
+    unsupported: str = ""
+    """Why this environment cannot be built here (``unsupported: needs Python 3.7``); empty when it can.
+    Image builds refuse such a spec before building anything; nothing runs it on another Python."""
+    spec_source: str = ""
+    """Where the spec came from (``swebench==4.1.0 pallets/flask 2.0``), for reports and the recipe hash."""
 
 
 class RepoTask(BaseModel):

@@ -29,6 +29,16 @@ from typing import Any
 
 from harness.errors import DataError, EngineUnavailable, ImageError
 from harness.tasks._local import default_cache_dir, git
+from harness.tasks._pipbuild import (
+    BOOTSTRAP,
+    PIP_RECIPE,
+    UnsupportedEnvironment,
+    env_steps,
+    image_changes,
+    instance_steps,
+    run_and_commit,
+)
+from harness.tasks._pybase import ensure_base
 from harness.tasks._repo import EnvironmentSpec, RepoTask
 
 RECIPE_VERSION = "1"
@@ -103,7 +113,13 @@ class TaskImages:
         return True
 
     def env_image(self, spec: EnvironmentSpec) -> str:
-        """The environment image of ``spec``, built when its tag is missing."""
+        """The environment image of ``spec``, built when its tag is missing.
+
+        :class:`UnsupportedEnvironment` before anything is built when the spec is ``unsupported``."""
+        if spec.unsupported:
+            raise UnsupportedEnvironment(spec.unsupported)
+        if spec.builder == "pip":
+            return self._pip_env_image(spec)
         base = self.base_image()
         base_id = self.client.images.get(base).id
         py = self._python_version(base)
@@ -134,8 +150,12 @@ class TaskImages:
 
     def instance_image(self, task: RepoTask, env_tag: str | None = None) -> str:
         """The instance image of ``task``: the repository at ``base_commit`` in ``/testbed``."""
+        if task.environment.unsupported:
+            raise UnsupportedEnvironment(task.environment.unsupported)
         env_tag = env_tag or self.env_image(task.environment)
         env = task.environment
+        if env.builder == "pip":
+            return self._pip_instance_image(task, env_tag)
         key = _digest(
             RECIPE_VERSION, env_tag, task.instance_id, task.base_commit, env.install, env.build_network
         )
@@ -151,6 +171,45 @@ class TaskImages:
             (ctx / "Dockerfile").write_text("\n".join(lines) + "\n")
             log_name = f"{_repo_name(task.instance_id)}-{key[:16]}"
             self._build(ctx, tag, log_name=log_name, network=task.environment.build_network)
+        return tag
+
+    def _pip_env_image(self, spec: EnvironmentSpec) -> str:
+        base = ensure_base(self.client, spec.python, self.log_dir)
+        recipe = (PIP_RECIPE, base, spec.python, BOOTSTRAP, spec.requirements, spec.pip_packages)
+        tag = f"harness-task-env:{_digest(*recipe)[:16]}"
+        if self.exists(tag):
+            return tag
+        with _LOCK:
+            if not self.exists(tag):
+                run_and_commit(
+                    self.client,
+                    base,
+                    env_steps(spec),
+                    tag,
+                    log_path=self.log_dir / f"{tag.replace(':', '-')}.log",
+                    files={"requirements.txt": "\n".join(spec.requirements) + "\n"},
+                    changes=image_changes("task-env", spec.spec_source),
+                )
+        return tag
+
+    def _pip_instance_image(self, task: RepoTask, env_tag: str) -> str:
+        steps = instance_steps(task)
+        key = _digest(PIP_RECIPE, env_tag, task.instance_id, task.base_commit, steps)
+        tag = f"{_repo_name(task.instance_id)}:{key[:16]}"
+        if self.exists(tag):
+            return tag
+        with tempfile.TemporaryDirectory(prefix="harness-inst-") as ctx_dir:
+            checkout_at(task, Path(ctx_dir) / "repo")
+            run_and_commit(
+                self.client,
+                env_tag,
+                steps,
+                tag,
+                log_path=self.log_dir / f"{_repo_name(task.instance_id)}-{key[:16]}.log",
+                tree=(Path(ctx_dir) / "repo", TESTBED),
+                changes=image_changes("task-instance", task.instance_id, workdir=TESTBED),
+                network=task.environment.build_network,
+            )
         return tag
 
     def _build(self, ctx: Path, tag: str, *, log_name: str, network: bool = False) -> None:
@@ -230,7 +289,9 @@ def checkout_at(task: RepoTask, dest: Path) -> None:
     dest.mkdir(parents=True)
     git(["init", "-q", "-b", "main"], dest)
     git(["config", "core.logAllRefUpdates", "false"], dest)
-    fetch = ["-c", "uploadpack.allowAnySHA1InWant=true", "fetch", "-q", "--no-tags"]
+    # --update-shallow: a shallow source (../shared/data/repos holds each commit at depth 1) refuses
+    # to hand over a commit whose parents it lacks unless this repository may become shallow too.
+    fetch = ["-c", "uploadpack.allowAnySHA1InWant=true", "fetch", "-q", "--no-tags", "--update-shallow"]
     git([*fetch, "--", source, task.base_commit], dest)
     git(["checkout", "-q", "-B", "main", task.base_commit], dest)
     (dest / ".git" / "FETCH_HEAD").unlink(missing_ok=True)
