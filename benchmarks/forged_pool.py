@@ -136,17 +136,23 @@ def figures(data: dict[str, TaskData]) -> dict[str, float]:
     return out
 
 
-def compare(clean: dict[str, TaskData], other: dict[str, TaskData]) -> dict[str, int]:
+def compare(clean: dict[str, TaskData], other: dict[str, TaskData]) -> dict[str, Any]:
     """Cells and hidden verdicts that differ, over every row (a hostile sample's function is its clean
     twin's: distinct programs keep their positions, so rows match by id)."""
     cells = verdicts = rows = 0
+    listed: list[str] = []
     for task_id, a in clean.items():
         b = other[task_id]
         assert a.matrix.candidate_ids == b.matrix.candidate_ids and a.matrix.test_ids == b.matrix.test_ids
         rows += len(a.matrix.candidate_ids)
         cells += int(np.sum(a.matrix.cells != b.matrix.cells))
         verdicts += int(np.sum(a.correct != b.correct))
-    return {"rows": rows, "cells_differing": cells, "verdicts_differing": verdicts}
+        for i, j in zip(*np.nonzero(a.matrix.cells != b.matrix.cells), strict=True):
+            listed.append(
+                f"{a.matrix.candidate_ids[i]} {a.matrix.test_ids[j]}: {a.matrix.cells[i, j]} "
+                f"({a.matrix.times_ms[i, j]:.0f} ms) vs {b.matrix.cells[i, j]} ({b.matrix.times_ms[i, j]:.0f} ms)"
+            )
+    return {"rows": rows, "cells_differing": cells, "verdicts_differing": verdicts, "cells": listed}
 
 
 async def main() -> None:
