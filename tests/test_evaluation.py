@@ -109,12 +109,14 @@ def test_summary_separates_model_and_infra_failures() -> None:
     ]
     s = summarize(6, reps)
     assert (s["total_instances"], s["submitted_instances"], s["completed_instances"]) == (6, 5, 2)
-    assert s["resolved_ids"] == ["a"] and s["error_ids"] == ["c"] and s["patch_failed_ids"] == ["b"]
+    assert s["resolved_ids"] == ["a"] and s["patch_failed_ids"] == ["b"] and s["infra_error_ids"] == ["c"]
+    # swebench's error_ids are the instances it writes no report for: a patch that does not apply too
+    assert s["error_ids"] == ["b", "c"] and s["empty_patch_ids"] == ["d"] and s["unresolved_ids"] == ["e"]
 
 
 def test_apply_script_and_marks() -> None:
     script = apply_script("/tmp/p q.patch")
-    assert "git apply -v '/tmp/p q.patch'" in script
+    assert "git apply --verbose '/tmp/p q.patch'" in script
     assert "patch --batch --fuzz=5 -p1 -i '/tmp/p q.patch'" in script
     assert (
         applied_method("noise\nHARNESS_APPLY=patch --batch --fuzz=5 -p1 -i\n")

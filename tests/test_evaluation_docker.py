@@ -196,7 +196,7 @@ def _run_in(image: str, script: str) -> str:
 def test_gold_patch_resolves(evaluator: Evaluator, task: RepoTask) -> None:
     rep = _eval(evaluator, task, task.patch)
     assert rep.outcome == "resolved", rep
-    assert rep.resolved and rep.patch_successfully_applied and rep.apply_method == "git apply -v"
+    assert rep.resolved and rep.patch_successfully_applied and rep.apply_method == "git apply --verbose"
     assert rep.tests_status.PASS_TO_PASS.success == list(task.PASS_TO_PASS)
 
 

@@ -135,8 +135,9 @@ def eval_cmd(
     repos: Path | None = _REPOS,
     eval_network: bool = _EVAL_NET,
 ) -> None:
-    """Evaluate predictions on a suite, SWE-bench style. Resumable: instances with a report are skipped."""
-    from harness.evaluation import Evaluator, load_predictions
+    """Evaluate predictions on a suite, SWE-bench style. Resumable: an instance is evaluated again only
+    when its patch or its environment changed."""
+    from harness.evaluation import Evaluator, failures, load_predictions
     from harness.tasks import load_suite, prepare_tasks
     from harness.tasks.images import TaskImages
 
@@ -148,13 +149,16 @@ def eval_cmd(
         TaskImages(base_image=base_image), concurrency=concurrency, test_timeout=test_timeout
     )
     summary = asyncio.run(evaluator.run_predictions(tasks, preds, out))
+    # One line per instance swebench counts as an error, with its cause and log, before the totals.
+    for line in failures(evaluator.reports):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(
         f"resolved {summary['resolved_instances']}/{summary['submitted_instances']} "
         f"(patch failed {summary['patch_failed_instances']}, empty {summary['empty_patch_instances']}, "
-        f"errors {summary['error_instances']}); reports in {out}"
+        f"errors {summary['infra_error_instances']}); reports in {out}"
     )
     print_json(summary)
-    if summary["error_instances"]:
+    if summary["infra_error_instances"]:
         raise typer.Exit(3)
 
 

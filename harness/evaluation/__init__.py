@@ -2,14 +2,24 @@
 
 ``evaluate_patch`` runs one candidate in a fresh sandbox of the task's instance image; ``Evaluator``
 runs predictions files resumably; ``validate_tasks`` checks that gold patches resolve and empty ones
-do not. Hidden tests are read here and nowhere else.
+do not; ``read_verdicts`` reads SWE-bench's own verdict files. Hidden tests are read here and nowhere
+else.
 """
 
-from harness.evaluation._apply import APPLY_METHODS, applied_method, apply_script, patch_files
-from harness.evaluation._batch import Evaluator, Prediction, load_predictions, read_report, summarize
+from harness.evaluation._apply import APPLY_METHODS, applied_method, apply_failure, apply_script, patch_files
+from harness.evaluation._batch import (
+    Evaluator,
+    Prediction,
+    failures,
+    load_predictions,
+    read_report,
+    summarize,
+)
 from harness.evaluation._container import EvalContainer, EvalSandbox
 from harness.evaluation._instance import SandboxFactory, evaluate_patch
-from harness.evaluation._report import InstanceReport, TestGroup, TestsStatus, grade
+from harness.evaluation._official import OfficialVerdicts, differences, read_verdicts
+from harness.evaluation._report import InstanceReport, TestGroup, TestsStatus, grade, patch_sha256
+from harness.evaluation._script import eval_script
 from harness.evaluation._validate import ValidationRow, validate_tasks
 from harness.evaluation.parsers import PARSERS, get_parser, parse_pytest
 
@@ -20,20 +30,27 @@ __all__ = [
     "EvalSandbox",
     "Evaluator",
     "InstanceReport",
+    "OfficialVerdicts",
     "Prediction",
     "SandboxFactory",
     "TestGroup",
     "TestsStatus",
     "ValidationRow",
     "applied_method",
+    "apply_failure",
     "apply_script",
+    "differences",
+    "eval_script",
     "evaluate_patch",
+    "failures",
     "get_parser",
     "grade",
     "load_predictions",
     "parse_pytest",
     "patch_files",
+    "patch_sha256",
     "read_report",
+    "read_verdicts",
     "summarize",
     "validate_tasks",
 ]

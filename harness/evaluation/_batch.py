@@ -2,32 +2,37 @@
 
 Layout of an evaluation folder::
 
-    <out>/<instance_id>/report.json      swebench shape (+ a ``harness`` key); its presence = done
-    <out>/<instance_id>/test_output.txt  apply.log, test_patch.log, patch.diff
-    <out>/summary.json                   counts and id lists, as the swebench harness's final report
+    <out>/<instance_id>/report.json      swebench 4.1.0's schema (+ a ``harness`` key)
+    <out>/<instance_id>/test_output.txt  the eval script's log; apply.log, eval.sh, patch.diff
+    <out>/summary.json                   swebench's final report (its keys) + harness's own keys
 
-An instance whose ``report.json`` exists is skipped on a rerun, except infrastructure errors, which
-are retried; a folder whose report was made for another patch (``patch.diff``) is refused, not reused. Environment images are built once per distinct environment, instance images as needed,
-and instances run ``concurrency`` at a time.
+Resume is keyed on (instance, patch hash, environment): a report is reused when it was made for the
+same patch in the same instance image (whose tag is a hash of its recipe), else the instance is
+evaluated again; infrastructure errors are always retried. A folder whose report was made for another
+patch is refused, not overwritten (``--out`` defaults to the same folder for every predictions file).
+Environment images are built once per distinct environment, instance images as needed, and instances
+run ``concurrency`` at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.errors import DataError, HarnessError
 from harness.evaluation._instance import SandboxFactory, default_sandbox, evaluate_patch
-from harness.evaluation._report import InstanceReport
+from harness.evaluation._report import InstanceReport, patch_sha256
 from harness.store import atomic_write_json
 from harness.tasks._repo import RepoTask
 from harness.tasks.images import TaskImages
 
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2
+SWEBENCH_SCHEMA_VERSION = 2
+"""``schema_version`` of swebench 4.1.0's final report (``make_run_report``)."""
 
 
 class Prediction(BaseModel):
@@ -81,11 +86,16 @@ class Evaluator:
         concurrency: int = 2,
         sandbox_factory: SandboxFactory = default_sandbox,
         test_timeout: float = 900.0,
+        eval_network: bool = False,
     ) -> None:
         self.images = images
         self.concurrency = concurrency
         self.sandbox_factory = sandbox_factory
         self.test_timeout = test_timeout
+        self.eval_network = eval_network
+        """Network for every evaluation container (besides tasks whose spec asks for it)."""
+        self.reports: list[InstanceReport] = []
+        """The reports of the last :meth:`run_predictions`."""
         self._env_tags: dict[str, str] = {}
         self._image_lock = asyncio.Lock()
 
@@ -105,21 +115,16 @@ class Evaluator:
         model_name: str = "",
         log_dir: Path | None = None,
         run_empty: bool = False,
+        image: str | None = None,
     ) -> InstanceReport:
-        """One report; image failures become ``outcome="error"`` reports."""
+        """One report; image failures become ``outcome="error"`` reports. ``image``: already known."""
         if not (patch and patch.strip()) and not run_empty:
             return await evaluate_patch(task, patch, "", model_name=model_name)
-        try:
-            image = await self.image_for(task)
-        except HarnessError as exc:
-            return InstanceReport(
-                instance_id=task.instance_id,
-                model_name_or_path=model_name,
-                patch_is_None=patch is None,
-                patch_exists=bool(patch and patch.strip()),
-                outcome="error",
-                error=f"{type(exc).__name__}: {exc}",
-            )
+        if image is None:
+            try:
+                image = await self.image_for(task)
+            except HarnessError as exc:
+                return self._image_error(task, patch, model_name, exc)
         return await evaluate_patch(
             task,
             patch,
@@ -129,6 +134,38 @@ class Evaluator:
             test_timeout=self.test_timeout,
             log_dir=log_dir,
             run_empty=run_empty,
+            network=True if self.eval_network else None,
+        )
+
+    def _image_error(
+        self, task: RepoTask, patch: str | None, model_name: str, exc: HarnessError
+    ) -> InstanceReport:
+        return InstanceReport(
+            instance_id=task.instance_id,
+            model_name_or_path=model_name,
+            patch_is_None=patch is None,
+            patch_exists=bool(patch and patch.strip()),
+            patch_sha256=patch_sha256(patch),
+            outcome="error",
+            error=f"{type(exc).__name__}: {exc}",
+        )
+
+    async def _resume(self, task: RepoTask, pred: Prediction, folder: Path) -> InstanceReport:
+        """The report of ``pred``: the one in ``folder`` when its resume key matches, else a new one."""
+        done = read_report(folder / "report.json")
+        image: str | None = None
+        if pred.model_patch and pred.model_patch.strip():
+            try:
+                image = await self.image_for(task)
+            except HarnessError as exc:
+                return self._image_error(task, pred.model_patch, pred.model_name_or_path, exc)
+        key = (pred.instance_id, patch_sha256(pred.model_patch), image or "")
+        if done is not None and not done.is_infra_error and done.resume_key() == key:
+            return done
+        for name in ("patch.diff", "apply.log", "eval.sh", "test_output.txt"):
+            (folder / name).unlink(missing_ok=True)  # a new run's logs only
+        return await self.evaluate(
+            task, pred.model_patch, model_name=pred.model_name_or_path, log_dir=folder, image=image
         )
 
     async def run_predictions(
@@ -154,23 +191,14 @@ class Evaluator:
 
         async def one(pred: Prediction) -> InstanceReport:
             folder = out_dir / pred.instance_id
-            done = read_report(folder / "report.json")
-            if done is not None and not done.is_infra_error:
-                return done
-            # a retried instance's new patch may be empty, which writes no patch.diff of its own
-            (folder / "patch.diff").unlink(missing_ok=True)
             async with sem:
-                rep = await self.evaluate(
-                    by_id[pred.instance_id],
-                    pred.model_patch,
-                    model_name=pred.model_name_or_path,
-                    log_dir=folder,
-                )
+                rep = await self._resume(by_id[pred.instance_id], pred, folder)
             atomic_write_json(folder / "report.json", rep.to_swebench())
             return rep
 
         reports = await asyncio.gather(*(one(p) for p in preds))
-        summary = summarize(len(tasks), reports)
+        self.reports = list(reports)
+        summary = summarize([t.instance_id for t in tasks], reports)
         atomic_write_json(out_dir / "summary.json", summary)
         return summary
 
@@ -178,11 +206,14 @@ class Evaluator:
 def _report_of_other_patch(folder: Path, pred: Prediction) -> bool:
     """Whether ``folder`` holds a finished report made for a patch other than ``pred``'s.
 
-    Evaluation keeps the patch it ran as ``patch.diff`` (none for an empty or blank patch, which is
-    not run). Infrastructure errors are retried anyway, so they never count."""
+    Reports carry the hash of their patch; older ones (version 1) are compared through the
+    ``patch.diff`` kept beside them (none for an empty or blank patch, which is not run).
+    Infrastructure errors are retried anyway, so they never count."""
     done = read_report(folder / "report.json")
     if done is None or done.is_infra_error:
         return False
+    if done.version >= 2:
+        return done.patch_sha256 != patch_sha256(pred.model_patch)
     try:
         ran = (folder / "patch.diff").read_bytes()
     except FileNotFoundError:
@@ -199,25 +230,58 @@ def read_report(path: Path) -> InstanceReport | None:
         return None
 
 
-def summarize(total: int, reports: Sequence[InstanceReport]) -> dict[str, object]:
-    """Counts and id lists in the shape of the swebench harness's final report."""
+def summarize(instances: int | Sequence[str], reports: Sequence[InstanceReport]) -> dict[str, object]:
+    """swebench 4.1.0's final report (``make_run_report``'s keys) plus harness's own keys.
 
-    def ids(*outcomes: str) -> list[str]:
-        return sorted(r.instance_id for r in reports if r.outcome in outcomes)
+    ``instances`` are the suite's ids (or their number: then ``incomplete_ids`` stays empty). swebench's
+    ``error_ids`` are the instances it writes no report for: a patch that does not apply, a test run
+    that timed out, an infrastructure failure; harness also lists them apart (``patch_failed_ids``,
+    ``timed_out_ids``, ``infra_error_ids``). ``completed`` = ``resolved`` + ``unresolved``.
+    """
+    total = instances if isinstance(instances, int) else len(instances)
 
+    def ids(pred: Callable[[InstanceReport], bool]) -> list[str]:
+        return sorted(r.instance_id for r in reports if pred(r))
+
+    timed_out = ids(lambda r: r.test_timed_out and r.outcome in ("resolved", "unresolved"))
+    errors = ids(lambda r: r.outcome in ("patch_failed", "error") or r.instance_id in timed_out)
+    resolved = ids(lambda r: r.outcome == "resolved" and r.instance_id not in timed_out)
+    unresolved = ids(lambda r: r.outcome == "unresolved" and r.instance_id not in timed_out)
+    submitted = sorted(r.instance_id for r in reports)
+    incomplete = [] if isinstance(instances, int) else sorted(set(instances) - set(submitted))
     return {
         "total_instances": total,
         "submitted_instances": len(reports),
-        "completed_instances": len(ids("resolved", "unresolved")),
-        "resolved_instances": len(ids("resolved")),
-        "unresolved_instances": len(ids("unresolved")),
-        "patch_failed_instances": len(ids("patch_failed")),
-        "empty_patch_instances": len(ids("empty_patch")),
-        "error_instances": len(ids("error")),
-        "resolved_ids": ids("resolved"),
-        "unresolved_ids": ids("unresolved"),
-        "patch_failed_ids": ids("patch_failed"),
-        "empty_patch_ids": ids("empty_patch"),
-        "error_ids": ids("error"),
-        "schema_version": SUMMARY_VERSION,
+        "completed_instances": len(resolved) + len(unresolved),
+        "resolved_instances": len(resolved),
+        "unresolved_instances": len(unresolved),
+        "empty_patch_instances": len(ids(lambda r: r.outcome == "empty_patch")),
+        "error_instances": len(errors),
+        "completed_ids": sorted(resolved + unresolved),
+        "incomplete_ids": incomplete,
+        "empty_patch_ids": ids(lambda r: r.outcome == "empty_patch"),
+        "submitted_ids": submitted,
+        "resolved_ids": resolved,
+        "unresolved_ids": unresolved,
+        "error_ids": errors,
+        "schema_version": SWEBENCH_SCHEMA_VERSION,
+        "patch_failed_instances": len(ids(lambda r: r.outcome == "patch_failed")),
+        "patch_failed_ids": ids(lambda r: r.outcome == "patch_failed"),
+        "timed_out_ids": timed_out,
+        "infra_error_instances": len(ids(lambda r: r.outcome == "error")),
+        "infra_error_ids": ids(lambda r: r.outcome == "error"),
+        "network_ids": ids(lambda r: r.network),
+        "harness_summary_version": SUMMARY_VERSION,
     }
+
+
+def failures(reports: Sequence[InstanceReport]) -> list[str]:
+    """One line per instance swebench counts as an error: its id, outcome, cause and log."""
+    lines = []
+    for r in sorted(reports, key=lambda r: r.instance_id):
+        if r.outcome in ("patch_failed", "error") or (r.test_timed_out and r.outcome != "empty_patch"):
+            kind = "timeout" if r.outcome in ("resolved", "unresolved") else r.outcome
+            cause = (r.error or "the test command outlived --test-timeout").strip().splitlines()
+            where = f" (log: {r.log})" if r.log else ""
+            lines.append(f"{r.instance_id}: {kind}: {cause[0] if cause else '?'}{where}")
+    return lines

@@ -3,8 +3,9 @@
 Evaluation only needs ``run``, ``write_file`` and ``close``; :class:`EvalSandbox` names that much, so
 ``harness.sandbox``'s full ``DockerSandbox`` can be passed instead through ``sandbox_factory``. This one
 runs the instance image as root (images of repository tasks need a writable ``/testbed``), with no
-network, a memory and process limit, and the owner labels of every harness container, so SIGTERM and
-exit remove it and ``harness sandbox gc`` finds it after a SIGKILL.
+network unless asked (``--eval-network``: the default bridge, as swebench's own containers have), a
+memory and process limit, and the owner labels of every harness container, so SIGTERM and exit remove
+it and ``harness sandbox gc`` finds it after a SIGKILL.
 """
 
 from __future__ import annotations
@@ -58,9 +59,10 @@ class EvalContainer:
         memory: str = "2g",
         default_timeout: float = 1800.0,
         run_id: str | None = None,
+        network: bool = False,
     ) -> EvalContainer:
         """Start a container of ``image``, labelled with ``run_id`` (default: ``$HARNESS_RUN_ID`` or this
-        process's id) and this process as its owner."""
+        process's id) and this process as its owner; ``network`` puts it on the default bridge."""
         labels = {
             EVAL_LABEL: "1",
             **_cleanup.owner_labels(_cleanup.resolve_run_id(run_id)),
@@ -78,7 +80,7 @@ class EvalContainer:
                     ["sleep", "infinity"],
                     detach=True,
                     init=True,
-                    network_disabled=True,
+                    network_disabled=not network,
                     mem_limit=memory,
                     memswap_limit=memory,
                     pids_limit=1024,

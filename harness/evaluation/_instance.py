@@ -1,35 +1,47 @@
 """Evaluating one candidate patch on one repository task, as the swebench harness does.
 
-In a fresh container of the instance image: apply the candidate (the fallback chain of ``_apply``),
-put the test files back to ``base_commit`` (a candidate may not edit the hidden tests away), apply the
-test patch, run the test command on the test patch's files, parse the output, and grade it against
-``FAIL_TO_PASS`` and ``PASS_TO_PASS``. Model failures (empty patch, patch that does not apply, failing
-tests) are report outcomes; failures of images, the engine or the harness are ``outcome="error"``.
+In a fresh container of the instance image: apply the candidate (the chain of ``_apply``), then run the
+eval script (``_script``: reset the test files, apply the test patch, run the test command on the test
+directives, reset), keep its log, and grade it: for a SWE-bench record with swebench's own
+``get_eval_report`` (``_swebench``), for a local task with ``parsers`` and :func:`grade` (local tasks
+must run without the optional swebench, and their ids hold spaces inside brackets, which swebench's
+pytest parser splits). Model failures (empty patch, patch that does not apply, failing tests) are report
+outcomes; failures of images, the engine or the harness are ``outcome="error"``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shlex
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
-from harness.errors import HarnessError
-from harness.evaluation._apply import applied_method, apply_script, patch_files
+from harness.errors import HarnessError, SandboxError
+from harness.evaluation import _swebench
+from harness.evaluation._apply import applied_method, apply_failure, apply_script
 from harness.evaluation._container import EvalContainer, EvalSandbox
-from harness.evaluation._report import InstanceReport, grade
+from harness.evaluation._report import InstanceReport, TestsStatus, grade, patch_sha256
+from harness.evaluation._script import TEST_PATCH_FAILED, eval_script, test_output
 from harness.evaluation.parsers import get_parser
 from harness.store import atomic_write_text
 from harness.tasks._repo import RepoTask
 from harness.tasks.images import TESTBED
 
-SandboxFactory = Callable[[str], Awaitable[EvalSandbox]]
+SandboxFactory = Callable[..., Awaitable[EvalSandbox]]
+"""Makes the sandbox of one evaluation: called as ``factory(image)``, or ``factory(image, network=True)``
+when the instance is evaluated with network."""
 WORK = "/tmp/harness-eval"
 
 
-async def default_sandbox(image: str) -> EvalSandbox:
-    return await EvalContainer.start(image)
+async def default_sandbox(image: str, *, network: bool = False) -> EvalSandbox:
+    return await EvalContainer.start(image, network=network)
+
+
+def task_network(task: RepoTask) -> bool:
+    """Whether ``task``'s spec asks for network at evaluation (``--eval-network``; False by default)."""
+    return bool(getattr(task.environment, "eval_network", False))
 
 
 async def evaluate_patch(
@@ -43,6 +55,7 @@ async def evaluate_patch(
     log_dir: Path | None = None,
     run_empty: bool = False,
     deadline: float | None = None,
+    network: bool | None = None,
 ) -> InstanceReport:
     """Evaluate ``patch`` on ``task`` in a fresh sandbox of ``image``. Never raises for the patch's sake.
 
@@ -50,7 +63,8 @@ async def evaluate_patch(
     runs it to check that the ``FAIL_TO_PASS`` tests really fail on the base commit. Failures of the
     engine or the harness, and the whole evaluation outliving ``deadline`` (default: the test timeout
     plus 10 minutes), give ``outcome="error"``; a test command past ``test_timeout`` is the candidate's
-    failure (``test_timed_out``, tests that did not report count as failed).
+    failure (``test_timed_out``, tests that did not report count as failed). ``network`` (default: the
+    task's ``eval_network``) gives the container network; the report says which way it ran.
     """
     start = time.monotonic()
     report = InstanceReport(
@@ -58,6 +72,9 @@ async def evaluate_patch(
         model_name_or_path=model_name,
         patch_is_None=patch is None,
         patch_exists=bool(patch and patch.strip()),
+        patch_sha256=patch_sha256(patch),
+        environment=image,
+        network=task_network(task) if network is None else network,
     )
     if not report.patch_exists and not run_empty:
         report.outcome = "empty_patch"
@@ -75,6 +92,15 @@ async def evaluate_patch(
     return report
 
 
+async def _open(factory: SandboxFactory, image: str, network: bool) -> EvalSandbox:
+    if not network:
+        return await factory(image)
+    try:
+        return await factory(image, network=True)
+    except TypeError as exc:
+        raise SandboxError(f"this sandbox factory cannot give an evaluation network ({exc})") from exc
+
+
 async def _evaluate(
     task: RepoTask,
     patch: str,
@@ -85,51 +111,63 @@ async def _evaluate(
     log_dir: Path | None,
 ) -> None:
     logs: dict[str, str] = {}
-    sandbox = await sandbox_factory(image)
+    if patch:
+        logs["patch.diff"] = patch
+    sandbox = await _open(sandbox_factory, image, report.network)
     try:
         if patch.strip():
             await sandbox.write_file(f"{WORK}/model.patch", patch)
             res = await sandbox.run(apply_script(f"{WORK}/model.patch"), cwd=TESTBED, timeout=300)
             logs["apply.log"] = res.stdout + res.stderr
-            report.apply_method = applied_method(res.stdout)
+            report.apply_method = applied_method(res.stdout, patch)
             if report.apply_method is None:
-                report.outcome = "patch_failed"
+                report.outcome, report.error = "patch_failed", apply_failure(res.stdout, patch)
+                report.log = _where(log_dir, "apply.log")
                 return
         report.patch_successfully_applied = report.patch_exists
-        test_files = patch_files(task.test_patch)
+        script = eval_script(task)
+        logs["eval.sh"] = script
         await sandbox.write_file(f"{WORK}/test.patch", task.test_patch)
-        res = await sandbox.run(_prepare_tests(task, test_files), cwd=TESTBED, timeout=300)
-        logs["test_patch.log"] = res.stdout + res.stderr
-        if not res.ok:
-            report.outcome, report.error = "error", f"the test patch does not apply: {res.stderr[-500:]}"
-            return
-        cmd = f"{task.environment.test_cmd} {' '.join(shlex.quote(f) for f in test_files)}"
+        await sandbox.write_file(f"{WORK}/eval.sh", script)
+        cmd = f"bash {WORK}/eval.sh {WORK}/test.patch 2>&1"
         res = await sandbox.run(cmd, cwd=TESTBED, timeout=test_timeout)
-        logs["test_output.txt"] = f"+ {cmd}\n{res.stdout}{res.stderr}"
+        log = res.stdout + res.stderr
+        if res.status == "timeout":
+            log += f"\n\nTimeout error: {test_timeout:.0f} seconds exceeded.\n"
+        logs["test_output.txt"] = log
+        report.log = _where(log_dir, "test_output.txt")
         report.test_timed_out = res.status == "timeout"
         if res.status == "error":
             report.outcome, report.error = "error", f"the sandbox could not run the tests: {res.stderr}"
             return
-        status = get_parser(task.environment.log_parser)(res.stdout + "\n" + res.stderr)
-        report.tests_status, report.resolved = grade(task.FAIL_TO_PASS, task.PASS_TO_PASS, status)
+        if TEST_PATCH_FAILED in log:
+            report.outcome = "error"
+            report.error = "the test patch does not apply on base_commit's test files: the record is broken"
+            return
+        report.tests_status, report.resolved = _grade(task, patch, log)
         report.outcome = "resolved" if report.resolved else "unresolved"
     finally:
         await sandbox.close()
         if log_dir is not None:
             for name, text in logs.items():
                 atomic_write_text(log_dir / name, text)
-            if patch:
-                atomic_write_text(log_dir / "patch.diff", patch)
 
 
-def _prepare_tests(task: RepoTask, test_files: list[str]) -> str:
-    """Shell: restore the test files to ``base_commit`` (or remove them), then apply the test patch."""
-    base = shlex.quote(task.base_commit)
-    lines = ["set -e"]
-    for f in test_files:
-        q = shlex.quote(f)
-        lines.append(
-            f"if git cat-file -e {base}:{q} 2>/dev/null; then git checkout -q {base} -- {q}; else rm -f {q}; fi"
-        )
-    lines.append(f"git apply -v {WORK}/test.patch")
-    return "\n".join(lines) + "\n"
+def _where(log_dir: Path | None, name: str) -> str | None:
+    return str(log_dir / name) if log_dir is not None else None
+
+
+def _grade(task: RepoTask, patch: str, log: str) -> tuple[TestsStatus, bool]:
+    """Grade an eval log: swebench's ``get_eval_report`` for its records, ours for local tasks.
+
+    A log whose test output did not end (timeout) reports no test, so every hidden test fails."""
+    if not _swebench.knows(task):
+        status = get_parser(task.environment.log_parser)(test_output(log))
+        return grade(task.FAIL_TO_PASS, task.PASS_TO_PASS, status)
+    with tempfile.TemporaryDirectory(prefix="harness-eval-") as tmp:
+        path = Path(tmp) / "test_output.txt"
+        path.write_text(log, encoding="utf-8", errors="surrogateescape")
+        body: dict[str, Any] = _swebench.eval_report(task, patch, path)
+    if not body.get("patch_successfully_applied"):
+        return grade(task.FAIL_TO_PASS, task.PASS_TO_PASS, {})
+    return TestsStatus.model_validate(body["tests_status"]), bool(body["resolved"])
