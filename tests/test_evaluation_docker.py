@@ -148,6 +148,9 @@ def record(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         "version": "1.0",
         "wrong_patch": wrong_patch,
         "source": {"kind": "path", "location": str(clone)},
+        # Not a repository swebench's specs know: the record names its environment (the default one),
+        # as a record without one takes swebench's spec (and would be unsupported).
+        "environment": {},
     }
 
 

@@ -365,9 +365,11 @@ def test_resume_is_keyed_on_patch_and_environment(
     assert report["patch_sha256"] == patch_sha256("diff o__r-1\n")
     assert report["environment"] == "harness-task-o__r:aaaa" and report["network"] is False
 
+    stamp = (out / "o__r-1" / "report.json").stat().st_mtime_ns
     same = _Recording("harness-task-o__r:aaaa")
     _run(same, tasks, preds, out)
-    assert same.calls == []  # same patch, same environment: reused
+    assert same.calls == []  # same patch, same environment: reused, not even rewritten
+    assert (out / "o__r-1" / "report.json").stat().st_mtime_ns == stamp
 
     rebuilt = _Recording("harness-task-o__r:bbbb")  # the environment's recipe changed
     _run(rebuilt, tasks, preds, out)

@@ -150,23 +150,25 @@ class Evaluator:
             error=f"{type(exc).__name__}: {exc}",
         )
 
-    async def _resume(self, task: RepoTask, pred: Prediction, folder: Path) -> InstanceReport:
-        """The report of ``pred``: the one in ``folder`` when its resume key matches, else a new one."""
+    async def _resume(self, task: RepoTask, pred: Prediction, folder: Path) -> tuple[InstanceReport, bool]:
+        """The report of ``pred`` and whether it is new: the one in ``folder`` when its resume key
+        matches, else a new one."""
         done = read_report(folder / "report.json")
         image: str | None = None
         if pred.model_patch and pred.model_patch.strip():
             try:
                 image = await self.image_for(task)
             except HarnessError as exc:
-                return self._image_error(task, pred.model_patch, pred.model_name_or_path, exc)
+                return self._image_error(task, pred.model_patch, pred.model_name_or_path, exc), True
         key = (pred.instance_id, patch_sha256(pred.model_patch), image or "")
         if done is not None and not done.is_infra_error and done.resume_key() == key:
-            return done
+            return done, False
         for name in ("patch.diff", "apply.log", "eval.sh", "test_output.txt"):
             (folder / name).unlink(missing_ok=True)  # a new run's logs only
-        return await self.evaluate(
+        rep = await self.evaluate(
             task, pred.model_patch, model_name=pred.model_name_or_path, log_dir=folder, image=image
         )
+        return rep, True
 
     async def run_predictions(
         self, tasks: Sequence[RepoTask], predictions: Iterable[Prediction], out_dir: Path
@@ -192,8 +194,9 @@ class Evaluator:
         async def one(pred: Prediction) -> InstanceReport:
             folder = out_dir / pred.instance_id
             async with sem:
-                rep = await self._resume(by_id[pred.instance_id], pred, folder)
-            atomic_write_json(folder / "report.json", rep.to_swebench())
+                rep, new = await self._resume(by_id[pred.instance_id], pred, folder)
+            if new:
+                atomic_write_json(folder / "report.json", rep.to_swebench())
             return rep
 
         reports = await asyncio.gather(*(one(p) for p in preds))
