@@ -157,7 +157,9 @@ ATTACKS = {
 }
 
 
-CONFIG = EngineConfig(lanes=1, load_timeout_s=5.0, hidden_timeout_s=2.0)
+# The CPU clock and generous limits: the machine's load (or an attacker spinning) never turns an honest
+# cell into a timeout, so any difference is the attack's.
+CONFIG = EngineConfig(lanes=1, clock="cpu", timeout_s=1.0, load_timeout_s=5.0, hidden_timeout_s=2.0)
 
 
 def _honest(n: int) -> list[str]:
@@ -222,3 +224,7 @@ async def test_a_hostile_program_cannot_touch_other_programs_or_later_batches(
         assert all(u < 200_000 for u in uids), uids
         pwned = await sandbox.run("ls /tmp | grep -c PWNED || true", timeout=30)
         assert pwned.stdout.strip() == "0"
+    # A clean run on the cache the hostile run filled is served the honest rows it cached: clean ones.
+    async with Engine(CONFIG, cache=tmp_path) as engine:
+        assert await _run(engine, None) == clean
+        assert engine.stats["cached"] == engine.stats["programs"]
