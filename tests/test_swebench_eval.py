@@ -20,6 +20,7 @@ from harness.evaluation import (
     apply_script,
     eval_script,
     failures,
+    patch_files,
     patch_sha256,
     read_report,
     read_verdicts,
@@ -407,3 +408,72 @@ def test_failure_lines_name_cause_and_log() -> None:
         "c: error: ImageError: building x failed",
         "d: timeout: the test command outlived --test-timeout (log: /out/d/test_output.txt)",
     ]
+
+
+# --- the eval script itself, run on a real repository -------------------------------------------------
+
+
+def _testbed(task: RepoTask, tmp: Path) -> Path:
+    assert task.source is not None
+    dest = tmp / "testbed"
+    subprocess.run(["git", "clone", "-q", task.source.location, str(dest)], check=True)
+    subprocess.run(["git", "checkout", "-q", task.base_commit], cwd=dest, check=True)
+    return dest
+
+
+def _evaluate_on_host(task: RepoTask, patch: str, tmp: Path) -> tuple[bool, list[str], list[str], str]:
+    """Apply ``patch`` and run the eval script with bash, git and this interpreter's pytest; grade."""
+    import os
+    import sys
+
+    from harness.evaluation._instance import _grade
+
+    repo = _testbed(task, tmp)
+    (tmp / "model.patch").write_text(patch)
+    out = subprocess.run(
+        ["sh", "-c", apply_script(str(tmp / "model.patch"))], cwd=repo, capture_output=True, text=True
+    )
+    assert applied_method(out.stdout, patch) == "git apply --verbose", out.stdout
+    (tmp / "test.patch").write_text(task.test_patch)
+    (tmp / "eval.sh").write_text(eval_script(task))
+    env = {**os.environ, "HOME": str(tmp), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    res = subprocess.run(
+        ["bash", str(tmp / "eval.sh"), str(tmp / "test.patch")],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    tests, resolved = _grade(task, patch, res.stdout)
+    left = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout
+    return resolved, tests.FAIL_TO_PASS.failure, tests.PASS_TO_PASS.success, left
+
+
+def test_eval_script_resets_the_tests_a_candidate_edited(tmp_path: Path) -> None:
+    """A candidate that rewrites the hidden tests' file gets them back: the script resets the test
+    files to base_commit, applies the test patch, runs them between swebench's markers, resets again."""
+    from harness.tasks import load_suite
+
+    task = load_suite(Path(__file__).resolve().parents[1] / "tasks" / "local")[0]
+    assert task.source is not None
+    test_file = patch_files(task.test_patch)[0]
+    base = subprocess.run(
+        ["git", "show", f"{task.base_commit}:{test_file}"],
+        cwd=task.source.location,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    # the candidate empties the test file (every line removed)
+    hunk = "".join(f"-{line}\n" for line in base.splitlines())
+    emptied = (
+        f"diff --git a/{test_file} b/{test_file}\n--- a/{test_file}\n+++ b/{test_file}\n"
+        f"@@ -1,{len(base.splitlines())} +0,0 @@\n{hunk}"
+    )
+    resolved, failing, passing, left = _evaluate_on_host(task, emptied, tmp_path / "tampered")
+    # the real tests ran: PASS_TO_PASS passed (an empty file has none), FAIL_TO_PASS failed (no fix)
+    assert passing == list(task.PASS_TO_PASS) and failing == list(task.FAIL_TO_PASS) and not resolved
+    resolved, failing, passing, left = _evaluate_on_host(task, task.patch, tmp_path / "gold")
+    assert resolved and failing == []
+    assert test_file not in left  # the test files are back at base_commit after the run

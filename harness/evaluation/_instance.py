@@ -140,7 +140,7 @@ async def _evaluate(
         if res.status == "error":
             report.outcome, report.error = "error", f"the sandbox could not run the tests: {res.stderr}"
             return
-        if TEST_PATCH_FAILED in log:
+        if any(line == TEST_PATCH_FAILED for line in log.splitlines()):
             report.outcome = "error"
             report.error = "the test patch does not apply on base_commit's test files: the record is broken"
             return
