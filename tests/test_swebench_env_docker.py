@@ -1,9 +1,10 @@
 """Real SWE-bench instances from ../shared/data/repos, built from swebench's specs without conda
 (issue 13): pallets__flask-4045 (Python 3.9, flask's requirements/dev.txt plus the spec's pins) and
-pytest-dev__pytest-7373 (pytest 5.4). The gold patch resolves each, the empty patch does not.
+pytest-dev__pytest-7168 (pytest 5.4). The gold patch resolves each, the empty patch does not.
 
 Cold (a machine with none of the layers) this builds the bullseye base with debootstrap (about 150 s)
-and the two environments through the build network (about 50 s and 20 s); later runs reuse the layers.
+and the two environments through the build network (about 40-50 s and 30 s), then the instances
+(about 5 s and 20 s); later runs reuse the layers (the file then takes 40-70 s).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HARNESS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 LITE = SHARED / "swebench" / "SWE-bench_Lite-test.parquet"
 REPOS = SHARED / "repos"
-IDS = ("pallets__flask-4045", "pytest-dev__pytest-7373")
+IDS = ("pallets__flask-4045", "pytest-dev__pytest-7168")
 SECRET = "proxy-secret-do-not-leak"
 
 try:
