@@ -90,6 +90,22 @@ def test_instance_image_holds_no_build_secrets_and_no_future(tmp_path: Path) -> 
     commits = out.split()
     # the base commit and SWE-bench's commit of the install's changes, nothing newer, no remote or tag
     assert task.base_commit in commits and len(commits) == 2, out
+    # nothing of the hidden tests: the test patch adds test_dotted_name_not_allowed
+    assert "def test_dotted_name_not_allowed" in task.test_patch
+    hidden = client.containers.run(
+        image,
+        ["sh", "-c", "grep -rl test_dotted_name_not_allowed /testbed /opt/venv || true"],
+        remove=True,
+        network_mode="none",
+        use_config_proxy=False,
+    ).decode()
+    assert hidden.strip() == "", hidden
+    # and the environment layer holds no repository at all (environment_setup_commit is often newer)
+    env_tag = images.env_image(task.environment)
+    listing = client.containers.run(
+        env_tag, ["ls", "-A", "/"], remove=True, network_mode="none", use_config_proxy=False
+    ).decode()
+    assert "testbed" not in listing.split(), listing
 
 
 def test_build_sees_host_proxy_and_ca_that_the_image_keeps_not(
