@@ -128,6 +128,15 @@ def test_package_only_conda_has_is_unsupported(tmp_path: Path, monkeypatch: pyte
     ]
 
 
+def test_record_of_a_repository_swebench_does_not_know_keeps_the_default(tmp_path: Path) -> None:
+    (task,) = load_suite(_record(tmp_path, repo="someone/else", version="1.0"))
+    (ready,) = prepare_tasks([task])
+    assert ready.environment == EnvironmentSpec()
+    (known,) = load_suite(_record(tmp_path, repo="pallets/flask", version="0.1"))
+    (ready,) = prepare_tasks([known])
+    assert ready.environment.unsupported == "unsupported: no SWE-bench spec for pallets/flask version '0.1'"
+
+
 def test_local_tasks_keep_their_environment_and_take_eval_network() -> None:
     tasks = load_suite(ROOT / "tasks" / "local")[:1]
     (ready,) = prepare_tasks(tasks, eval_network=True)

@@ -49,8 +49,11 @@ def swebench_spec(repo: str, version: str) -> dict[str, Any] | None:
 
 
 def uses_swebench_spec(task: RepoTask) -> bool:
-    """Whether ``task`` takes its environment from SWE-bench's specs: a record that names none itself."""
-    return "environment" not in task.model_fields_set
+    """Whether ``task`` takes its environment from SWE-bench's specs: a record that names none itself,
+    of a repository swebench has specs for (a local task without one keeps the default)."""
+    if "environment" in task.model_fields_set:
+        return False
+    return task.repo in _constants().MAP_REPO_VERSION_TO_SPECS
 
 
 def swebench_environment(task: RepoTask, *, eval_network: bool = False) -> EnvironmentSpec:
