@@ -273,3 +273,19 @@ def test_validate_reports_unsupported_without_building(tmp_path: Path) -> None:
          "problems": ["unsupported: needs Python 3.6"], "ok": None, "unsupported": "unsupported: needs Python 3.6"}
     ]  # fmt: skip
     assert "0/0 tasks valid, 1 unsupported" in out.stdout + out.stderr
+
+
+def test_environment_tag_is_a_hash_of_its_recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.tasks._pipbuild as pipbuild
+    import harness.tasks.images as images_mod
+
+    monkeypatch.setattr(images_mod, "ensure_base", lambda client, python, log_dir: f"base:{python}")
+    images = TaskImages(client=_NoEngine(), cache_dir=tmp_path, log_dir=tmp_path / "logs")
+    monkeypatch.setattr(images, "exists", lambda tag: True)
+    spec = EnvironmentSpec(builder="pip", python="3.9", requirements=("a==1",), pip_packages=("b==2",))
+    tag = images.env_image(spec)
+    assert tag == images.env_image(spec.model_copy(update={"eval_network": True, "test_cmd": "x"}))
+    for change in ({"python": "3.11"}, {"requirements": ("a==2",)}, {"pip_packages": ("b==3",)}):
+        assert images.env_image(spec.model_copy(update=change)) != tag, change
+    monkeypatch.setattr(pipbuild, "BOOTSTRAP", ("pip==25.0",))
+    assert images.env_image(spec) != tag  # a step of the recipe changed

@@ -30,7 +30,6 @@ from typing import Any
 from harness.errors import DataError, EngineUnavailable, ImageError
 from harness.tasks._local import default_cache_dir, git
 from harness.tasks._pipbuild import (
-    BOOTSTRAP,
     PIP_RECIPE,
     UnsupportedEnvironment,
     env_steps,
@@ -175,7 +174,8 @@ class TaskImages:
 
     def _pip_env_image(self, spec: EnvironmentSpec) -> str:
         base = ensure_base(self.client, spec.python, self.log_dir)
-        recipe = (PIP_RECIPE, base, spec.python, BOOTSTRAP, spec.requirements, spec.pip_packages)
+        # The steps carry the bootstrap pins and the spec's packages; the requirements are a file.
+        recipe = (PIP_RECIPE, base, spec.python, env_steps(spec), spec.requirements)
         tag = f"harness-task-env:{_digest(*recipe)[:16]}"
         if self.exists(tag):
             return tag
