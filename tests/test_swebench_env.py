@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, ImageError
 from harness.tasks import (
     EnvironmentSpec,
     RepoSource,
@@ -289,3 +289,22 @@ def test_environment_tag_is_a_hash_of_its_recipe(tmp_path: Path, monkeypatch: py
         assert images.env_image(spec.model_copy(update=change)) != tag, change
     monkeypatch.setattr(pipbuild, "BOOTSTRAP", ("pip==25.0",))
     assert images.env_image(spec) != tag  # a step of the recipe changed
+
+
+def test_unreadable_requirements_fail_that_instance_only(tmp_path: Path) -> None:
+    """flask 2.0 reads requirements/dev.txt at environment_setup_commit: a copy without that commit
+    fails its own instance when built (an infrastructure error), not the preparation of the others."""
+    repos = tmp_path / "repos"
+    subprocess.run(["git", "init", "-q", "--bare", str(repos / "flask.git")], check=True)
+    (flask,) = load_suite(
+        _record(tmp_path, repo="pallets/flask", version="2.0", environment_setup_commit="b" * 40), repos=repos
+    )
+    other = flask.model_copy(
+        update={"instance_id": "django__django-1", "repo": "django/django", "version": "3.0"}
+    )
+    ready_flask, ready_other = prepare_tasks([flask, other], repos=repos)
+    assert "Could not find requirements.txt" in ready_flask.environment.error
+    assert ready_other.environment.unsupported == "unsupported: needs Python 3.6"
+    images = TaskImages(client=_NoEngine(), cache_dir=tmp_path, log_dir=tmp_path / "logs")
+    with pytest.raises(ImageError, match=r"Could not find requirements\.txt"):
+        images.instance_image(ready_flask)

@@ -55,6 +55,9 @@ class EnvironmentSpec(BaseModel):
     unsupported: str = ""
     """Why this environment cannot be built here (``unsupported: needs Python 3.7``); empty when it can.
     Image builds refuse such a spec before building anything; nothing runs it on another Python."""
+    error: str = ""
+    """Why the environment could not be prepared (its requirements could not be read: the repository
+    is unreachable); builds raise :class:`ImageError` with it, so only this instance fails."""
     spec_source: str = ""
     """Where the spec came from (``swebench==4.1.0 pallets/flask 2.0``), for reports and the recipe hash."""
 

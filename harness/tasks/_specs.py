@@ -255,7 +255,10 @@ def prepare_tasks(
     for task in with_repos(tasks, repos):
         if only is None or task.instance_id in only:
             if uses_swebench_spec(task):
-                env = swebench_environment(task, eval_network=eval_network)
+                try:
+                    env = swebench_environment(task, eval_network=eval_network)
+                except DataError as exc:  # this instance fails when built, not the whole run now
+                    env = EnvironmentSpec(builder="pip", error=str(exc), eval_network=eval_network)
             else:
                 env = task.environment.model_copy(update={"eval_network": eval_network})
             task = task.model_copy(update={"environment": env})

@@ -117,6 +117,8 @@ class TaskImages:
         :class:`UnsupportedEnvironment` before anything is built when the spec is ``unsupported``."""
         if spec.unsupported:
             raise UnsupportedEnvironment(spec.unsupported)
+        if spec.error:
+            raise ImageError(spec.error)
         if spec.builder == "pip":
             return self._pip_env_image(spec)
         base = self.base_image()
@@ -151,6 +153,8 @@ class TaskImages:
         """The instance image of ``task``: the repository at ``base_commit`` in ``/testbed``."""
         if task.environment.unsupported:
             raise UnsupportedEnvironment(task.environment.unsupported)
+        if task.environment.error:
+            raise ImageError(task.environment.error)
         env_tag = env_tag or self.env_image(task.environment)
         env = task.environment
         if env.builder == "pip":
