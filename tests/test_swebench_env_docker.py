@@ -155,3 +155,20 @@ def test_build_sees_host_proxy_and_ca_that_the_image_keeps_not(
         assert SECRET not in json.dumps(attrs["Config"]) and SECRET not in json.dumps(client.api.history(tag))
     finally:
         client.images.remove(tag, force=True)
+
+
+def test_failed_build_step_is_an_image_error_with_its_log(tmp_path: Path) -> None:
+    from harness.errors import ImageError
+
+    images = TaskImages(log_dir=tmp_path / "logs")
+    client = images.client
+    base = ensure_base(client, "3.9", images.log_dir)
+    tag = "harness-test-build-fails:1"
+    with pytest.raises(ImageError, match=r"exit 7\)[\s\S]*hello-from-step") as info:
+        run_and_commit(
+            client, base, ["echo hello-from-step", "exit 7"], tag, log_path=tmp_path / "b.log", network=False
+        )
+    assert str(tmp_path / "b.log") in str(info.value)
+    assert not images.exists(tag)
+    left = client.containers.list(all=True, filters={"label": "harness.kind=task-build"})
+    assert not [c for c in left if c.labels.get("harness.pid") == str(os.getpid())]

@@ -41,6 +41,8 @@ BOOTSTRAP = ("pip==24.2", "setuptools==75.1.0", "wheel==0.44.0")
 spec's pins come after and win (flask pins ``setuptools==70.0.0``)."""
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")
 DEFAULT_CA = "/etc/ssl/certs/ca-certificates.crt"
+BUILD_TIMEOUT_S = 3 * 3600
+"""A layer's build may take this long (an environment compiling source distributions)."""
 
 
 class UnsupportedEnvironment(ImageError):
@@ -132,29 +134,36 @@ def run_and_commit(
         (mount / "build.sh").write_text("\n".join(script) + "\n")
         labels = {**_cleanup.owner_labels(_cleanup.resolve_run_id(None)), "harness.kind": "task-build"}
         _cleanup.install()
-        container = client.containers.create(
-            image,
-            ["bash", f"{MOUNT}/build.sh"],
-            volumes={str(mount): {"bind": MOUNT, "mode": "ro"}},
-            network_mode="bridge" if network else "none",
-            user="0:0",
-            labels=labels,
-            use_config_proxy=False,
-        )
+        try:
+            container = client.containers.create(
+                image,
+                ["bash", f"{MOUNT}/build.sh"],
+                volumes={str(mount): {"bind": MOUNT, "mode": "ro"}},
+                network_mode="bridge" if network else "none",
+                user="0:0",
+                labels=labels,
+                use_config_proxy=False,
+            )
+        except Exception as exc:  # docker-py and requests errors alike
+            raise ImageError(f"building {tag}: no container of {image}: {type(exc).__name__}: {exc}") from exc
         _cleanup.track(str(container.id))
         try:
             if tree is not None:
                 container.put_archive("/", _tar(*tree))
             container.start()
-            with log_path.open("wb") as log:
-                for chunk in container.logs(stream=True, follow=True):
-                    log.write(chunk)
-            code = int(container.wait().get("StatusCode", -1))
+            # No log streaming: a step silent for longer than the client's read timeout (an sdist
+            # compiling) would end the stream with an exception. Wait, then keep the whole log.
+            code = int(container.wait(timeout=BUILD_TIMEOUT_S).get("StatusCode", -1))
+            log_path.write_bytes(container.logs())
             if code != 0:
                 tail = "".join(log_path.read_text("utf-8", "replace").splitlines(True)[-20:])
                 raise ImageError(f"building {tag} failed (exit {code})\nlog: {log_path}\n{tail}")
             repo, _, name = tag.rpartition(":")
             container.commit(repository=repo, tag=name, changes=list(changes))
+        except ImageError:
+            raise
+        except Exception as exc:  # docker-py and requests errors alike: the engine failed the build
+            raise ImageError(f"building {tag} failed: {type(exc).__name__}: {exc}\nlog: {log_path}") from exc
         finally:
             container.remove(force=True)
             _cleanup.untrack(str(container.id))
