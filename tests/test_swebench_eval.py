@@ -477,3 +477,20 @@ def test_eval_script_resets_the_tests_a_candidate_edited(tmp_path: Path) -> None
     resolved, failing, passing, left = _evaluate_on_host(task, task.patch, tmp_path / "gold")
     assert resolved and failing == []
     assert test_file not in left  # the test files are back at base_commit after the run
+
+
+def test_validation_rows_say_whether_the_instance_had_network() -> None:
+    from harness.evaluation._validate import judge
+
+    task = RepoTask(
+        instance_id="o__r-1", repo="o/r", base_commit="0" * 40, problem_statement="p", FAIL_TO_PASS=("t",)
+    )
+    gold = InstanceReport(instance_id="o__r-1", outcome="resolved", resolved=True, network=True)
+    empty = InstanceReport(instance_id="o__r-1", outcome="unresolved", network=True)
+    assert judge(task, gold, empty).network is True
+    assert (
+        judge(
+            task, gold.model_copy(update={"network": False}), empty.model_copy(update={"network": False})
+        ).network
+        is False
+    )

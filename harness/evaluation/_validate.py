@@ -29,6 +29,8 @@ class ValidationRow(BaseModel):
     empty: str
     """Outcome of the empty patch (``unresolved`` is right)."""
     problems: list[str] = Field(default_factory=list)
+    network: bool = False
+    """Whether the instance's evaluation containers had network (``--eval-network``)."""
 
     @property
     def ok(self) -> bool:
@@ -54,7 +56,11 @@ def judge(task: RepoTask, gold: InstanceReport, empty: InstanceReport) -> Valida
     if not task.FAIL_TO_PASS:
         problems.append("no FAIL_TO_PASS tests")
     return ValidationRow(
-        instance_id=task.instance_id, gold=gold.outcome, empty=empty.outcome, problems=problems
+        instance_id=task.instance_id,
+        gold=gold.outcome,
+        empty=empty.outcome,
+        problems=problems,
+        network=gold.network or empty.network,
     )
 
 
