@@ -172,3 +172,26 @@ def test_failed_build_step_is_an_image_error_with_its_log(tmp_path: Path) -> Non
     assert not images.exists(tag)
     left = client.containers.list(all=True, filters={"label": "harness.kind=task-build"})
     assert not [c for c in left if c.labels.get("harness.pid") == str(os.getpid())]
+
+
+def test_source_distributions_build_through_the_build_network(tmp_path: Path) -> None:
+    """Some exact pins exist only as sdists for old Pythons: the base has the tool chain, and pip
+    reaches the index through the build mount's CA bundle. MarkupSafe's C speedups compiled here."""
+    images = TaskImages(log_dir=tmp_path / "logs")
+    client = images.client
+    base = ensure_base(client, "3.9", images.log_dir)
+    tag = "harness-test-sdist:1"
+    steps = [
+        "python3 -m venv /v",
+        "/v/bin/pip install --no-binary :all: markupsafe==2.1.3",
+        "/v/bin/python -c 'import markupsafe._speedups as s; print(s.__file__)' > /root/speedups.txt",
+    ]
+    try:
+        run_and_commit(client, base, steps, tag, log_path=tmp_path / "sdist.log")
+        out = client.containers.run(
+            tag, ["cat", "/root/speedups.txt"], remove=True, network_mode="none", use_config_proxy=False
+        ).decode()
+        assert out.strip().endswith(".so"), out
+    finally:
+        if images.exists(tag):
+            client.images.remove(tag, force=True)
