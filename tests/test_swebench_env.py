@@ -308,3 +308,35 @@ def test_unreadable_requirements_fail_that_instance_only(tmp_path: Path) -> None
     images = TaskImages(client=_NoEngine(), cache_dir=tmp_path, log_dir=tmp_path / "logs")
     with pytest.raises(ImageError, match=r"Could not find requirements\.txt"):
         images.instance_image(ready_flask)
+
+
+def test_every_spec_of_swebench_prepares_without_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """swebench 4.1.0 holds specs of other languages and some without test_cmd: each is either an
+    environment or a reason, never a KeyError."""
+    from swebench.harness.constants import MAP_REPO_VERSION_TO_SPECS
+
+    import harness.tasks._specs as specs
+
+    monkeypatch.setattr(specs, "requirements_lines", lambda task: ["pytest"])
+    monkeypatch.setattr(specs, "environment_yml", lambda task: "dependencies:\n  - pytest\n")
+    reasons: set[str] = set()
+    for repo, versions in MAP_REPO_VERSION_TO_SPECS.items():
+        for version in versions:
+            task = RepoTask(
+                instance_id="i", repo=repo, base_commit="a" * 40, problem_statement="p", version=version
+            )
+            env = swebench_environment(task)
+            assert env.unsupported or (env.python in ("3.9", "3.11", "3.13") and env.test_cmd), (
+                repo,
+                version,
+            )
+            reasons.add(env.unsupported.split(" ")[1] if env.unsupported else "ok")
+    assert {"ok", "needs"} <= reasons
+    redis = swebench_environment(
+        RepoTask(
+            instance_id="i", repo="redis/redis", base_commit="a" * 40, problem_statement="p", version="13115"
+        )
+    )
+    assert redis.unsupported == "unsupported: redis/redis 13115 is not a Python environment"

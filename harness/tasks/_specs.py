@@ -65,7 +65,13 @@ def swebench_environment(task: RepoTask, *, eval_network: bool = False) -> Envir
         return _unsupported(
             f"no SWE-bench spec for {task.repo} version {task.version!r}", source, eval_network
         )
-    python = str(spec.get("python", ""))
+    if not spec.get("python"):  # swebench 4.1.0 also holds specs of JavaScript, Go, C ... repositories
+        return _unsupported(f"{task.repo} {task.version} is not a Python environment", source, eval_network)
+    if not spec.get("test_cmd"):
+        return _unsupported(
+            f"SWE-bench's spec of {task.repo} {task.version} has no test_cmd", source, eval_network
+        )
+    python = str(spec["python"])
     if python not in SUITES:
         return _unsupported(f"needs Python {python}", source, eval_network)
     packages = spec.get("packages", "")
