@@ -340,3 +340,20 @@ def test_every_spec_of_swebench_prepares_without_a_crash(
         )
     )
     assert redis.unsupported == "unsupported: redis/redis 13115 is not a Python environment"
+
+
+def test_unreachable_repository_fails_before_any_build(tmp_path: Path) -> None:
+    """A record whose repository cannot be read errs when prepared, so nothing is built for it (the
+    Lite-dev pvlib records built their environments, minutes each, before failing at the checkout)."""
+    from swebench.harness import constants
+
+    missing = tmp_path / "nowhere" / "pytest.git"
+    (task,) = load_suite(_record(tmp_path, repo="pytest-dev/pytest", version="5.4"))
+    assert constants.MAP_REPO_VERSION_TO_SPECS["pytest-dev/pytest"]["5.4"].get("packages") is None
+    far = task.model_copy(update={"source": RepoSource(kind="url", location=str(missing))})
+    (ready,) = prepare_tasks([far])
+    assert f"the repository {missing} cannot be read" in ready.environment.error
+    assert "--repos DIR" in ready.environment.error
+    images = TaskImages(client=_NoEngine(), cache_dir=tmp_path, log_dir=tmp_path / "logs")
+    with pytest.raises(ImageError, match="cannot be read"):
+        images.env_image(ready.environment)

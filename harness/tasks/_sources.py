@@ -9,6 +9,7 @@ same without ``.git``) is read in place: commits are fetched from it by SHA, not
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -58,3 +59,30 @@ def with_repos(tasks: Sequence[RepoTask], repos: str | Path | None = None) -> li
             task = task.model_copy(update={"source": RepoSource(kind="path", location=str(found))})
         out.append(task)
     return out
+
+
+_REACHED: dict[str, str] = {}
+
+
+def unreachable(location: str, *, timeout: float = 30.0) -> str:
+    """Why the git repository at ``location`` cannot be read (``git ls-remote``), or ``""`` when it can.
+
+    Asked once per location and process, so an evaluation learns before building anything that an
+    instance's repository is out of reach (no local copy, GitHub unreachable)."""
+    if location not in _REACHED:
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+        try:
+            proc = subprocess.run(
+                ["git", "ls-remote", "--exit-code", "--", location, "HEAD"],
+                capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            why = "" if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["no HEAD"])[-1]
+        except subprocess.TimeoutExpired:
+            why = f"no answer in {timeout:.0f} s"
+        _REACHED[location] = (
+            f"the repository {location} cannot be read ({why}); give a local copy with --repos DIR "
+            f"(DIR/<name>.git or DIR/<owner>__<name>.git) or ${REPOS_ENV}"
+            if why
+            else ""
+        )
+    return _REACHED[location]

@@ -26,7 +26,7 @@ from harness._extras import require
 from harness.errors import DataError
 from harness.tasks._pybase import SUITES
 from harness.tasks._repo import EnvironmentSpec, RepoTask
-from harness.tasks._sources import with_repos
+from harness.tasks._sources import unreachable, with_repos
 
 SWEBENCH_VERSION = "4.1.0"
 _PATCH_LOCK = threading.Lock()
@@ -265,6 +265,11 @@ def prepare_tasks(
                     env = swebench_environment(task, eval_network=eval_network)
                 except DataError as exc:  # this instance fails when built, not the whole run now
                     env = EnvironmentSpec(builder="pip", error=str(exc), eval_network=eval_network)
+                if not env.unsupported and not env.error and task.repo_source().kind == "url":
+                    # Before its environment is built (minutes), not when its instance is.
+                    why = unreachable(task.repo_source().location)
+                    if why:
+                        env = env.model_copy(update={"error": f"{task.instance_id}: {why}"})
             else:
                 env = task.environment.model_copy(update={"eval_network": eval_network})
             task = task.model_copy(update={"environment": env})
