@@ -79,6 +79,8 @@ class SelectConfig(BaseModel):
     mode: Literal["isolated", "faithful"] = "isolated"
     timeout_s: float | None = None
     """Per-test timeout; None keeps the engine's default (0.1 s, as CodeT)."""
+    chunk: int = Field(default=1, ge=1)
+    """Candidates per forked child (``EngineConfig.chunk``): above 1 for trusted pools only."""
 
 
 class BuildFn(Protocol):
@@ -248,7 +250,10 @@ def _extraction_options(cfg: SelectConfig) -> ExtractionOptions:
 
 
 def _engine_config(cfg: SelectConfig) -> EngineConfig:
-    return EngineConfig() if cfg.timeout_s is None else EngineConfig(timeout_s=cfg.timeout_s)
+    fields: dict[str, Any] = {"chunk": cfg.chunk}
+    if cfg.timeout_s is not None:
+        fields["timeout_s"] = cfg.timeout_s
+    return EngineConfig(**fields)
 
 
 async def _matrices(
