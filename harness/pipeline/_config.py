@@ -101,6 +101,10 @@ class PipelineConfig(BaseModel):
     paths are resolved from the config file's folder."""
     tasks: list[str] | None = None
     """Instance ids to run (default: every task of the suite)."""
+    repos: str | None = None
+    """A folder of local git repositories for a SWE-bench suite's records (``DIR/name.git`` or
+    ``DIR/owner__name.git``; relative to the config file's folder), as ``--repos``; None:
+    ``$HARNESS_SWEBENCH_REPOS``, else GitHub."""
     models: StageModels
     n_trajectories: int = Field(default=4, ge=1)
     """Trajectories per task (CodeMonkeys: 10)."""
@@ -183,9 +187,7 @@ def load_config(path: str | Path) -> tuple[PipelineConfig, Path]:
     try:
         data = yaml.safe_load(text) if yaml is not None else json.loads(text)
     except Exception as exc:  # yaml's and json's parse errors alike
-        raise ConfigError(
-            f"{p}: not valid {'YAML' if is_yaml else 'JSON'}: {exc}"
-        ) from exc
+        raise ConfigError(f"{p}: not valid {'YAML' if is_yaml else 'JSON'}: {exc}") from exc
     base = p.resolve().parent
     return parse_config(data, str(p)).resolve_paths(base), base
 

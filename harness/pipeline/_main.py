@@ -18,7 +18,10 @@ from harness.tasks import RepoTask, load_suite
 
 def select_tasks(cfg: PipelineConfig, base: Path) -> list[RepoTask]:
     suite = Path(cfg.suite) if Path(cfg.suite).is_absolute() else base / cfg.suite
-    tasks = load_suite(suite)
+    repos = (
+        None if cfg.repos is None else Path(cfg.repos) if Path(cfg.repos).is_absolute() else base / cfg.repos
+    )
+    tasks = load_suite(suite, repos=repos)
     if cfg.tasks is None:
         return tasks
     by_id = {t.instance_id: t for t in tasks}
