@@ -99,15 +99,26 @@ def validate(
             ]
         )
     title = f"{suite}: {sum(r.ok for r in rows)}/{len(rows)} tasks valid"
-    table = Table(title=title + (f", {len(unsupported)} unsupported" if unsupported else ""))
-    for col in ("instance", "gold", "empty", "problems"):
+    table = Table()
+    for col in ("instance", "gold", "empty", "build", "eval", "problems"):
         table.add_column(col)
     for r in rows:
         style = None if r.ok else "red"
-        table.add_row(r.instance_id, r.gold, r.empty, "; ".join(r.problems) or "ok", style=style)
+        table.add_row(
+            r.instance_id,
+            r.gold,
+            r.empty,
+            r.build,
+            f"{r.eval_s:.0f}s",
+            "; ".join(r.problems) or "ok",
+            style=style,
+        )
     for i, why in unsupported.items():
-        table.add_row(i, "-", "-", why, style="yellow")
+        table.add_row(i, "-", "-", "-", "-", why, style="yellow")
     console.print(table)
+    # Below the table, on one line: a title over a table this wide would wrap.
+    title += f", {len(unsupported)} unsupported" if unsupported else ""
+    console.print(title, markup=False, highlight=False, soft_wrap=True)
     if not all(r.ok for r in rows):
         raise typer.Exit(1)
 
@@ -155,7 +166,8 @@ def eval_cmd(
     console.print(
         f"resolved {summary['resolved_instances']}/{summary['submitted_instances']} "
         f"(patch failed {summary['patch_failed_instances']}, empty {summary['empty_patch_instances']}, "
-        f"errors {summary['infra_error_instances']}); reports in {out}"
+        f"errors {summary['infra_error_instances']}, unsupported {summary['unsupported_instances']}); "
+        f"reports in {out}"
     )
     print_json(summary)
     if summary["infra_error_instances"]:

@@ -8,7 +8,10 @@ Layout of an evaluation folder::
 
 Resume is keyed on (instance, patch hash, environment): a report is reused when it was made for the
 same patch in the same instance image (whose tag is a hash of its recipe), else the instance is
-evaluated again; infrastructure errors are always retried. A folder whose report was made for another
+evaluated again; infrastructure errors are always retried. An instance whose environment cannot be
+built here (``unsupported: needs Python 3.6``) gets the outcome ``unsupported`` with that reason, before
+anything is built; it is not an infrastructure error, and its report is reused while the reason stays
+the same. A folder whose report was made for another
 patch is refused, not overwritten (``--out`` defaults to the same folder for every predictions file).
 Environment images are built once per distinct environment, instance images as needed, and instances
 run ``concurrency`` at a time.
@@ -18,7 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -27,12 +33,27 @@ from harness.errors import DataError, HarnessError
 from harness.evaluation._instance import SandboxFactory, default_sandbox, evaluate_patch
 from harness.evaluation._report import InstanceReport, patch_sha256
 from harness.store import atomic_write_json
+from harness.tasks._pipbuild import UnsupportedEnvironment
 from harness.tasks._repo import RepoTask
 from harness.tasks.images import TaskImages
 
 SUMMARY_VERSION = 2
 SWEBENCH_SCHEMA_VERSION = 2
 """``schema_version`` of swebench 4.1.0's final report (``make_run_report``)."""
+
+
+class ImageBuild(BaseModel):
+    """How an instance's images were had: seconds spent on each layer and whether it was cached.
+
+    ``env_s`` includes the base layer when the environment had to build it. An environment another
+    instance of the same run already asked for is cached and takes 0 s here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env_s: float = 0.0
+    env_cached: bool = True
+    instance_s: float = 0.0
+    instance_cached: bool = True
 
 
 class Prediction(BaseModel):
@@ -96,16 +117,42 @@ class Evaluator:
         """Network for every evaluation container (besides tasks whose spec asks for it)."""
         self.reports: list[InstanceReport] = []
         """The reports of the last :meth:`run_predictions`."""
+        self.builds: dict[str, ImageBuild] = {}
+        """Per instance id, the time its images took and whether they were cached (:meth:`image_for`)."""
         self._env_tags: dict[str, str] = {}
         self._image_lock = asyncio.Lock()
 
     async def image_for(self, task: RepoTask) -> str:
-        """The instance image of ``task`` (builds are serialised: the engine builds one at a time well)."""
+        """The instance image of ``task`` (builds are serialised: the engine builds one at a time well).
+
+        Records in :attr:`builds` how long each layer took and whether it was built now (an image
+        created after the call began) or found cached."""
         async with self._image_lock:
+            build = self.builds.setdefault(task.instance_id, ImageBuild())
             key = task.environment.model_dump_json()
             if key not in self._env_tags:
+                t0 = time.time()
                 self._env_tags[key] = await asyncio.to_thread(self.images.env_image, task.environment)
-            return await asyncio.to_thread(self.images.instance_image, task, self._env_tags[key])
+                build.env_s = round(time.time() - t0, 1)
+                build.env_cached = not await asyncio.to_thread(self._created_since, self._env_tags[key], t0)
+            t0 = time.time()
+            tag = await asyncio.to_thread(self.images.instance_image, task, self._env_tags[key])
+            build.instance_s = round(time.time() - t0, 1)
+            build.instance_cached = not await asyncio.to_thread(self._created_since, tag, t0)
+            return tag
+
+    def _created_since(self, tag: str, t0: float) -> bool:
+        """Whether image ``tag`` was created at or after ``t0`` (built now, not found cached)."""
+        try:
+            created = str(self.images.client.images.get(tag).attrs["Created"])
+        except Exception:  # an engine without the attribute: no claim that anything was built
+            return False
+        # Docker writes nanoseconds ("2026-12-06T14:23:45.123456789Z"); fromisoformat takes microseconds.
+        created = re.sub(r"(\.\d{6})\d+", r"\1", created).replace("Z", "+00:00")
+        try:
+            return datetime.fromisoformat(created).timestamp() >= t0 - 1.0
+        except ValueError:
+            return False
 
     async def evaluate(
         self,
@@ -120,6 +167,10 @@ class Evaluator:
         """One report; image failures become ``outcome="error"`` reports. ``image``: already known."""
         if not (patch and patch.strip()) and not run_empty:
             return await evaluate_patch(task, patch, "", model_name=model_name)
+        if task.environment.unsupported:
+            return self._image_error(
+                task, patch, model_name, UnsupportedEnvironment(task.environment.unsupported)
+            )
         if image is None:
             try:
                 image = await self.image_for(task)
@@ -140,14 +191,17 @@ class Evaluator:
     def _image_error(
         self, task: RepoTask, patch: str | None, model_name: str, exc: HarnessError
     ) -> InstanceReport:
+        """The report of an instance without an image: ``unsupported`` (with the reason alone) when its
+        environment cannot be built here, else an infrastructure error."""
+        unsupported = isinstance(exc, UnsupportedEnvironment)
         return InstanceReport(
             instance_id=task.instance_id,
             model_name_or_path=model_name,
             patch_is_None=patch is None,
             patch_exists=bool(patch and patch.strip()),
             patch_sha256=patch_sha256(patch),
-            outcome="error",
-            error=f"{type(exc).__name__}: {exc}",
+            outcome="unsupported" if unsupported else "error",
+            error=str(exc) if unsupported else f"{type(exc).__name__}: {exc}",
         )
 
     async def _resume(self, task: RepoTask, pred: Prediction, folder: Path) -> tuple[InstanceReport, bool]:
@@ -155,6 +209,19 @@ class Evaluator:
         matches, else a new one."""
         done = read_report(folder / "report.json")
         image: str | None = None
+        why = task.environment.unsupported
+        if why and pred.model_patch and pred.model_patch.strip():
+            # Nothing to build or run: reuse the report while the reason and the patch are the same.
+            if (
+                done is not None
+                and done.outcome == "unsupported"
+                and done.error == why
+                and done.patch_sha256 == patch_sha256(pred.model_patch)
+            ):
+                return done, False
+            return self._image_error(
+                task, pred.model_patch, pred.model_name_or_path, UnsupportedEnvironment(why)
+            ), True
         if pred.model_patch and pred.model_patch.strip():
             try:
                 image = await self.image_for(task)
@@ -211,9 +278,9 @@ def _report_of_other_patch(folder: Path, pred: Prediction) -> bool:
 
     Reports carry the hash of their patch; older ones (version 1) are compared through the
     ``patch.diff`` kept beside them (none for an empty or blank patch, which is not run).
-    Infrastructure errors are retried anyway, so they never count."""
+    Infrastructure errors are retried anyway and unsupported instances ran nothing, so they never count."""
     done = read_report(folder / "report.json")
-    if done is None or done.is_infra_error:
+    if done is None or done.is_infra_error or done.outcome == "unsupported":
         return False
     if done.version >= 2:
         return done.patch_sha256 != patch_sha256(pred.model_patch)
@@ -238,8 +305,9 @@ def summarize(instances: int | Sequence[str], reports: Sequence[InstanceReport])
 
     ``instances`` are the suite's ids (or their number: then ``incomplete_ids`` stays empty). swebench's
     ``error_ids`` are the instances it writes no report for: a patch that does not apply, a test run
-    that timed out, an infrastructure failure; harness also lists them apart (``patch_failed_ids``,
-    ``timed_out_ids``, ``infra_error_ids``). ``completed`` = ``resolved`` + ``unresolved``.
+    that timed out, an infrastructure failure, an instance it could not build; harness also lists them
+    apart (``patch_failed_ids``, ``timed_out_ids``, ``infra_error_ids``, ``unsupported_ids``: environments
+    this machine cannot build, not infrastructure errors). ``completed`` = ``resolved`` + ``unresolved``.
     """
     total = instances if isinstance(instances, int) else len(instances)
 
@@ -247,7 +315,9 @@ def summarize(instances: int | Sequence[str], reports: Sequence[InstanceReport])
         return sorted(r.instance_id for r in reports if pred(r))
 
     timed_out = ids(lambda r: r.test_timed_out and r.outcome in ("resolved", "unresolved"))
-    errors = ids(lambda r: r.outcome in ("patch_failed", "error") or r.instance_id in timed_out)
+    errors = ids(
+        lambda r: r.outcome in ("patch_failed", "error", "unsupported") or r.instance_id in timed_out
+    )
     resolved = ids(lambda r: r.outcome == "resolved" and r.instance_id not in timed_out)
     unresolved = ids(lambda r: r.outcome == "unresolved" and r.instance_id not in timed_out)
     submitted = sorted(r.instance_id for r in reports)
@@ -273,16 +343,21 @@ def summarize(instances: int | Sequence[str], reports: Sequence[InstanceReport])
         "timed_out_ids": timed_out,
         "infra_error_instances": len(ids(lambda r: r.outcome == "error")),
         "infra_error_ids": ids(lambda r: r.outcome == "error"),
+        "unsupported_instances": len(ids(lambda r: r.outcome == "unsupported")),
+        "unsupported_ids": ids(lambda r: r.outcome == "unsupported"),
         "network_ids": ids(lambda r: r.network),
         "harness_summary_version": SUMMARY_VERSION,
     }
 
 
 def failures(reports: Sequence[InstanceReport]) -> list[str]:
-    """One line per instance swebench counts as an error: its id, outcome, cause and log."""
+    """One line per instance swebench counts as an error: its id, outcome, cause and log (an
+    unsupported instance: ``<id>: unsupported: needs Python 3.6``)."""
     lines = []
     for r in sorted(reports, key=lambda r: r.instance_id):
-        if r.outcome in ("patch_failed", "error") or (r.test_timed_out and r.outcome != "empty_patch"):
+        if r.outcome == "unsupported":
+            lines.append(f"{r.instance_id}: {r.error or 'unsupported'}")
+        elif r.outcome in ("patch_failed", "error") or (r.test_timed_out and r.outcome != "empty_patch"):
             kind = "timeout" if r.outcome in ("resolved", "unresolved") else r.outcome
             cause = (r.error or "the test command outlived --test-timeout").strip().splitlines()
             where = f" (log: {r.log})" if r.log else ""

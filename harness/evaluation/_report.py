@@ -7,7 +7,9 @@ tests ran on an applied patch), and a ``harness`` key inside the instance's obje
 class, the apply method, the resume key (patch hash, environment), whether the instance had network,
 timings, the cause of a failure and its log. swebench's readers (``make_run_report``) read
 ``[instance_id]["resolved"]`` and ignore the rest. ``outcome`` keeps model failures (``empty_patch``,
-``patch_failed``, ``unresolved``) apart from infrastructure failures (``error``).
+``patch_failed``, ``unresolved``) apart from infrastructure failures (``error``) and from instances whose
+environment cannot be built on this machine (``unsupported``, e.g. ``needs Python 3.6``: nothing was
+built or run, the reason is in ``error``).
 
 :meth:`InstanceReport.from_swebench` reads swebench's own ``report.json`` too (no ``harness`` key, maybe
 keys newer versions add, such as ``infra_failure``).
@@ -24,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from harness.evaluation.parsers import PASSING, TestStatus
 
 REPORT_VERSION = 2
-Outcome = Literal["resolved", "unresolved", "patch_failed", "empty_patch", "error"]
+Outcome = Literal["resolved", "unresolved", "patch_failed", "empty_patch", "error", "unsupported"]
 
 
 class TestGroup(BaseModel):
@@ -68,7 +70,8 @@ class InstanceReport(BaseModel):
     test_timed_out: bool = False
     error: str | None = None
     """Why the instance failed: for ``outcome == "error"`` what failed in the harness or the engine (not
-    in the model's patch); for ``patch_failed`` why the apply chain did not apply it."""
+    in the model's patch); for ``patch_failed`` why the apply chain did not apply it; for
+    ``unsupported`` why its environment cannot be built here (``unsupported: needs Python 3.6``)."""
     log: str | None = None
     """The log that shows the failure (``apply.log``, ``test_output.txt``, a build log), when kept."""
     patch_sha256: str = ""
