@@ -100,4 +100,14 @@ if [ "$(id -u)" = "0" ] && ! command -v debootstrap >/dev/null 2>&1; then
   echo "==> installing debootstrap (builds the sandbox base image when no registry answers)" >&2
   apt-get install -y -q debootstrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q debootstrap >/dev/null; }
 fi
+# The docker tier serves SWE-bench's image names from a local registry (`--images swebench`): Debian's
+# docker-registry, started by the test itself on 127.0.0.1 (installing it starts no service here).
+if [[ ",$EXTRAS," == *",dev,"* ]] && ! command -v docker-registry >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ]; then
+    echo "==> installing docker-registry (docker test tier: a local registry)" >&2
+    apt-get install -y -q docker-registry >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q docker-registry >/dev/null; }
+  else
+    echo "==> skipping docker-registry: not root (as root: apt-get install -y docker-registry)" >&2
+  fi
+fi
 "$VENV/bin/harness" sandbox build

@@ -118,6 +118,7 @@ BAD: dict[type[V.Check], Callable[[Any], list[str]]] = {
     V.MemorySize: lambda c: ["0", "1", "5m", "-1g", "abc", "1000000t", ""],
     V.ImageRef: lambda c: ["", "-rm", "Upper/Case", "a b", "x::y", "--privileged"],
     V.Host: lambda c: ["", " ", "a b", "-x", "bad_host!", "x" * 300],
+    V.ImageNamespace: lambda c: ["", "-x", "Upper", "swebench/", "ns:latest/x", "127.0.0.1:5000/ns:1", "a b"],
     V.InputFile: lambda c: [
         MISSING,
         EMPTY,
@@ -154,6 +155,7 @@ GOOD: dict[type[V.Check], Callable[[Any], list[str]]] = {
         "ghcr.io/o/x:1@sha256:" + "a" * 64,
     ],
     V.Host: lambda c: ["127.0.0.1", "::1", "localhost", "0.0.0.0"],
+    V.ImageNamespace: lambda c: ["swebench", "127.0.0.1:5000/swebench", "ghcr.io/org/sub", "localhost:5000"],
     V.InputFile: lambda c: [FILE, *([DIR] if c.dirs else [])],
     V.InputDir: lambda c: [DIR],
     V.OutputDir: lambda c: [DIR, MISSING + "/deeper"],

@@ -329,6 +329,22 @@ class ImageRef(Check):
         return value
 
 
+_REGISTRY = r"(?:localhost|[A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)+|[A-Za-z0-9][A-Za-z0-9.-]*:[0-9]+)"
+_NAMESPACE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*|{_REGISTRY}(?::[0-9]+)?(?:/{_COMPONENT})*")
+
+
+@dataclass(frozen=True)
+class ImageNamespace(Check):
+    """Where images live, without an image name or tag: ``swebench``, ``ghcr.io/org``,
+    ``127.0.0.1:5000/swebench`` (a registry, maybe with a port, then lower-case path components)."""
+
+    def __call__(self, raw: Any) -> str:
+        value = _text(raw)
+        if not _NAMESPACE.fullmatch(value):
+            fail(f"{value!r} is not an image namespace, e.g. swebench or 127.0.0.1:5000/swebench")
+        return value
+
+
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
 

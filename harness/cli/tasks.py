@@ -19,9 +19,11 @@ from harness.cli._common import (
     print_json,
     seconds,
 )
+from harness.cli._values import ImageNamespace, OneOf
 
 if TYPE_CHECKING:
     from harness.tasks import RepoTask
+    from harness.tasks.images import TaskImages
 
 tasks_app = typer.Typer(help="Repository task suites: validate them.", no_args_is_help=True)
 
@@ -40,6 +42,20 @@ _REPOS = typer.Option(
     parser=InputDir("--repos folder"),
     help="Local git repositories of SWE-bench records: DIR/<name>.git or DIR/<owner>__<name>.git "
     "(default: $HARNESS_SWEBENCH_REPOS, else GitHub).",
+)
+_IMAGES = typer.Option(
+    "local",
+    "--images",
+    parser=OneOf(("local", "swebench")),
+    help="local: build instance images here; swebench: run SWE-bench's prebuilt instance images "
+    "(pulled from --image-namespace when absent), falling back to the local build when none is served.",
+)
+_NAMESPACE = typer.Option(
+    "swebench",
+    "--image-namespace",
+    parser=ImageNamespace(),
+    help="Registry and namespace of SWE-bench's images with --images swebench (default: Docker Hub's "
+    "swebench; e.g. 127.0.0.1:5000/swebench).",
 )
 _EVAL_NET = typer.Option(
     False,
@@ -66,6 +82,8 @@ def validate(
     json_out: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
     repos: Path | None = _REPOS,
     eval_network: bool = _EVAL_NET,
+    images: str = _IMAGES,
+    image_namespace: str = _NAMESPACE,
 ) -> None:
     """Check that every gold patch resolves its task and the empty patch resolves none.
 
@@ -75,13 +93,12 @@ def validate(
 
     from harness.evaluation import Evaluator, validate_tasks
     from harness.tasks import load_suite, prepare_tasks
-    from harness.tasks.images import TaskImages
 
     tasks = _select(load_suite(suite, repos=repos), instance)
     tasks = prepare_tasks(tasks, repos=repos, eval_network=eval_network)
     unsupported = {t.instance_id: t.environment.unsupported for t in tasks if t.environment.unsupported}
     runnable = [t for t in tasks if t.instance_id not in unsupported]
-    evaluator = Evaluator(TaskImages(base_image=base_image), concurrency=concurrency)
+    evaluator = Evaluator(_images(base_image, images, image_namespace), concurrency=concurrency)
     rows = asyncio.run(validate_tasks(runnable, evaluator, out)) if runnable else []
     if json_out:
         print_json(
@@ -145,19 +162,20 @@ def eval_cmd(
     ),
     repos: Path | None = _REPOS,
     eval_network: bool = _EVAL_NET,
+    images: str = _IMAGES,
+    image_namespace: str = _NAMESPACE,
 ) -> None:
     """Evaluate predictions on a suite, SWE-bench style. Resumable: an instance is evaluated again only
     when its patch or its environment changed."""
     from harness.evaluation import Evaluator, failures, load_predictions
     from harness.tasks import load_suite, prepare_tasks
-    from harness.tasks.images import TaskImages
 
     preds = load_predictions(predictions)
     tasks = load_suite(suite, repos=repos)
     # Only the predicted instances get environments: reading a spec's requirements may need GitHub.
     tasks = prepare_tasks(tasks, repos=repos, eval_network=eval_network, only={p.instance_id for p in preds})
     evaluator = Evaluator(
-        TaskImages(base_image=base_image), concurrency=concurrency, test_timeout=test_timeout
+        _images(base_image, images, image_namespace), concurrency=concurrency, test_timeout=test_timeout
     )
     summary = asyncio.run(evaluator.run_predictions(tasks, preds, out))
     # One line per instance swebench counts as an error, with its cause and log, before the totals.
@@ -172,6 +190,20 @@ def eval_cmd(
     print_json(summary)
     if summary["infra_error_instances"]:
         raise typer.Exit(3)
+
+
+def _images(base_image: str | None, source: str, namespace: str) -> TaskImages:
+    from harness.tasks.images import TaskImages
+
+    def notify(line: str) -> None:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    return TaskImages(
+        base_image=base_image,
+        source="swebench" if source == "swebench" else "local",
+        namespace=namespace,
+        notify=notify,
+    )
 
 
 def _select(tasks: list[RepoTask], ids: list[str]) -> list[RepoTask]:

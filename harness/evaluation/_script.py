@@ -8,6 +8,11 @@ files again. Like swebench's it runs under ``set -uxo pipefail`` without ``-e`` 
 stop the tests) with stderr merged into stdout, so the bash trace of ``: '>>>>> Start Test Output'``
 marks the test output as swebench's log readers expect.
 
+In SWE-bench's own prebuilt images (``--images swebench``) the repository's Python is the conda
+environment ``testbed``, which nothing on ``PATH`` reaches until it is activated; the script activates it
+as swebench's does (``source /opt/miniconda3/bin/activate``, ``conda activate testbed``) when the image
+has that layout, and does nothing in harness's images, whose venv is first on ``PATH``.
+
 One step is stricter than swebench's: files the test patch *creates* are removed before it is applied.
 swebench only resets the files it modifies, so a candidate that created a file of the test patch made
 the test patch fail and had its own version of that test file run.
@@ -22,6 +27,9 @@ from harness.evaluation._apply import patch_files
 from harness.evaluation._swebench import END_TEST_OUTPUT, START_TEST_OUTPUT
 from harness.tasks._repo import RepoTask
 
+CONDA_ACTIVATE = "/opt/miniconda3/bin/activate"
+"""Miniconda's activation script in SWE-bench's images (``swebench.harness.dockerfiles``)."""
+ACTIVATE = f"if [ -f {CONDA_ACTIVATE} ]; then source {CONDA_ACTIVATE}; conda activate testbed; fi"
 TEST_PATCH_FAILED = "HARNESS_TEST_PATCH=FAILED"
 """Printed when the test patch does not apply after the reset: the task's record is broken."""
 
@@ -54,7 +62,7 @@ def eval_script(task: RepoTask) -> str:
     base = shlex.quote(task.base_commit)
     modified, created, directives = _files(task)
     reset = f"git checkout {base} -- {' '.join(map(shlex.quote, modified))}" if modified else ":"
-    lines = ["#!/bin/bash", "set -uxo pipefail", 'TEST_PATCH="$1"', 'REPO="$PWD"']
+    lines = ["#!/bin/bash", "set -uxo pipefail", 'TEST_PATCH="$1"', 'REPO="$PWD"', ACTIVATE]
     lines += list(getattr(env, "eval_commands", ()))
     lines += [
         'git config --global --add safe.directory "$REPO"',

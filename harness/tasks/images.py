@@ -11,6 +11,11 @@
 
 An image whose tag exists is reused; any change of recipe or input changes the tag. Build logs go to
 ``~/.cache/harness/build-logs/<name>.log``; a failed build raises :class:`ImageError` naming the log.
+
+With ``source="swebench"`` a SWE-bench record's instance image is SWE-bench's own prebuilt one, by its
+published name (swebench's ``TestSpec.instance_image_key``, e.g.
+``swebench/sweb.eval.x86_64.pallets_1776_flask-4045:latest``; the namespace is configurable), pulled when
+absent; when no registry serves it the local layers are built instead, and ``notify`` says so in one line.
 """
 
 from __future__ import annotations
@@ -18,15 +23,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from harness._extras import require
 from harness.errors import DataError, EngineUnavailable, ImageError
 from harness.tasks._local import default_cache_dir, git
 from harness.tasks._pipbuild import (
@@ -41,6 +49,9 @@ from harness.tasks._pybase import ensure_base
 from harness.tasks._repo import EnvironmentSpec, RepoTask
 
 RECIPE_VERSION = "1"
+SWEBENCH_NAMESPACE = "swebench"
+"""Where SWE-bench publishes its instance images (Docker Hub)."""
+ImageSource = Literal["local", "swebench"]
 TESTBED = "/testbed"
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _LOCK = threading.Lock()
@@ -71,11 +82,22 @@ class TaskImages:
         client: Any = None,
         cache_dir: Path | None = None,
         log_dir: Path | None = None,
+        source: ImageSource = "local",
+        namespace: str = SWEBENCH_NAMESPACE,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         self._base_name = base_image
         self._client = client
         self.cache_dir = cache_dir or default_cache_dir()
         self.log_dir = log_dir or self.cache_dir / "build-logs"
+        self.source = source
+        """``local``: build every image here; ``swebench``: SWE-bench's prebuilt instance images first."""
+        self.namespace = namespace
+        """Registry and namespace of SWE-bench's images (``swebench``: Docker Hub's; ``127.0.0.1:5000/x``)."""
+        self.notify = notify or _stderr_line
+        """Where the one-line notice of a fallback to the local build goes."""
+        self._pull_lock = threading.Lock()
+        self._no_registry: set[str] = set()
 
     @property
     def client(self) -> Any:
@@ -110,6 +132,52 @@ class TaskImages:
         except docker.errors.ImageNotFound:
             return False
         return True
+
+    def official_image(self, task: RepoTask) -> str | None:
+        """SWE-bench's prebuilt instance image of ``task`` when ``source`` is ``swebench``, pulled when
+        absent, as an immutable reference: ``NAME@sha256:<digest>`` once it came from a registry (the
+        resume key then changes with the image), else its image id. ``None`` (build it here) when the
+        source is ``local``, ``task`` is not a SWE-bench record, or no registry serves the image: then one
+        line through ``notify`` says so, once per run for a registry that does not answer at all."""
+        if self.source != "swebench" or not _is_swebench_record(task):
+            return None
+        import docker.errors
+
+        name = swebench_image_name(task, self.namespace)
+        with self._pull_lock:
+            try:
+                image = self.client.images.get(name)
+            except docker.errors.ImageNotFound:
+                if self.namespace in self._no_registry:
+                    return None
+                image = self._pull(task, name)
+                if image is None:
+                    return None
+            except docker.errors.APIError as exc:
+                raise ImageError(f"the Docker engine could not look up {name}: {exc}") from exc
+        repo = name.rsplit(":", 1)[0]  # the name always ends in a tag (":latest")
+        pinned = [d for d in image.attrs.get("RepoDigests") or [] if d.startswith(f"{repo}@")]
+        return str(pinned[0]) if pinned else str(image.id)
+
+    def _pull(self, task: RepoTask, name: str) -> Any:
+        """The pulled image, or ``None`` after the one-line notice of the fallback."""
+        import docker.errors
+
+        repo, _, tag = name.rpartition(":")
+        try:
+            return self.client.images.pull(repo, tag=tag)
+        except docker.errors.NotFound as exc:  # the registry answered: it has no such image
+            self.notify(
+                f"{task.instance_id}: {name} could not be pulled ({_first_line(exc)}); "
+                "falling back to the local build"
+            )
+        except docker.errors.DockerException as exc:  # no registry answers: no other pull would do better
+            self._no_registry.add(self.namespace)
+            self.notify(
+                f"--images swebench: no registry serves {self.namespace} ({_first_line(exc)}); "
+                "falling back to local builds for every instance"
+            )
+        return None
 
     def env_image(self, spec: EnvironmentSpec) -> str:
         """The environment image of ``spec``, built when its tag is missing.
@@ -301,6 +369,44 @@ def checkout_at(task: RepoTask, dest: Path) -> None:
     (dest / ".git" / "FETCH_HEAD").unlink(missing_ok=True)
     shutil.rmtree(dest / ".git" / "logs", ignore_errors=True)
     git(["gc", "-q", "--prune=now"], dest)
+
+
+def swebench_image_name(task: RepoTask, namespace: str = SWEBENCH_NAMESPACE) -> str:
+    """The name SWE-bench publishes ``task``'s instance image under, computed by swebench itself
+    (``TestSpec.instance_image_key``: ``<namespace>/sweb.eval.<arch>.<id>:latest``, ``__`` written
+    ``_1776_``). The TestSpec is made directly, not by ``make_test_spec``: that one also writes the
+    environment scripts, which read requirements from GitHub."""
+    test_spec = require("swebench.harness.test_spec.test_spec", "swebench")
+    spec = test_spec.TestSpec(
+        instance_id=task.instance_id,
+        repo=task.repo,
+        version=task.version,
+        repo_script_list=[],
+        eval_script_list=[],
+        env_script_list=[],
+        arch="arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64",
+        FAIL_TO_PASS=[],
+        PASS_TO_PASS=[],
+        language="py",
+        docker_specs={},
+        namespace=namespace,
+    )
+    return str(spec.instance_image_key)
+
+
+def _is_swebench_record(task: RepoTask) -> bool:
+    """Whether ``task``'s environment is SWE-bench's spec (so SWE-bench publishes an image of it)."""
+    env = task.environment
+    return env.builder == "pip" and env.spec_source.startswith("swebench") and not env.unsupported
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(getattr(exc, "explanation", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _stderr_line(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _sandbox_python_image() -> str:
