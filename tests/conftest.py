@@ -1,4 +1,4 @@
-"""Test tiers. ``unit`` needs nothing; ``docker``, ``vllm`` and ``browser`` need a real engine.
+"""Test tiers. ``unit`` needs nothing; ``docker``, ``vllm``, ``ray`` and ``browser`` need a real engine.
 
 Outside CI a tier whose engine is missing is skipped with a one-line reason. With ``CI=true`` it fails:
 CI must exercise every tier.
@@ -57,13 +57,28 @@ def _vllm_problem() -> str | None:
     return _engine_cache["vllm"]
 
 
+def _ray_problem() -> str | None:
+    """The ``ray`` tier starts a Ray cluster here and runs sandboxes on the Docker engine."""
+    if "ray" not in _engine_cache:
+        try:
+            import ray  # noqa: F401
+
+            _engine_cache["ray"] = _docker_problem()
+        except Exception as exc:
+            _engine_cache["ray"] = (
+                f"Ray is not importable ({type(exc).__name__}); install the extra: "
+                "`HARNESS_EXTRAS=dev,ray bash scripts/setup.sh`"
+            )
+    return _engine_cache["ray"]
+
+
 def _browser_problem() -> str | None:
     if shutil.which("chromium") is None:
         return "headless Chromium is not installed (`apt-get install chromium`)"
     return None
 
 
-_TIERS = {"docker": _docker_problem, "vllm": _vllm_problem, "browser": _browser_problem}
+_TIERS = {"docker": _docker_problem, "vllm": _vllm_problem, "ray": _ray_problem, "browser": _browser_problem}
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

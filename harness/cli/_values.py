@@ -274,6 +274,28 @@ class Url(Check):
         return value
 
 
+_RAY_CLIENT = re.compile(r"ray://(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]@]+):([0-9]{1,5})")
+
+
+@dataclass(frozen=True)
+class ClusterAddress(Check):
+    """Where the Ray cluster is: ``auto`` (the cluster this machine belongs to, or ``$RAY_ADDRESS``) or
+    ``ray://HOST:PORT`` (Ray Client, the head's client server), port in 1..65535."""
+
+    def __call__(self, raw: Any) -> str:
+        value = _text(raw)
+        if value == "auto":
+            return value
+        m = _RAY_CLIENT.fullmatch(value)
+        if m is None:
+            fail(f"{value!r} is not a Ray cluster: auto or ray://HOST:PORT, e.g. ray://10.0.0.5:10001")
+        host, port = m.group(1).strip("[]"), int(m.group(2))
+        Host()(host)
+        if not 1 <= port <= 65535:
+            fail(f"{value!r}: {port} is not a port (1..65535)")
+        return value
+
+
 @dataclass(frozen=True)
 class RunId(Check):
     """A run id that can name a run folder (:func:`harness.store.check_run_id`)."""

@@ -19,9 +19,12 @@ from harness.cli._common import (
     print_json,
     seconds,
 )
-from harness.cli._values import ImageNamespace, OneOf
+from harness.cli._values import ClusterAddress, ImageNamespace, OneOf
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from harness.cluster import Cluster
     from harness.tasks import RepoTask
     from harness.tasks.images import TaskImages
 
@@ -56,6 +59,13 @@ _NAMESPACE = typer.Option(
     parser=ImageNamespace(),
     help="Registry and namespace of SWE-bench's images with --images swebench (default: Docker Hub's "
     "swebench; e.g. 127.0.0.1:5000/swebench).",
+)
+_CLUSTER = typer.Option(
+    None,
+    "--cluster",
+    parser=ClusterAddress(),
+    help="Run the evaluation containers on the nodes of a Ray cluster (auto, or ray://HOST:PORT); "
+    "images, reports and the summary stay here. Needs the ray extra; see docs/cluster.md.",
 )
 _EVAL_NET = typer.Option(
     False,
@@ -164,6 +174,7 @@ def eval_cmd(
     eval_network: bool = _EVAL_NET,
     images: str = _IMAGES,
     image_namespace: str = _NAMESPACE,
+    cluster: str | None = _CLUSTER,
 ) -> None:
     """Evaluate predictions on a suite, SWE-bench style. Resumable: an instance is evaluated again only
     when its patch or its environment changed."""
@@ -177,7 +188,16 @@ def eval_cmd(
     evaluator = Evaluator(
         _images(base_image, images, image_namespace), concurrency=concurrency, test_timeout=test_timeout
     )
-    summary = asyncio.run(evaluator.run_predictions(tasks, preds, out))
+    if cluster is None:
+        summary = asyncio.run(evaluator.run_predictions(tasks, preds, out))
+    else:
+        from harness.cluster import run_on_cluster
+
+        def on(c: Cluster) -> Awaitable[dict[str, object]]:
+            evaluator.sandbox_factory = c.eval_sandbox
+            return evaluator.run_predictions(tasks, preds, out)
+
+        summary = run_on_cluster(cluster, on)
     # One line per instance swebench counts as an error, with its cause and log, before the totals.
     for line in failures(evaluator.reports):
         console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,125 @@
+"""The driver's view of a Ray cluster: connecting, one host actor per node, placing sandboxes.
+
+Placement is Ray's: each sandbox reserves one ``sandbox_slots`` unit in a one-bundle placement group,
+Ray picks a node with a free slot (or queues the request until one frees), and the sandbox is started
+by that node's host actor. Closing the sandbox removes the placement group, which frees the slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from harness._extras import require
+from harness.cluster._host import SLOTS, SandboxSpec, host_actor_class
+from harness.cluster._sandbox import RaySandbox, ray_errors
+from harness.errors import ConfigError, SandboxError
+from harness.sandbox._types import SandboxProfile
+
+NAMESPACE = "harness"
+T = TypeVar("T")
+
+
+class Cluster:
+    """A connection to a Ray cluster whose nodes serve sandboxes. Make one with :func:`connect`."""
+
+    def __init__(self, ray: Any, *, owns_connection: bool, run_id: str | None = None) -> None:
+        self._ray = ray
+        self._owns = owns_connection
+        self.run_id = run_id
+        self._hosts: dict[str, Any] = {}
+
+    @property
+    def slots(self) -> float:
+        """Sandbox slots of the whole cluster (live nodes)."""
+        return float(self._ray.cluster_resources().get(SLOTS, 0))
+
+    def host(self, node_id: str) -> Any:
+        """This driver's host actor on ``node_id``, started there on first use (pinned: it never moves).
+        Each driver has its own (unnamed) actors, so two runs on one cluster never close each other's
+        sandboxes."""
+        if node_id not in self._hosts:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            strategy = NodeAffinitySchedulingStrategy(node_id, soft=False)
+            self._hosts[node_id] = host_actor_class().options(scheduling_strategy=strategy).remote()
+        return self._hosts[node_id]
+
+    async def sandbox(
+        self, image: str | None = None, profile: SandboxProfile | None = None, *, run_id: str | None = None
+    ) -> RaySandbox:
+        """A started docker sandbox on a node with a free slot (waits for one while all are taken)."""
+        return await self.open(SandboxSpec(image=image, profile=profile, run_id=run_id or self.run_id))
+
+    async def eval_sandbox(self, image: str, *, network: bool = False) -> RaySandbox:
+        """An evaluation container on a node with a free slot: ``harness eval``'s ``sandbox_factory``."""
+        return await self.open(SandboxSpec(kind="eval", image=image, run_id=self.run_id, network=network))
+
+    async def open(self, spec: SandboxSpec) -> RaySandbox:
+        from ray.util.placement_group import placement_group, placement_group_table, remove_placement_group
+
+        pg = placement_group([{SLOTS: 1}])
+        try:
+            with ray_errors("placing a sandbox"):
+                await pg.ready()
+            node_id = placement_group_table(pg)["bundles_to_node_id"][0]
+            host = self.host(node_id)
+            with ray_errors(f"starting a sandbox on node {node_id[:12]}"):
+                key = await host.open.remote(spec)
+        except BaseException:
+            remove_placement_group(pg)
+            raise
+        return RaySandbox(host, key, node_id, release=lambda: remove_placement_group(pg))
+
+    async def aclose(self) -> None:
+        """Close every sandbox the host actors still serve and stop the actors."""
+        hosts, self._hosts = list(self._hosts.values()), {}
+        results = await asyncio.gather(*(h.close_all.remote() for h in hosts), return_exceptions=True)
+        for h in hosts:
+            self._ray.kill(h)
+        lost = [r for r in results if isinstance(r, BaseException)]
+        if lost and not all(isinstance(r, self._ray.exceptions.RayActorError) for r in lost):
+            raise SandboxError(f"closing the sandboxes of the cluster failed: {lost[0]}")
+
+    def disconnect(self) -> None:
+        """Leave the cluster (when :func:`connect` joined it)."""
+        if self._owns and self._ray.is_initialized():
+            self._ray.shutdown()
+
+
+def connect(address: str, *, run_id: str | None = None) -> Cluster:
+    """Join the Ray cluster at ``address`` (``auto``: the one on this machine or ``$RAY_ADDRESS``;
+    ``ray://HOST:PORT``: through Ray Client). A cluster without ``sandbox_slots`` is a ConfigError."""
+    ray = require("ray", "ray")
+    owns = not ray.is_initialized()
+    if owns:
+        try:
+            ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level="WARNING")
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ConfigError(f"cannot join the Ray cluster at {address}: {exc}") from exc
+    cluster = Cluster(ray, owns_connection=owns, run_id=run_id)
+    if cluster.slots < 1:
+        cluster.disconnect()
+        raise ConfigError(
+            f"no node of the Ray cluster at {address} offers sandbox slots: start the nodes that have a "
+            f"Docker engine with `ray start ... --resources '{{\"{SLOTS}\": N}}'`"
+        )
+    return cluster
+
+
+def run_on_cluster(address: str, main: Callable[[Cluster], Awaitable[T]], *, run_id: str | None = None) -> T:
+    """``asyncio.run(main(cluster))`` on the cluster at ``address``; its sandboxes are closed and the
+    driver leaves the cluster afterwards, whatever happened."""
+    cluster = connect(address, run_id=run_id)
+
+    async def go() -> T:
+        try:
+            return await main(cluster)
+        finally:
+            await cluster.aclose()
+
+    try:
+        return asyncio.run(go())
+    finally:
+        cluster.disconnect()

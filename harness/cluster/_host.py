@@ -1,0 +1,144 @@
+"""The host actor: one per Ray node with a Docker engine, serving the sandboxes placed on that node.
+
+It is a plain class made into a Ray actor by :func:`host_actor_class` (so that this module can be
+read without Ray). Its methods are ``async``: Ray runs them on the actor's event loop, many at a time,
+so every sandbox of the node is served concurrently while each sandbox keeps its own one-request lock.
+Failures are raised as the harness's own errors; Ray carries them to the driver (``RayTaskError.cause``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from harness._extras import require
+from harness.errors import SandboxError
+from harness.sandbox._types import ExecResult, SandboxProfile
+
+SLOTS = "sandbox_slots"
+"""The custom resource a node advertises for the sandboxes it can hold (``ray start --resources``)."""
+
+
+class SandboxSpec(BaseModel):
+    """What to start on a node. ``docker``: a :class:`~harness.sandbox.DockerSandbox` of ``image`` with
+    ``profile``; ``eval``: an evaluation container of ``image`` (what ``harness eval`` starts locally),
+    with the default bridge when ``network``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["docker", "eval"] = "docker"
+    image: str | None = None
+    profile: SandboxProfile | None = None
+    run_id: str | None = None
+    network: bool = False
+
+
+class _Served(Protocol):
+    async def run(
+        self,
+        cmd: str | Sequence[str],
+        *,
+        timeout: float | None = None,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: str | bytes | None = None,
+    ) -> ExecResult: ...
+
+    async def write_file(self, path: str, content: str | bytes, *, mode: int = 0o644) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class SandboxHost:
+    """Starts sandboxes on its node and serves their calls by key. Not thread-safe: Ray runs an async
+    actor's methods on one event loop."""
+
+    def __init__(self) -> None:
+        self._boxes: dict[str, _Served] = {}
+
+    async def where(self) -> dict[str, Any]:
+        """The Ray node id, host name and pid of this actor (placement is asserted with these)."""
+        ray = require("ray", "ray")
+        return {
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+
+    async def open(self, spec: SandboxSpec) -> str:
+        """Start a sandbox of ``spec`` on this node; its key for the other calls."""
+        sb: _Served
+        if spec.kind == "docker":
+            from harness.sandbox._docker import DockerSandbox
+
+            sb = await DockerSandbox.create(spec.image, spec.profile, run_id=spec.run_id)
+        else:
+            from harness.evaluation._container import EvalContainer
+
+            assert spec.image is not None
+            sb = await EvalContainer.start(spec.image, run_id=spec.run_id, network=spec.network)
+        key = uuid.uuid4().hex
+        self._boxes[key] = sb
+        return key
+
+    def _box(self, key: str) -> _Served:
+        try:
+            return self._boxes[key]
+        except KeyError:
+            raise SandboxError("this sandbox is closed (or was never started on this node)") from None
+
+    async def run(
+        self,
+        key: str,
+        cmd: str | Sequence[str],
+        timeout: float | None,
+        cwd: str | None,
+        env: Mapping[str, str] | None,
+        stdin: str | bytes | None,
+    ) -> ExecResult:
+        return await self._box(key).run(cmd, timeout=timeout, cwd=cwd, env=env, stdin=stdin)
+
+    async def write_file(self, key: str, path: str, content: str | bytes, mode: int) -> None:
+        await self._box(key).write_file(path, content, mode=mode)
+
+    async def read_file(self, key: str, path: str) -> bytes:
+        data: bytes = await self._full(key, "read_file")(path)
+        return data
+
+    async def diff(self, key: str) -> str:
+        text: str = await self._full(key, "diff")()
+        return text
+
+    async def reset(self, key: str) -> None:
+        await self._full(key, "reset")()
+
+    def _full(self, key: str, op: str) -> Any:
+        """A method of the full ``Sandbox`` protocol, which evaluation containers do not have."""
+        method = getattr(self._box(key), op, None)
+        if method is None:
+            raise SandboxError(f"an evaluation container has no {op}(); start a docker sandbox for it")
+        return method
+
+    async def close(self, key: str) -> None:
+        sb = self._boxes.pop(key, None)
+        if sb is not None:
+            await sb.close()
+
+    async def close_all(self) -> int:
+        """Close every sandbox of this node (the driver is done); how many there were."""
+        keys = list(self._boxes)
+        for key in keys:
+            await self.close(key)
+        return len(keys)
+
+
+def host_actor_class() -> Any:
+    """:class:`SandboxHost` as a Ray actor class: no CPU of its own (its sandboxes use the slots),
+    never restarted (a restarted host would have lost its containers' connections)."""
+    ray = require("ray", "ray")
+    return ray.remote(num_cpus=0, max_restarts=0, max_concurrency=1000)(SandboxHost)

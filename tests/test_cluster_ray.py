@@ -1,0 +1,266 @@
+"""Sandboxes on a real Ray cluster started here: a head and two worker nodes on this machine, with the
+real Docker engine (``ray`` tier).
+
+The cluster and this test process's Ray driver run in a network namespace of their own with only
+``lo`` up, so every node reports 127.0.0.1 and no test traffic leaves loopback (Ray otherwise binds the
+machine's interface address); the Docker engine is still reached through its unix socket. One cluster
+per module; its processes are gone afterwards (checked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.errors import SandboxError
+
+pytestmark = pytest.mark.ray
+
+ROOT = Path(__file__).resolve().parents[1]
+CLONE_NEWNET = 0x40000000
+SLOTS_PER_WORKER = 2
+
+
+@dataclass
+class RayTestCluster:
+    nodes: Any
+    """``ray.cluster_utils.Cluster``: add and remove nodes."""
+    harness: Any
+    """``harness.cluster.Cluster`` connected to it."""
+    workers: list[str]
+    """Node ids of the two worker nodes (the head has no slots)."""
+    run_id: str
+    seen: set[int]
+    """Processes the cluster started (collected before nodes go), all gone at the end."""
+
+
+def _netns_enter() -> int:
+    """Move this thread (and what it starts from now on) into a new network namespace with ``lo`` up;
+    the file descriptor of the old one, to go back."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    old = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    if libc.unshare(CLONE_NEWNET) != 0:
+        os.close(old)
+        pytest.fail(f"unshare(CLONE_NEWNET) failed: {os.strerror(ctypes.get_errno())} (the tier needs root)")
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    return old
+
+
+def _netns_leave(old: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    try:
+        if libc.setns(old, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns back to the test's network namespace failed")
+    finally:
+        os.close(old)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[RayTestCluster]:
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from harness.cluster import connect
+    from harness.sandbox import gc
+
+    old = _netns_enter()
+    run_id = f"test-cluster-{uuid.uuid4().hex[:8]}"
+    # A lost node is noticed by the head's health checks: every 0.5 s, dead after 3 misses.
+    fast = {"health_check_initial_delay_ms": 0, "health_check_period_ms": 500,
+            "health_check_failure_threshold": 3}  # fmt: skip
+    nodes = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 0, "include_dashboard": False, "_system_config": fast},
+    )
+    seen: set[int] = set()
+    try:
+        for _ in range(2):
+            nodes.add_node(num_cpus=1, resources={"sandbox_slots": SLOTS_PER_WORKER})
+        nodes.wait_for_nodes()
+        cluster = connect(nodes.address, run_id=run_id)
+        workers = [n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("sandbox_slots")]
+        addresses = {n["NodeManagerAddress"] for n in ray.nodes()}
+        assert addresses == {"127.0.0.1"}, f"Ray left loopback: {addresses}"
+        yield RayTestCluster(nodes, cluster, workers, run_id, seen)
+        asyncio.run(cluster.aclose())
+    finally:
+        seen |= descendants()
+        ray.shutdown()
+        nodes.shutdown()
+        _netns_leave(old)
+        gc(run_id=run_id)
+    alive = _wait_gone(seen)
+    assert not alive, f"Ray processes left behind: {alive}"
+
+
+def descendants(root: int | None = None) -> set[int]:
+    """Every live process under ``root`` (default: this one)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (st := _stat(int(entry))) is not None:
+            children.setdefault(int(st[1]), []).append(int(entry))
+    out: set[int] = set()
+    todo = [root or os.getpid()]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+def _stat(pid: int) -> list[str] | None:
+    """State and parent of ``pid``, None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(") ", 1)[1].split()[:2]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
+def _wait_gone(pids: set[int], within_s: float = 30.0) -> list[int]:
+    """The processes of ``pids`` still alive (not zombies) after up to ``within_s``."""
+    import time
+
+    end = time.monotonic() + within_s
+    while True:
+        alive = [p for p in pids if (st := _stat(p)) is not None and st[0] != "Z"]
+        if not alive or time.monotonic() > end:
+            return alive
+        time.sleep(0.2)
+
+
+async def _round_trip(sb: Any) -> None:
+    await sb.write_file("hello.py", "print('hi from', __name__)\n")
+    res = await sb.run(["python3", "hello.py"], timeout=30)
+    assert res.status == "ok" and res.stdout == "hi from __main__\n", res
+    assert await sb.read_file("hello.py") == b"print('hi from', __name__)\n"
+    res = await sb.run("cat > echo.txt", stdin=b"x" * 100_000, timeout=30)
+    assert res.ok, res
+    patch = await sb.diff()
+    assert "+++ b/hello.py" in patch and "echo.txt" in patch
+    res = await sb.run("exit 3", timeout=30)
+    assert (res.status, res.exit_code) == ("nonzero", 3)
+    await sb.reset()
+    assert await sb.diff() == ""
+    with pytest.raises(SandboxError):
+        await sb.read_file("hello.py")
+
+
+async def test_round_trip_on_each_worker_node(ray_cluster: RayTestCluster) -> None:
+    from harness.sandbox import Sandbox
+
+    cluster = ray_cluster.harness
+    assert cluster.slots == 2 * SLOTS_PER_WORKER
+    # As many sandboxes as slots: Ray's placement has to use both worker nodes.
+    boxes = await asyncio.gather(*(cluster.sandbox() for _ in range(2 * SLOTS_PER_WORKER)))
+    try:
+        assert sorted({sb.node_id for sb in boxes}) == sorted(ray_cluster.workers)
+        for sb in boxes:
+            assert isinstance(sb, Sandbox)
+            where = await cluster.host(sb.node_id).where.remote()
+            assert where["node_id"] == sb.node_id  # the actor serving it runs on that node
+        await asyncio.gather(*(_round_trip(sb) for sb in boxes))
+    finally:
+        await asyncio.gather(*(sb.close() for sb in boxes))
+    # Closing frees the slots: a new sandbox is placed at once.
+    async with await cluster.sandbox() as sb:
+        assert (await sb.run("echo again", timeout=30)).stdout == "again\n"
+
+
+async def test_a_node_lost_mid_run_is_a_sandbox_error(ray_cluster: RayTestCluster) -> None:
+    import ray
+    from ray.util.placement_group import placement_group, remove_placement_group
+
+    cluster = ray_cluster.harness
+    victim = ray_cluster.nodes.add_node(num_cpus=1, resources={"sandbox_slots": 1})
+    ray_cluster.nodes.wait_for_nodes()
+    # Every slot of the two workers taken (Ray's own reservation), so the next sandbox lands on the victim.
+    hold = placement_group([{"sandbox_slots": SLOTS_PER_WORKER}] * 2, strategy="STRICT_SPREAD")
+    await hold.ready()
+    try:
+        sb = await cluster.sandbox()
+        assert sb.node_id == victim.node_id
+        running = asyncio.create_task(sb.run("echo started; sleep 300", timeout=600))
+        await asyncio.sleep(1.0)
+        assert not running.done()
+        ray_cluster.seen.update(descendants())
+        ray_cluster.nodes.remove_node(victim, allow_graceful=False)
+        # Never a hang: the guard is far beyond what detection takes (the head's health checks).
+        with pytest.raises(SandboxError, match="node was lost"):
+            await asyncio.wait_for(running, 120)
+        with pytest.raises(SandboxError, match="node was lost"):
+            await asyncio.wait_for(sb.run("true", timeout=5), 120)
+        await sb.close()  # a lost node's sandbox is gone with it: closing does not fail
+    finally:
+        remove_placement_group(hold)
+    # The survivors still serve sandboxes.
+    async with await cluster.sandbox() as sb2:
+        assert sb2.node_id in ray_cluster.workers
+        assert (await sb2.run("echo ok", timeout=30)).stdout == "ok\n"
+    assert ray.is_initialized()
+
+
+NOTES_ONLY = """diff --git a/NOTES.txt b/NOTES.txt
+new file mode 100644
+--- /dev/null
++++ b/NOTES.txt
+@@ -0,0 +1 @@
++nothing fixed here
+"""
+
+
+def test_eval_on_the_cluster_gives_the_local_outcomes(
+    ray_cluster: RayTestCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``harness eval --cluster auto`` over local tasks: containers on both workers, and the same
+    reports as the same command without ``--cluster``."""
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+    from harness.cluster import _cluster
+    from harness.sandbox import python_image
+    from harness.tasks import load_suite
+
+    tasks = sorted(load_suite(ROOT / "tasks" / "local"), key=lambda t: t.instance_id)[:5]
+    patches = [t.patch for t in tasks[:3]] + [NOTES_ONLY, ""]  # resolved x3, unresolved, empty
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text(
+        "".join(
+            json.dumps({"instance_id": t.instance_id, "model_name_or_path": "m", "model_patch": p}) + "\n"
+            for t, p in zip(tasks, patches, strict=True)
+        )
+    )
+    placed: list[str] = []
+    real_open = _cluster.Cluster.open
+
+    async def spy(self: Any, spec: Any) -> Any:
+        sb = await real_open(self, spec)
+        placed.append(sb.node_id)
+        return sb
+
+    monkeypatch.setattr(_cluster.Cluster, "open", spy)
+    monkeypatch.setenv("HARNESS_RUN_ID", ray_cluster.run_id)
+    suite = str(ROOT / "tasks" / "local")
+    base = ["eval", str(preds), "--suite", suite, "--base-image", python_image(), "-j", "4"]
+    summaries = []
+    for where, extra in (("cluster", ["--cluster", "auto"]), ("local", [])):
+        out = tmp_path / where
+        res = CliRunner().invoke(app, [*base, "--out", str(out), *extra])
+        assert res.exit_code == 0, res.output
+        summaries.append(json.loads((out / "summary.json").read_text()))
+        if where == "cluster":
+            assert sorted(set(placed)) == sorted(ray_cluster.workers), placed
+            assert len(placed) == 4  # the empty patch is not run
+    on_cluster, local = summaries
+    assert on_cluster == local
+    assert len(on_cluster["resolved_ids"]) == 3 and len(on_cluster["unresolved_ids"]) == 1
