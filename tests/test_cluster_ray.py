@@ -177,39 +177,6 @@ async def test_round_trip_on_each_worker_node(ray_cluster: RayTestCluster) -> No
         assert (await sb.run("echo again", timeout=30)).stdout == "again\n"
 
 
-async def test_a_node_lost_mid_run_is_a_sandbox_error(ray_cluster: RayTestCluster) -> None:
-    import ray
-    from ray.util.placement_group import placement_group, remove_placement_group
-
-    cluster = ray_cluster.harness
-    victim = ray_cluster.nodes.add_node(num_cpus=1, resources={"sandbox_slots": 1})
-    ray_cluster.nodes.wait_for_nodes()
-    # Every slot of the two workers taken (Ray's own reservation), so the next sandbox lands on the victim.
-    hold = placement_group([{"sandbox_slots": SLOTS_PER_WORKER}] * 2, strategy="STRICT_SPREAD")
-    await hold.ready()
-    try:
-        sb = await cluster.sandbox()
-        assert sb.node_id == victim.node_id
-        running = asyncio.create_task(sb.run("echo started; sleep 300", timeout=600))
-        await asyncio.sleep(1.0)
-        assert not running.done()
-        ray_cluster.seen.update(descendants())
-        ray_cluster.nodes.remove_node(victim, allow_graceful=False)
-        # Never a hang: the guard is far beyond what detection takes (the head's health checks).
-        with pytest.raises(SandboxError, match="node was lost"):
-            await asyncio.wait_for(running, 120)
-        with pytest.raises(SandboxError, match="node was lost"):
-            await asyncio.wait_for(sb.run("true", timeout=5), 120)
-        await sb.close()  # a lost node's sandbox is gone with it: closing does not fail
-    finally:
-        remove_placement_group(hold)
-    # The survivors still serve sandboxes.
-    async with await cluster.sandbox() as sb2:
-        assert sb2.node_id in ray_cluster.workers
-        assert (await sb2.run("echo ok", timeout=30)).stdout == "ok\n"
-    assert ray.is_initialized()
-
-
 NOTES_ONLY = """diff --git a/NOTES.txt b/NOTES.txt
 new file mode 100644
 --- /dev/null
@@ -264,3 +231,43 @@ def test_eval_on_the_cluster_gives_the_local_outcomes(
     on_cluster, local = summaries
     assert on_cluster == local
     assert len(on_cluster["resolved_ids"]) == 3 and len(on_cluster["unresolved_ids"]) == 1
+
+
+async def test_a_node_lost_mid_run_is_a_sandbox_error(ray_cluster: RayTestCluster) -> None:
+    """Last in the module: it ends by removing every worker node."""
+    import ray
+    from ray.util.placement_group import placement_group, remove_placement_group
+
+    cluster = ray_cluster.harness
+    victim = ray_cluster.nodes.add_node(num_cpus=1, resources={"sandbox_slots": 1})
+    ray_cluster.nodes.wait_for_nodes()
+    # Every slot of the two workers taken (Ray's own reservation), so the next sandbox lands on the victim.
+    hold = placement_group([{"sandbox_slots": SLOTS_PER_WORKER}] * 2, strategy="STRICT_SPREAD")
+    await hold.ready()
+    try:
+        sb = await cluster.sandbox()
+        assert sb.node_id == victim.node_id
+        running = asyncio.create_task(sb.run("echo started; sleep 300", timeout=600))
+        await asyncio.sleep(1.0)
+        assert not running.done()
+        ray_cluster.seen.update(descendants())
+        ray_cluster.nodes.remove_node(victim, allow_graceful=False)
+        # Never a hang: the guard is far beyond what detection takes (the head's health checks).
+        with pytest.raises(SandboxError, match="node was lost"):
+            await asyncio.wait_for(running, 120)
+        with pytest.raises(SandboxError, match="node was lost"):
+            await asyncio.wait_for(sb.run("true", timeout=5), 120)
+        await sb.close()  # a lost node's sandbox is gone with it: closing does not fail
+    finally:
+        remove_placement_group(hold)
+    # The survivors still serve sandboxes.
+    async with await cluster.sandbox() as sb2:
+        assert sb2.node_id in ray_cluster.workers
+        assert (await sb2.run("echo ok", timeout=30)).stdout == "ok\n"
+    assert ray.is_initialized()
+    # Last in the module: with every node that had slots gone, a new sandbox is an error, not a wait.
+    ray_cluster.seen.update(descendants())
+    for node in list(ray_cluster.nodes.worker_nodes):
+        ray_cluster.nodes.remove_node(node, allow_graceful=False)
+    with pytest.raises(SandboxError, match="offers sandbox slots any more"):
+        await asyncio.wait_for(cluster.sandbox(), 120)

@@ -18,6 +18,8 @@ from harness.errors import ConfigError, SandboxError
 from harness.sandbox._types import SandboxProfile
 
 NAMESPACE = "harness"
+PLACEMENT_CHECK_S = 1.0
+"""While a sandbox waits for a slot, how often the driver checks that the cluster still has any."""
 T = TypeVar("T")
 
 
@@ -62,7 +64,7 @@ class Cluster:
         pg = placement_group([{SLOTS: 1}])
         try:
             with ray_errors("placing a sandbox"):
-                await pg.ready()
+                await self._placed(pg)
             node_id = placement_group_table(pg)["bundles_to_node_id"][0]
             host = self.host(node_id)
             with ray_errors(f"starting a sandbox on node {node_id[:12]}"):
@@ -71,6 +73,21 @@ class Cluster:
             remove_placement_group(pg)
             raise
         return RaySandbox(host, key, node_id, release=lambda: remove_placement_group(pg))
+
+    async def _placed(self, pg: Any) -> None:
+        """Wait until Ray has reserved the slot (all may be taken: Ray queues the request). A cluster
+        left without any slot (every node that had some is lost) is a SandboxError, not a wait forever."""
+        ready = asyncio.ensure_future(_awaited(pg.ready()))
+        try:
+            while not (await asyncio.wait({ready}, timeout=PLACEMENT_CHECK_S))[0]:
+                if self.slots < 1:
+                    raise SandboxError(
+                        "no node of the Ray cluster offers sandbox slots any more (lost?): start nodes "
+                        f"with `ray start ... --resources '{{\"{SLOTS}\": N}}'`, then run again"
+                    )
+            ready.result()
+        finally:
+            ready.cancel()  # nothing when it is done; else nobody waits for it any more
 
     async def aclose(self) -> None:
         """Close every sandbox the host actors still serve and stop the actors."""
@@ -86,6 +103,10 @@ class Cluster:
         """Leave the cluster (when :func:`connect` joined it)."""
         if self._owns and self._ray.is_initialized():
             self._ray.shutdown()
+
+
+async def _awaited(ref: Awaitable[T]) -> T:
+    return await ref
 
 
 def connect(address: str, *, run_id: str | None = None) -> Cluster:
