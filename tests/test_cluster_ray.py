@@ -14,6 +14,7 @@ import ctypes
 import json
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -80,7 +81,11 @@ def ray_cluster() -> Iterator[RayTestCluster]:
             "health_check_failure_threshold": 3}  # fmt: skip
     nodes = Cluster(
         initialize_head=True,
-        head_node_args={"num_cpus": 0, "include_dashboard": False, "_system_config": fast},
+        head_node_args={
+            "num_cpus": 0,
+            "include_dashboard": False,
+            "_system_config": fast,
+        },
     )
     seen: set[int] = set()
     try:
@@ -231,6 +236,38 @@ def test_eval_on_the_cluster_gives_the_local_outcomes(
     on_cluster, local = summaries
     assert on_cluster == local
     assert len(on_cluster["resolved_ids"]) == 3 and len(on_cluster["unresolved_ids"]) == 1
+
+
+DRIVER = """
+import asyncio, json, sys
+from harness.cluster import run_on_cluster
+
+async def main(cluster):
+    async with await cluster.sandbox(run_id=sys.argv[2]) as sb:
+        await sb.write_file("x.txt", "from afar")
+        res = await sb.run("cat x.txt", timeout=30)
+        return {"node_id": sb.node_id, "stdout": res.stdout, "slots": cluster.slots}
+
+print(json.dumps(run_on_cluster(sys.argv[1], main)))
+"""
+
+
+def test_a_driver_of_its_own_joins_with_auto(ray_cluster: RayTestCluster) -> None:
+    """``--cluster auto`` from a driver process of its own (``$RAY_ADDRESS`` names the head, as on a
+    machine of the cluster): it joins, places a sandbox on a worker, and leaves when done."""
+    env = {**os.environ, "RAY_ADDRESS": ray_cluster.nodes.address}
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, "auto", ray_cluster.run_id],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.splitlines()[-1])
+    assert got["node_id"] in ray_cluster.workers
+    assert got["stdout"] == "from afar"
+    assert got["slots"] == 2 * SLOTS_PER_WORKER
 
 
 async def test_a_node_lost_mid_run_is_a_sandbox_error(ray_cluster: RayTestCluster) -> None:
