@@ -12,13 +12,16 @@ import os
 import socket
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from harness._extras import require
 from harness.errors import SandboxError
 from harness.sandbox._types import ExecResult, SandboxProfile
+
+if TYPE_CHECKING:
+    from harness.evaluation._container import EvalSandbox  # what both kinds of box serve
 
 SLOTS = "sandbox_slots"
 """The custom resource a node advertises for the sandboxes it can hold (``ray start --resources``)."""
@@ -38,28 +41,12 @@ class SandboxSpec(BaseModel):
     network: bool = False
 
 
-class _Served(Protocol):
-    async def run(
-        self,
-        cmd: str | Sequence[str],
-        *,
-        timeout: float | None = None,
-        cwd: str | None = None,
-        env: Mapping[str, str] | None = None,
-        stdin: str | bytes | None = None,
-    ) -> ExecResult: ...
-
-    async def write_file(self, path: str, content: str | bytes, *, mode: int = 0o644) -> None: ...
-
-    async def close(self) -> None: ...
-
-
 class SandboxHost:
     """Starts sandboxes on its node and serves their calls by key. Not thread-safe: Ray runs an async
     actor's methods on one event loop."""
 
     def __init__(self) -> None:
-        self._boxes: dict[str, _Served] = {}
+        self._boxes: dict[str, EvalSandbox] = {}
 
     async def where(self) -> dict[str, Any]:
         """The Ray node id, host name and pid of this actor (placement is asserted with these)."""
@@ -72,7 +59,7 @@ class SandboxHost:
 
     async def open(self, spec: SandboxSpec) -> str:
         """Start a sandbox of ``spec`` on this node; its key for the other calls."""
-        sb: _Served
+        sb: EvalSandbox
         if spec.kind == "docker":
             from harness.sandbox._docker import DockerSandbox
 
@@ -86,7 +73,7 @@ class SandboxHost:
         self._boxes[key] = sb
         return key
 
-    def _box(self, key: str) -> _Served:
+    def _box(self, key: str) -> EvalSandbox:
         try:
             return self._boxes[key]
         except KeyError:
