@@ -8,7 +8,6 @@ import os
 import platform
 import re
 import secrets
-import subprocess
 import sys
 import time
 import types
@@ -53,18 +52,19 @@ def check_run_id(run_id: str) -> str:
 
 
 def _git_sha() -> str | None:
+    """The commit of harness's own checkout (GitPython), or None outside one or without git."""
     try:
-        out = subprocess.run(
+        from git.cmd import Git
+
+        status, out, _err = Git(Path(harness.__file__).parent).execute(
             ["git", "rev-parse", "HEAD"],
-            cwd=Path(harness.__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
+            with_extended_output=True,
+            with_exceptions=False,
+            kill_after_timeout=5,
         )
-    except (OSError, subprocess.SubprocessError):
+    except (ImportError, OSError):  # GitPython refuses to import when there is no git at all
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return str(out).strip() or None if status == 0 else None
 
 
 class Manifest(BaseModel):

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 from harness.errors import DataError
@@ -37,12 +36,20 @@ def default_cache_dir() -> Path:
 
 
 def git(args: list[str], cwd: Path, *, env: dict[str, str] | None = None) -> str:
-    """Run git with the fixed identity; :class:`DataError` with git's message when it fails."""
-    full_env = {**os.environ, **_IDENTITY, **(env or {})}
-    proc = subprocess.run(["git", *args], cwd=cwd, env=full_env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise DataError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip()}")
-    return proc.stdout
+    """Run git in ``cwd`` through GitPython with the fixed identity; :class:`DataError` with git's
+    message when it fails."""
+    from git.cmd import Git  # GitPython, imported on first use (about 90 ms)
+
+    status, out, err = Git(cwd).execute(
+        ["git", *args],
+        env={**_IDENTITY, **(env or {})},
+        with_extended_output=True,
+        with_exceptions=False,
+        strip_newline_in_stdout=False,
+    )
+    if status != 0:
+        raise DataError(f"git {' '.join(args)} failed in {cwd}: {str(err).strip()}")
+    return str(out)
 
 
 def _tree_digest(tree: Path) -> str:

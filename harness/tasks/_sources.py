@@ -9,7 +9,6 @@ same without ``.git``) is read in place: commits are fetched from it by SHA, not
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -70,15 +69,22 @@ def unreachable(location: str, *, timeout: float = 30.0) -> str:
     Asked once per location and process, so an evaluation learns before building anything that an
     instance's repository is out of reach (no local copy, GitHub unreachable)."""
     if location not in _REACHED:
-        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-        try:
-            proc = subprocess.run(
-                ["git", "ls-remote", "--exit-code", "--", location, "HEAD"],
-                capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
-            why = "" if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["no HEAD"])[-1]
-        except subprocess.TimeoutExpired:
+        from git.cmd import Git  # GitPython, imported on first use
+
+        status, _out, err = Git().execute(
+            ["git", "ls-remote", "--exit-code", "--", location, "HEAD"],
+            env={"GIT_TERMINAL_PROMPT": "0"},
+            kill_after_timeout=timeout,
+            with_extended_output=True,
+            with_exceptions=False,
+        )
+        lines = str(err).strip().splitlines()
+        if status == 0:
+            why = ""
+        elif any("did not complete in" in line for line in lines):  # GitPython killed it
             why = f"no answer in {timeout:.0f} s"
+        else:
+            why = (lines or ["no HEAD"])[-1]
         _REACHED[location] = (
             f"the repository {location} cannot be read ({why}); give a local copy with --repos DIR "
             f"(DIR/<name>.git or DIR/<owner>__<name>.git) or ${REPOS_ENV}"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import posixpath
 import re
-import subprocess
 import threading
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -141,19 +140,19 @@ class _LocalRaw:
         path = posixpath.normpath(parts[3])
         if path.startswith(("../", "/")) or path == "..":
             return _Response(404, "")
-        proc = subprocess.run(
-            [
-                "git",
-                "--git-dir" if _is_bare(self.git_dir) else "-C",
-                self.git_dir,
-                "show",
-                f"{parts[2]}:{path}",
-            ],
-            capture_output=True,
+        from git.cmd import Git  # GitPython, imported on first use
+
+        where = "--git-dir" if _is_bare(self.git_dir) else "-C"
+        status, out, _err = Git().execute(
+            ["git", where, self.git_dir, "show", f"{parts[2]}:{path}"],
+            with_extended_output=True,
+            with_exceptions=False,
+            stdout_as_string=False,
+            strip_newline_in_stdout=False,
         )
-        if proc.returncode != 0:
+        if status != 0:
             return _Response(404, "")
-        return _Response(200, proc.stdout.decode("utf-8", "replace"))
+        return _Response(200, bytes(out).decode("utf-8", "replace"))
 
 
 def _is_bare(git_dir: str) -> bool:
