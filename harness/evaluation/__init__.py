@@ -2,7 +2,8 @@
 
 ``evaluate_patch`` runs one candidate in a fresh sandbox of the task's instance image; ``Evaluator``
 runs predictions files resumably; ``validate_tasks`` checks that gold patches resolve and empty ones
-do not; ``read_verdicts`` reads SWE-bench's own verdict files. Hidden tests are read here and nowhere
+do not; ``read_verdicts`` reads SWE-bench's own verdict files; ``patch_key`` tells which patches
+must get the same verdict. Hidden tests are read here and nowhere
 else.
 """
 
@@ -18,6 +19,7 @@ from harness.evaluation._batch import (
 from harness.evaluation._container import EvalContainer, EvalSandbox
 from harness.evaluation._instance import SandboxFactory, evaluate_patch
 from harness.evaluation._official import OfficialVerdicts, differences, read_verdicts
+from harness.evaluation._patchkey import patch_key
 from harness.evaluation._report import InstanceReport, TestGroup, TestsStatus, grade, patch_sha256
 from harness.evaluation._script import eval_script
 from harness.evaluation._validate import ValidationRow, validate_tasks
@@ -48,6 +50,7 @@ __all__ = [
     "load_predictions",
     "parse_pytest",
     "patch_files",
+    "patch_key",
     "patch_sha256",
     "read_report",
     "read_verdicts",
