@@ -201,6 +201,9 @@ ACCEPTS_ANYTHING: dict[tuple[str, str], Allowed] = {
     ("tasks validate", "instance"): Allowed(
         "instance ids depend on the suite; unknown ones are a ConfigError (exit 2) before any container"
     ),
+    ("eval", "instance"): Allowed(
+        "instance ids depend on the suite; unknown ones are a ConfigError (exit 2) before any container"
+    ),
     ("exec", "cmd"): Allowed("the command to run in the sandbox is the user's to choose", good="true"),
     ("report", "run"): Allowed(
         "a run id or a run folder; load_run refuses one that is not there (StoreError, exit 2)", good="r1"

@@ -20,6 +20,7 @@ from harness.cli._common import (
     Host,
     InputDir,
     Int,
+    KeyValue,
     OutputDir,
     OutputFile,
     Port,
@@ -84,10 +85,24 @@ def report_cmd(
     plots: Annotated[
         bool, typer.Option("--plots/--no-plots", help="Draw PNG plots (needs the report extra).")
     ] = True,
+    verdicts: Annotated[
+        list[str],
+        typer.Option(
+            "--verdicts",
+            parser=KeyValue(example="CodeR=CodeR.results.json"),
+            help="SYSTEM=FILE: published verdicts of a system of a many-systems evaluation (default: the "
+            "X.resolved.json / X.results.json found beside its predictions).",
+        ),
+    ] = [],  # noqa: B006 - typer reads the default
 ) -> None:
-    """Report a run: pass@1 of the choice, oracle coverage, random pick, per-task outcomes, cost per stage."""
+    """Report a run: pass@1 of the choice, oracle coverage, random pick, per-task outcomes, cost per stage.
+    On a many-systems evaluation folder (harness eval A.jsonl B.jsonl ...): the per-instance x system
+    table, each system's resolved rate, oracle and random pick with CIs, and agreement with published
+    verdicts."""
     from harness.report import build_report, load_run, write_report
 
+    if _systems(run, results, json_out, verdicts=verdicts, out_dir=out_dir, pairs=False):
+        return
     data = load_run(run, results or default_results_dir())
     report = build_report(data)
     written = write_report(report, out_dir or data.dir / "report", plots=plots)
@@ -132,6 +147,8 @@ def compare_cmd(
     from harness.report import compare_runs, load_run, render_comparison_markdown, write_parquet
     from harness.store import atomic_write_text
 
+    if len(runs) == 1 and _systems(runs[0], results, json_out, n_boot=n_boot, seed=seed, markdown=markdown):
+        return
     root = results or default_results_dir()
     loaded = [load_run(r, root) for r in runs]
     cmp = compare_runs(loaded, n_boot=n_boot, seed=seed)
@@ -170,6 +187,90 @@ def compare_cmd(
     out.print(f"[dim]{cmp.method}[/]")
     if parquet is not None:
         out.print(f"wrote {parquet}")
+
+
+def _systems(
+    run: str,
+    results: Path | None,
+    json_out: bool,
+    *,
+    verdicts: list[str] | None = None,
+    out_dir: Path | None = None,
+    markdown: Path | None = None,
+    pairs: bool = True,
+    n_boot: int = 10_000,
+    seed: int = 0,
+) -> bool:
+    """Report or compare a many-systems evaluation folder; False when ``run`` is not one."""
+    from harness.errors import ConfigError
+    from harness.report import load_systems_report, render_systems_markdown
+    from harness.store import atomic_write_json, atomic_write_text
+
+    folder = Path(run) if Path(run).is_dir() else (results or default_results_dir()) / run
+    named: dict[str, Path] = {}
+    for item in verdicts or []:
+        name, _, path = item.partition("=")
+        if not Path(path).is_file():
+            raise ConfigError(f"--verdicts {item}: no such file {path!r}; give SYSTEM=FILE")
+        named[name.strip()] = Path(path)
+    rep = load_systems_report(folder, verdicts=named, n_boot=n_boot, seed=seed)
+    if rep is None:
+        if named:
+            raise ConfigError(f"--verdicts applies to a many-systems evaluation folder; {run} is not one")
+        return False
+    text = render_systems_markdown(rep)
+    written = []
+    if out_dir is not None or markdown is None:
+        target = out_dir or folder
+        atomic_write_json(target / "systems_report.json", rep.model_dump(mode="json"))
+        atomic_write_text(target / "systems_report.md", text)
+        written = [target / "systems_report.json", target / "systems_report.md"]
+    if markdown is not None:
+        atomic_write_text(markdown, text)
+        written.append(markdown)
+    if json_out:
+        print_json(rep.model_dump(mode="json"))
+        return True
+    names = [s.name for s in rep.systems]
+    rates = Table(title=f"{escape(str(folder))}: {len(rep.instances)} instances, {len(names)} systems")
+    for col in ("system", "resolved", "%", "95% CI"):
+        rates.add_column(col, justify="left" if col == "system" else "right", no_wrap=col == "system")
+    for r in [*rep.systems, rep.oracle, rep.random_pick]:
+        rates.add_row(
+            escape(r.name), f"{r.resolved:g}/{r.n}", _pct(r.rate), f"[{_pct(r.ci_low)}, {_pct(r.ci_high)}]"
+        )
+    grid = Table(title="per instance")
+    grid.add_column("instance", no_wrap=True)
+    for i in range(len(names)):
+        grid.add_column(f"{i + 1}", justify="center")
+    for iid, row in rep.table.items():
+        grid.add_row(escape(iid), *(row[n] for n in names))
+    out.print(rates)
+    out.print(grid)
+    out.print("  ".join(f"{i + 1}: {escape(n)}" for i, n in enumerate(names)), soft_wrap=True)
+    if pairs and rep.pairs:
+        diffs = Table(title="paired differences (b - a, points; 95% bootstrap CI)")
+        for col in ("a", "b", "diff", "CI", "p", "b only", "a only"):
+            diffs.add_column(col, justify="left" if col in "ab" else "right", no_wrap=col in "ab")
+        for p in rep.pairs:
+            diffs.add_row(escape(p.a), escape(p.b), _pct(p.diff), f"[{_pct(p.ci_low)}, {_pct(p.ci_high)}]",
+                          f"{p.p_value:.4f}", str(p.b_only), str(p.a_only))  # fmt: skip
+        out.print(diffs)
+    for a in rep.agreement:
+        out.print(f"{escape(a.system)} against {escape(a.verdicts)} ({a.kind}): {a.agree}/{a.compared} agree",
+                  soft_wrap=True, highlight=False)  # fmt: skip
+        for d in a.differences:
+            out.print(f"  {escape(d.instance_id)}: {d.what} differs: ours {d.ours}, published {d.published}",
+                      highlight=False)  # fmt: skip
+        if a.not_published:
+            out.print(f"  not evaluated by the published run: {escape(', '.join(a.not_published))}",
+                      soft_wrap=True, highlight=False)  # fmt: skip
+        if a.not_evaluated_here:
+            out.print(f"  no verdict here: {escape(', '.join(a.not_evaluated_here))}", soft_wrap=True)
+    out.print(f"[dim]{escape(rep.method)}[/]")
+    if written:
+        out.print(f"wrote {', '.join(str(p) for p in written)}", soft_wrap=True)
+    return True
 
 
 def view_cmd(

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable
 
     from harness.cluster import Cluster
+    from harness.evaluation import SystemsRun
     from harness.tasks import RepoTask
     from harness.tasks.images import TaskImages
 
@@ -151,10 +152,11 @@ def validate(
 
 
 def eval_cmd(
-    predictions: Path = typer.Argument(
+    predictions: list[Path] = typer.Argument(
         ...,
-        parser=InputFile("predictions file"),
-        help="predictions.jsonl: instance_id, model_name_or_path, model_patch.",
+        parser=InputFile("predictions file", dirs=True),
+        help="predictions.jsonl: instance_id, model_name_or_path, model_patch. Several files, or a folder "
+        "of *.jsonl, evaluate many systems at once (OUT/<system>/..., OUT/systems.json).",
     ),
     suite: Path = typer.Option(
         ..., "--suite", parser=_SUITE, help="A folder of local tasks or a SWE-bench file."
@@ -175,14 +177,43 @@ def eval_cmd(
     images: str = _IMAGES,
     image_namespace: str = _NAMESPACE,
     cluster: str | None = _CLUSTER,
+    instance: list[str] = typer.Option(
+        [], "--instance", "-i", help="Only these instance ids (predictions of others are skipped)."
+    ),
+    local_repos_only: bool = typer.Option(
+        False,
+        "--local-repos-only",
+        help="Only instances whose repository is on this machine (--repos, or a local task); "
+        "predictions of others are skipped.",
+    ),
 ) -> None:
     """Evaluate predictions on a suite, SWE-bench style. Resumable: an instance is evaluated again only
-    when its patch or its environment changed."""
+    when its patch or its environment changed. Several predictions files (or a folder of them) are
+    several systems: identical patches are evaluated once (docs/swebench.md, Many systems)."""
     from harness.evaluation import Evaluator, failures, load_predictions
     from harness.tasks import load_suite, prepare_tasks
 
-    preds = load_predictions(predictions)
     tasks = load_suite(suite, repos=repos)
+    if instance or local_repos_only:
+        tasks = _select(tasks, instance)
+        if local_repos_only:
+            tasks = [t for t in tasks if t.source is not None and t.source.kind == "path"]
+    if len(predictions) > 1 or predictions[0].is_dir():
+        _eval_systems(
+            predictions,
+            tasks,
+            out,
+            repos,
+            eval_network,
+            cluster,
+            filtered=bool(instance or local_repos_only),
+            evaluator_args=(base_image, images, image_namespace, concurrency, test_timeout),
+        )
+        return
+    preds = load_predictions(predictions[0])
+    if instance or local_repos_only:
+        kept = {t.instance_id for t in tasks}
+        preds = [p for p in preds if p.instance_id in kept]
     # Only the predicted instances get environments: reading a spec's requirements may need GitHub.
     tasks = prepare_tasks(tasks, repos=repos, eval_network=eval_network, only={p.instance_id for p in preds})
     evaluator = Evaluator(
@@ -209,6 +240,67 @@ def eval_cmd(
     )
     print_json(summary)
     if summary["infra_error_instances"]:
+        raise typer.Exit(3)
+
+
+def _eval_systems(
+    paths: list[Path],
+    tasks: list[RepoTask],
+    out: Path,
+    repos: Path | None,
+    eval_network: bool,
+    cluster: str | None,
+    *,
+    filtered: bool,
+    evaluator_args: tuple[str | None, str, str, int, float],
+) -> None:
+    """``harness eval A.jsonl B.jsonl ...`` or ``harness eval FOLDER``: many systems, one evaluation."""
+    from harness.evaluation import Evaluator, failures, load_systems, run_systems
+    from harness.tasks import prepare_tasks
+
+    systems = load_systems(paths)
+    if filtered:
+        kept = {t.instance_id for t in tasks}
+        systems = [(s, [p for p in preds if p.instance_id in kept]) for s, preds in systems]
+    wanted = {p.instance_id for _, preds in systems for p in preds}
+    tasks = prepare_tasks(tasks, repos=repos, eval_network=eval_network, only=wanted)
+    base_image, images, namespace, concurrency, test_timeout = evaluator_args
+    evaluator = Evaluator(
+        _images(base_image, images, namespace), concurrency=concurrency, test_timeout=test_timeout
+    )
+
+    def notify(line: str) -> None:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    names = ", ".join(s.name for s, _ in systems)
+    notify(f"{len(systems)} systems ({names}) on {len(wanted)} instances")
+    if cluster is None:
+        run = asyncio.run(run_systems(evaluator, tasks, systems, out, notify=notify))
+    else:
+        from harness.cluster import run_on_cluster
+
+        def on(c: Cluster) -> Awaitable[SystemsRun]:
+            evaluator.sandbox_factory = c.eval_sandbox
+            return run_systems(evaluator, tasks, systems, out, notify=notify)
+
+        run = run_on_cluster(cluster, on)
+    result = run.evaluation
+    infra = 0
+    for system, _ in systems:
+        # One line per instance swebench counts as an error, with its cause and log, before the totals.
+        for line in failures(run.reports[system.name]):
+            notify(f"{system.name}: {line}")
+    for system, _ in systems:
+        cells = result.cells[system.name]
+        resolved = sum(c.resolved for c in cells.values())
+        errors = sum(c.outcome == "error" for c in cells.values())
+        infra += errors
+        notify(f"{system.name}: resolved {resolved}/{len(cells)} (infrastructure errors {errors})")
+    notify(
+        f"{result.pairs} predictions, {result.evaluations} distinct patches ({result.shared} predictions "
+        f"share another system's evaluation); reports in {out}/<system>/, combined in {out}/systems.json"
+    )
+    if infra:
         raise typer.Exit(3)
 
 

@@ -22,12 +22,23 @@ from harness.evaluation._official import OfficialVerdicts, differences, read_ver
 from harness.evaluation._patchkey import patch_key
 from harness.evaluation._report import InstanceReport, TestGroup, TestsStatus, grade, patch_sha256
 from harness.evaluation._script import eval_script
+from harness.evaluation._systems import (
+    Cell,
+    System,
+    SystemsEvaluation,
+    SystemsRun,
+    load_systems,
+    read_systems,
+    run_systems,
+    system_name,
+)
 from harness.evaluation._validate import ValidationRow, validate_tasks
 from harness.evaluation.parsers import PARSERS, get_parser, parse_pytest
 
 __all__ = [
     "APPLY_METHODS",
     "PARSERS",
+    "Cell",
     "EvalContainer",
     "EvalSandbox",
     "Evaluator",
@@ -35,6 +46,9 @@ __all__ = [
     "OfficialVerdicts",
     "Prediction",
     "SandboxFactory",
+    "System",
+    "SystemsEvaluation",
+    "SystemsRun",
     "TestGroup",
     "TestsStatus",
     "ValidationRow",
@@ -48,12 +62,16 @@ __all__ = [
     "get_parser",
     "grade",
     "load_predictions",
+    "load_systems",
     "parse_pytest",
     "patch_files",
     "patch_key",
     "patch_sha256",
     "read_report",
+    "read_systems",
     "read_verdicts",
+    "run_systems",
     "summarize",
+    "system_name",
     "validate_tasks",
 ]

@@ -81,6 +81,10 @@ class InstanceReport(BaseModel):
     network: bool = False
     """Whether the evaluation container had network (``--eval-network``)."""
     duration_s: float = 0.0
+    evaluated_as: str | None = None
+    """In a many-systems evaluation, the report this one copies (``<system>/<instance_id>``): another
+    system's patch with the same :func:`~harness.evaluation.patch_key`, evaluated once; None when this
+    report's own patch was evaluated."""
     version: int = REPORT_VERSION
 
     @property
@@ -113,6 +117,8 @@ class InstanceReport(BaseModel):
                 "version",
             }
         )
+        if self.evaluated_as is not None:
+            body["harness"]["evaluated_as"] = self.evaluated_as
         return {self.instance_id: body}
 
     @classmethod

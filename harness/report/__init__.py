@@ -18,6 +18,12 @@ from harness.report._summary import (
     candidate_curve,
     task_rows,
 )
+from harness.report._systems import (
+    SystemsReport,
+    build_systems_report,
+    load_systems_report,
+    render_systems_markdown,
+)
 
 __all__ = [
     "Column",
@@ -28,16 +34,20 @@ __all__ = [
     "RunData",
     "RunReport",
     "SystemSummary",
+    "SystemsReport",
     "TaskCell",
     "TaskRow",
     "bootstrap_diff",
     "build_report",
+    "build_systems_report",
     "candidate_curve",
     "compare_runs",
     "list_run_dirs",
     "load_run",
+    "load_systems_report",
     "render_comparison_markdown",
     "render_markdown",
+    "render_systems_markdown",
     "resolve_run_dir",
     "task_rows",
     "write_parquet",
