@@ -220,7 +220,7 @@ def _systems(
         return False
     text = render_systems_markdown(rep)
     written = []
-    if out_dir is not None or markdown is None:
+    if out_dir is not None or not pairs:  # report writes beside the evaluation; compare only with --md
         target = out_dir or folder
         atomic_write_json(target / "systems_report.json", rep.model_dump(mode="json"))
         atomic_write_text(target / "systems_report.md", text)
