@@ -204,6 +204,9 @@ ACCEPTS_ANYTHING: dict[tuple[str, str], Allowed] = {
     ("eval", "instance"): Allowed(
         "instance ids depend on the suite; unknown ones are a ConfigError (exit 2) before any container"
     ),
+    ("ensemble", "instance"): Allowed(
+        "instance ids depend on the suite; unknown ones are a ConfigError (exit 2) before any container"
+    ),
     ("exec", "cmd"): Allowed("the command to run in the sandbox is the user's to choose", good="true"),
     ("report", "run"): Allowed(
         "a run id or a run folder; load_run refuses one that is not there (StoreError, exit 2)", good="r1"

@@ -36,7 +36,9 @@ def ensemble_cmd(
     selector: str = typer.Option(
         "votes", "--selector", parser=OneOf(("votes", "regression", "b4")), help="votes, regression or b4."
     ),
-    out: Path = typer.Option(..., "--out", parser=OutputDir("--out folder"), help="Where choices go."),
+    out: Path = typer.Option(
+        Path("ensemble"), "--out", parser=OutputDir("--out folder"), help="Where choices and predictions go."
+    ),
     instance: list[str] = typer.Option([], "--instance", "-i", help="Only these instance ids."),
     concurrency: int = typer.Option(1, "--concurrency", "-j", parser=Int(1, 64), help="Instances at a time."),
     max_test_files: int = typer.Option(
