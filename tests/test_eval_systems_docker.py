@@ -7,6 +7,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +119,41 @@ def test_three_systems_share_an_evaluation_and_resume(base_image: str, tmp_path:
     assert data["oracle"]["rate"] == 1.0
     # Random pick among the non-empty patches: a: 2 of 3, b: 2 of 2.
     assert data["random_pick"]["rate"] == pytest.approx((2 / 3 + 1) / 2)
+
+
+def test_killed_many_systems_eval_continues(base_image: str, tmp_path: Path) -> None:
+    records = [json.loads((d / "task.json").read_text()) for d in TASK_DIRS[:3]]
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    _write(preds / "alpha.jsonl", [(r["instance_id"], r["patch"]) for r in records])
+    _write(preds / "beta.jsonl", [(r["instance_id"], "\n" + r["patch"]) for r in records])
+    out = tmp_path / "out"
+    exe = shutil.which("harness", path=str(Path(sys.executable).parent)) or "harness"
+    cmd = [exe, "eval", str(preds), "--suite", str(SUITE), "--base-image", base_image, "--out", str(out)]
+    cmd += ["-j", "1", *(x for r in records for x in ("-i", r["instance_id"]))]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        first = ""
+        for line in proc.stdout:
+            if line.startswith("[1/3] "):
+                first = line
+                break
+        assert first, "the run ended before its first evaluation"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert not (out / "systems.json").exists()
+    done = first.split()[1]
+    stamp = (out / "alpha" / done / "report.json").stat().st_mtime_ns
+    rerun = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stdout
+    lines = [x for x in rerun.stdout.splitlines() if x.startswith("[")]
+    assert len(lines) == 3 and any(x.split()[1] == done and "reused" in x for x in lines), lines
+    assert (out / "alpha" / done / "report.json").stat().st_mtime_ns == stamp
+    summary = json.loads((out / "beta" / "summary.json").read_text())
+    assert summary["resolved_ids"] == sorted(r["instance_id"] for r in records)
+    assert json.loads((out / "systems.json").read_text())["shared"] == 3
