@@ -252,8 +252,9 @@ def _systems(
         diffs = Table(title="paired differences (b - a, points; 95% bootstrap CI)")
         for col in ("a", "b", "diff", "CI", "p", "b only", "a only"):
             diffs.add_column(col, justify="left" if col in "ab" else "right", no_wrap=col in "ab")
+        number = {n: str(i + 1) for i, n in enumerate(names)}  # the legend's numbers: names are long
         for p in rep.pairs:
-            diffs.add_row(escape(p.a), escape(p.b), _pct(p.diff), f"[{_pct(p.ci_low)}, {_pct(p.ci_high)}]",
+            diffs.add_row(number[p.a], number[p.b], _pct(p.diff), f"[{_pct(p.ci_low)}, {_pct(p.ci_high)}]",
                           f"{p.p_value:.4f}", str(p.b_only), str(p.a_only))  # fmt: skip
         out.print(diffs)
     for a in rep.agreement:
