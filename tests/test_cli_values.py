@@ -221,7 +221,7 @@ CHECKED_BY_CALLBACK: dict[tuple[str, str], tuple[Callable[..., Any], V.Check]] =
 }
 
 # The good values of required parameters, by kind (used in every case of their command).
-REQUIRED_GOOD: dict[type[V.Check], str] = {V.InputFile: FILE, V.ModelSpec: "scripted"}
+REQUIRED_GOOD: dict[type[V.Check], str] = {V.InputFile: FILE, V.OutputFile: FILE, V.ModelSpec: "scripted"}
 
 
 def _walk(group: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:

