@@ -209,32 +209,8 @@ async def run_systems(
     (``-i``) and the predictions together."""
     _check_out_dir(out_dir)
     by_id = {t.instance_id: t for t in tasks}
-    stale: list[str] = []
-    for system, preds in systems:
-        unknown = [p.instance_id for p in preds if p.instance_id not in by_id]
-        if unknown:
-            raise DataError(
-                f"{system.name}: predictions for instances not in the suite: {', '.join(unknown[:10])}"
-            )
-        folder = out_dir / system.name
-        stale += [
-            f"{system.name}/{p.instance_id}"
-            for p in preds
-            if _report_of_other_patch(folder / p.instance_id, p)
-        ]
-    if stale:
-        raise DataError(
-            f"{out_dir} holds reports of other patches for {len(stale)} of these predictions "
-            f"({', '.join(stale[:10])}); evaluate into another --out, or remove those folders"
-        )
-    groups: dict[tuple[str, str], list[_Member]] = {}
-    for system, preds in systems:
-        for p in preds:
-            key = patch_key(p.model_patch)
-            # Empty patches are not run: each keeps its own group (and its own empty_patch report).
-            groups.setdefault((p.instance_id, key or f"empty:{system.name}"), []).append(
-                _Member(system=system.name, pred=p)
-            )
+    _check_predictions(systems, by_id, out_dir)
+    groups = _groups(systems)
     sem = asyncio.Semaphore(evaluator.concurrency)
     reports: dict[tuple[str, str], InstanceReport] = {}
     to_run = sum(1 for (_, key) in groups if not key.startswith("empty:"))
@@ -276,7 +252,19 @@ async def run_systems(
             )
 
     await asyncio.gather(*(group(iid, members) for (iid, _), members in groups.items()))
-    ids = [t.instance_id for t in tasks]
+    evaluator.reports = list(reports.values())
+    return _write_results(out_dir, [t.instance_id for t in tasks], systems, reports, evaluations=to_run)
+
+
+def _write_results(
+    out_dir: Path,
+    ids: list[str],
+    systems: Sequence[tuple[System, Sequence[Prediction]]],
+    reports: dict[tuple[str, str], InstanceReport],
+    *,
+    evaluations: int,
+) -> SystemsRun:
+    """Each system's ``summary.json`` and the combined ``systems.json``."""
     cells: dict[str, dict[str, Cell]] = {}
     for system, preds in systems:
         mine = [reports[(system.name, p.instance_id)] for p in preds]
@@ -290,13 +278,48 @@ async def run_systems(
         systems=[s for s, _ in systems],
         cells=cells,
         pairs=sum(len(p) for _, p in systems),
-        evaluations=to_run,
+        evaluations=evaluations,
         shared=sum(1 for r in reports.values() if r.evaluated_as is not None),
     )
-    evaluator.reports = list(reports.values())
     atomic_write_json(out_dir / SYSTEMS_FILE, result.model_dump(mode="json"))
     by_system = {s.name: [reports[(s.name, p.instance_id)] for p in preds] for s, preds in systems}
     return SystemsRun(result, by_system)
+
+
+def _check_predictions(
+    systems: Sequence[tuple[System, Sequence[Prediction]]], by_id: dict[str, RepoTask], out_dir: Path
+) -> None:
+    """Refuse predictions outside the suite and folders holding reports of other patches (as
+    single-file eval does)."""
+    stale: list[str] = []
+    for system, preds in systems:
+        unknown = [p.instance_id for p in preds if p.instance_id not in by_id]
+        if unknown:
+            raise DataError(
+                f"{system.name}: predictions for instances not in the suite: {', '.join(unknown[:10])}"
+            )
+        folder = out_dir / system.name
+        stale += [
+            f"{system.name}/{p.instance_id}"
+            for p in preds
+            if _report_of_other_patch(folder / p.instance_id, p)
+        ]
+    if stale:
+        raise DataError(
+            f"{out_dir} holds reports of other patches for {len(stale)} of these predictions "
+            f"({', '.join(stale[:10])}); evaluate into another --out, or remove those folders"
+        )
+
+
+def _groups(systems: Sequence[tuple[System, Sequence[Prediction]]]) -> dict[tuple[str, str], list[_Member]]:
+    """The predictions of each (instance, patch key), in the systems' order. Empty patches are not run:
+    each keeps a group of its own (and its own ``empty_patch`` report)."""
+    groups: dict[tuple[str, str], list[_Member]] = {}
+    for system, preds in systems:
+        for p in preds:
+            key = patch_key(p.model_patch) or f"empty:{system.name}"
+            groups.setdefault((p.instance_id, key), []).append(_Member(system=system.name, pred=p))
+    return groups
 
 
 def _representative(out_dir: Path, iid: str, members: list[_Member]) -> _Member:
