@@ -117,15 +117,18 @@ def read_sample(
     return "codet", cut, prompt + cut
 
 
-def whole_programs(samples: Sequence[str], entry_point: str, options: ExtractionOptions) -> list[bool]:
+def whole_programs(
+    samples: Sequence[str], entry_point: str, options: ExtractionOptions
+) -> tuple[list[bool], int]:
     """Which samples of one task are read as whole programs under ``options.reading`` (see the module
-    docstring: under ``auto`` only where most of the task's samples define the entry point)."""
+    docstring: under ``auto`` only where most of the task's samples define the entry point), and how
+    many samples define the entry point but are read as completions (``auto`` only)."""
     if options.reading != "auto":
-        return [options.reading == "program"] * len(samples)
+        return [options.reading == "program"] * len(samples), 0
     defines = [defines_entry_point(s, entry_point) for s in samples]
     if 2 * sum(defines) > len(samples):
-        return defines
-    return [False] * len(samples)
+        return defines, 0
+    return [False] * len(samples), sum(defines)
 
 
 def compiles_as_codet(test: str) -> bool:
@@ -179,11 +182,12 @@ class TaskInputs:
 
 def distinct_programs(
     samples: Sequence[str], prompt: str, entry_point: str, options: ExtractionOptions
-) -> tuple[list[tuple[Reading, str, str]], npt.NDArray[np.int64]]:
+) -> tuple[list[tuple[Reading, str, str]], npt.NDArray[np.int64], int]:
     """Each sample read (:func:`read_sample`), deduplicated by program in order of first appearance,
-    with counts: ``[(reading, completion, program)]``. With reading ``codet`` throughout this is CodeT's
-    deduplication by truncated completion text."""
-    whole = whole_programs(samples, entry_point, options)
+    with counts: ``[(reading, completion, program)]``, and the samples that define the entry point but
+    were cut (:func:`whole_programs`). With reading ``codet`` throughout this is CodeT's deduplication by
+    truncated completion text."""
+    whole, cut_programs = whole_programs(samples, entry_point, options)
     read = [read_sample(s, prompt, w, options) for s, w in zip(samples, whole, strict=True)] or [
         ("codet", EMPTY_SOLUTION, prompt + EMPTY_SOLUTION)
     ]
@@ -197,14 +201,14 @@ def distinct_programs(
             key = reading + ":" + _ast_key(completion if reading == "codet" else program)
         first.setdefault(key, item)
         keyed[key] += 1
-    return [first[k] for k in keyed], np.array(list(keyed.values()), dtype=np.int64)
+    return [first[k] for k in keyed], np.array(list(keyed.values()), dtype=np.int64), cut_programs
 
 
 def distinct_completions(
     samples: Sequence[str], options: ExtractionOptions
 ) -> tuple[list[str], npt.NDArray[np.int64]]:
     """Truncated completions, deduplicated in order of first appearance, with their counts (CodeT)."""
-    items, counts = distinct_programs(samples, "", "", options.model_copy(update={"reading": "codet"}))
+    items, counts, _ = distinct_programs(samples, "", "", options.model_copy(update={"reading": "codet"}))
     return [c for _, c, _ in items], counts
 
 
@@ -235,7 +239,7 @@ def prepare_task(
 ) -> TaskInputs:
     """Distinct programs and tests of ``task`` from its raw samples. Takes the public view only."""
     opts = options or ExtractionOptions()
-    items, c_counts = distinct_programs(solution_samples, task.prompt, task.entry_point, opts)
+    items, c_counts, cut_programs = distinct_programs(solution_samples, task.prompt, task.entry_point, opts)
     tests, t_counts = distinct_tests(test_samples, task.entry_point, opts)
     return TaskInputs(
         task_id=task.task_id,
@@ -246,14 +250,5 @@ def prepare_task(
         test_counts=t_counts,
         n_samples=max(len(solution_samples), 1),
         readings=[r for r, _, _ in items],
-        cut_programs=_cut_programs(solution_samples, task.entry_point, opts),
-    )
-
-
-def _cut_programs(samples: Sequence[str], entry_point: str, options: ExtractionOptions) -> int:
-    if options.reading != "auto":
-        return 0
-    whole = whole_programs(samples, entry_point, options)
-    return sum(
-        1 for s, w in zip(samples, whole, strict=True) if not w and defines_entry_point(s, entry_point)
+        cut_programs=cut_programs,
     )
