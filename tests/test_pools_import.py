@@ -176,6 +176,11 @@ def test_task_ids_in_other_spellings_match(tmp_path: Path) -> None:
          ["no assert", "swap --pool-solutions and --pool-tests"]),
         ('[["def f(): pass"], ["def g(): pass"], ["def h(): pass"]]', "solutions", ["do not line up"]),
         ('[["x"], 3]', "solutions", ["list (one per task) of lists"]),
+        ('{"version": 1, "task_id": "HumanEval/0", "kind": "solutions", "samples": ["x"]}\n'
+         '{"task_id": "HumanEval/1", "kind": "solutions", "samples": "not a list"}\n', "solutions",
+         ["line 2", "not a pool record", "samples"]),
+        ('{"version": 1, "task_id": "HumanEval/0", "kind": "tests", "samples": ["x"]}\n', "solutions",
+         ["line 1", "swap --pool-solutions and --pool-tests"]),
     ],
 )  # fmt: skip
 def test_malformed_files_say_where_and_what_to_do(

