@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import harness.ensemble._ensemble as ens_mod
-from harness.ensemble import Ensemble, Settings, SystemPatch, strict_sandbox
+from harness.ensemble import Ensemble, Settings, SystemPatch, choose_instance, strict_sandbox
 from harness.errors import HarnessError
 from harness.evaluation import Evaluator
 from harness.sandbox._types import ExecResult
@@ -176,7 +176,7 @@ def test_votes_regression_b4_hidden_tests_and_resume(
 ) -> None:
     cands = _systems(task, tmp_path)
     seen_types: list[type] = []
-    real_choose = ens_mod.choose_instance
+    real_choose = choose_instance
 
     async def spy(t: Any, *a: Any, **kw: Any) -> Any:
         seen_types.append(type(t))

@@ -228,4 +228,4 @@ def test_choose_instance_refuses_the_full_task() -> None:
     public = asyncio.run(
         choose_instance(task.public_view(), EnvironmentSpec(), None, _cands(FIX, FIX), Settings())
     )
-    assert public["winner"]["system"] == "s0" and public["groups"] == [["s0", "s1"]]
+    assert public.winner is not None and public.winner.system == "s0" and public.groups == [["s0", "s1"]]

@@ -5,6 +5,7 @@ per instance and the reason for each choice (docs/ensembles.md). Only what a use
 tests run is used: the candidates' patches and the repository at base, with its own tests.
 """
 
+from harness.ensemble._choice import Choice, Settings, choose_instance
 from harness.ensemble._discover import (
     Discovery,
     GitRepoView,
@@ -13,13 +14,14 @@ from harness.ensemble._discover import (
     is_test_file,
     module_of,
 )
-from harness.ensemble._ensemble import Ensemble, Settings, Summary, choose_instance, load_systems, resume_key
+from harness.ensemble._ensemble import Ensemble, Summary, load_systems, resume_key
 from harness.ensemble._runs import Run, Runner, RunSandbox, strict_sandbox, test_script
 from harness.ensemble._select import SELECTORS, SelectorName, Verdict, by_b4, by_regression, by_votes, choose
 from harness.ensemble._votes import SystemPatch, VoteGroup, vote_groups, vote_key, vote_winner
 
 __all__ = [
     "SELECTORS",
+    "Choice",
     "Discovery",
     "Ensemble",
     "GitRepoView",

@@ -25,34 +25,17 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness.ensemble._discover import MAX_FILES, Discovery, discover_tests
-from harness.ensemble._runs import RUNS_VERSION, Run, Runner, RunSandboxFactory, strict_sandbox
-from harness.ensemble._select import SelectorName, choose
-from harness.ensemble._votes import SystemPatch, vote_groups
-from harness.errors import ConfigError, DataError, HarnessError
-from harness.evaluation._apply import patch_files
+from harness.ensemble._choice import CHOICE_VERSION, Choice, Settings, choose_instance
+from harness.ensemble._runs import RUNS_VERSION, RunSandboxFactory, strict_sandbox
+from harness.ensemble._votes import SystemPatch
+from harness.errors import DataError, HarnessError
 from harness.evaluation._batch import Evaluator, load_predictions
 from harness.pipeline.ensemble import write_predictions
 from harness.store import atomic_write_json, atomic_write_text
-from harness.tasks._repo import EnvironmentSpec, PublicRepoTask, RepoTask
-
-CHOICE_VERSION = 1
-
-
-class Settings(BaseModel):
-    """What decides a choice besides the candidates and the image (part of the resume key)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    selector: SelectorName = "votes"
-    max_test_files: int = MAX_FILES
-    """At most this many related test files are run (see ``harness.ensemble._discover``)."""
-    test_timeout: float = 600.0
-    """Seconds for one test run (the base or one candidate); past it the run's missing tests fail."""
+from harness.tasks._repo import RepoTask
 
 
 def load_systems(paths: Sequence[Path]) -> tuple[list[str], dict[str, list[SystemPatch]]]:
@@ -80,119 +63,6 @@ def load_systems(paths: Sequence[Path]) -> tuple[list[str], dict[str, list[Syste
 def resume_key(settings: Settings, cands: Sequence[SystemPatch], image: str) -> str:
     body = [CHOICE_VERSION, RUNS_VERSION, settings.model_dump(), [(c.system, c.sha256) for c in cands], image]
     return hashlib.sha256(json.dumps(body).encode()).hexdigest()
-
-
-async def choose_instance(
-    task: PublicRepoTask,
-    env: EnvironmentSpec,
-    image: str | None,
-    cands: Sequence[SystemPatch],
-    settings: Settings,
-    *,
-    factory: RunSandboxFactory = strict_sandbox,
-    cache: Path | None = None,
-    log_dir: Path | None = None,
-    log: Callable[[str], None] = lambda _line: None,
-) -> dict[str, Any]:
-    """The choice record of one instance (see docs/ensembles.md); ``image`` is needed unless ``votes``."""
-    if not isinstance(task, PublicRepoTask):
-        raise ConfigError("choose_instance takes a PublicRepoTask (task.public_view()), never the full task")
-    t0 = time.monotonic()
-    record: dict[str, Any] = {
-        "version": CHOICE_VERSION,
-        "instance_id": task.instance_id,
-        "selector": settings.selector,
-        "candidates": [
-            {"system": c.system, "patch_sha256": c.sha256, "files": patch_files(c.patch)} for c in cands
-        ],
-        "groups": [[cands[i].system for i in g.members] for g in vote_groups(cands)],
-    }
-    base: Run | None = None
-    runs: dict[int, Run] = {}
-    found: Discovery | None = None
-    distinct = {c.sha256 for c in cands}
-    runner: Runner | None = None
-    if settings.selector != "votes" and len(distinct) > 1:
-        if image is None:
-            raise ConfigError(
-                f"{task.instance_id}: the {settings.selector} selector needs the instance image"
-            )
-        runner = Runner(
-            task, env, image, factory=factory, timeout=settings.test_timeout, cache=cache, log_dir=log_dir
-        )
-        try:
-            patched = [f for c in cands for f in patch_files(c.patch)]
-            found = await _discover(runner, image, patched, settings.max_test_files, cache)
-            log(
-                f"tests: {len(found.selected)} of {found.test_files} test files: {', '.join(found.selected) or '-'}"
-            )
-            base = await runner.run("", found.selected, label="base")
-            log(f"base: {len(base.passing)} of {len(base.statuses)} tests pass ({base.duration_s:.0f} s)")
-            by_sha: dict[str, Run] = {}
-            for i, c in enumerate(cands):
-                if c.sha256 not in by_sha:
-                    by_sha[c.sha256] = await runner.run(
-                        c.patch, found.selected, label=f"c{i}-{_safe(c.system)}"
-                    )
-                runs[i] = by_sha[c.sha256]
-                r = runs[i]
-                log(
-                    f"{c.system}: "
-                    + (f"{len(r.passing)} of {len(r.statuses)} pass" if r.applied else "does not apply")
-                )
-        finally:
-            await runner.close()
-    elif settings.selector != "votes":
-        record["note"] = "a single distinct patch: nothing to compare, no test run"
-    verdict = choose(settings.selector, cands, base, runs)
-    for i, entry in enumerate(record["candidates"]):
-        if i in runs:
-            r = runs[i]
-            entry.update(applied=r.applied, apply_method=r.apply_method, timed_out=r.timed_out,
-                         passed=len(r.passing), tests=len(r.statuses), run_s=r.duration_s, cached=r.cached)  # fmt: skip
-            if base is not None and r.applied:
-                entry["broke"] = sorted(base.passing - r.passing)
-        entry["dropped"] = verdict.dropped.get(i)
-    if found is not None:
-        record["discovery"] = found.model_dump()
-    if base is not None:
-        record["base"] = {"passed": len(base.passing), "tests": len(base.statuses), "timed_out": base.timed_out,
-                          "run_s": base.duration_s, "cached": base.cached}  # fmt: skip
-    w = verdict.winner
-    record["winner"] = (
-        None if w is None else {"system": cands[w].system, "patch_sha256": cands[w].sha256, "index": w}
-    )
-    record.update(fallback=verdict.fallback, reason=verdict.reason, b4_scores=verdict.b4_scores)
-    fresh = [r for r in [base, *runs.values()] if r is not None and not r.cached]
-    record["cost"] = {
-        "sandbox_s": round(runner.sandbox_s, 1) if runner is not None else 0.0,
-        "runs": len(fresh),
-        "cached_runs": len({r.patch_sha256 for r in [base, *runs.values()] if r is not None and r.cached}),
-    }
-    record["duration_s"] = round(time.monotonic() - t0, 1)
-    return record
-
-
-async def _discover(
-    runner: Runner, image: str, patched: list[str], max_files: int, cache: Path | None
-) -> Discovery:
-    """:func:`discover_tests` in the runner's sandbox, cached by image, patched files and limit."""
-    body = [RUNS_VERSION, image, sorted(set(patched)), max_files]
-    key = hashlib.sha256(json.dumps(body).encode()).hexdigest()
-    path = cache / "discovery" / f"{key}.json" if cache is not None else None
-    if path is not None and path.is_file():
-        try:
-            return Discovery.model_validate_json(path.read_text(encoding="utf-8"))
-        except ValueError:
-            pass
-    found = await discover_tests(runner.view(), patched, max_files=max_files)
-    if path is not None:
-        atomic_write_json(path, found.model_dump())
-    return found
-
-
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:60]
 
 
 class InstanceError(BaseModel):
@@ -279,15 +149,14 @@ class Ensemble:
         key = resume_key(self.settings, cands, image or "")
         path = self.out / iid / "choice.json"
         old = _read(path)
-        if old is not None and old.get("key") == key:
+        if old is not None and old.key == key:
             summary.reused += 1
             summary.chosen += 1
             return
         self._log(iid, f"{len(cands)} candidates, selector {self.settings.selector}")
-        settings = self.settings
-        if unsupported:
-            settings = settings.model_copy(update={"selector": "votes"})
-        record = await choose_instance(
+        settings = self.settings.model_copy(update={"selector": "votes"}) if unsupported else self.settings
+        # Selection sees the public view only (the hidden tests stay with evaluation).
+        choice = await choose_instance(
             task.public_view(),
             env,
             image,
@@ -299,30 +168,32 @@ class Ensemble:
             log=lambda line: self._log(iid, line),
         )
         if unsupported:
-            record["selector"] = self.settings.selector
-            record["fallback"] = f"{unsupported}: no test can run here, votes"
-        record["key"] = key
-        record["patch"] = cands[record["winner"]["index"]].patch if record["winner"] else ""
-        atomic_write_json(path, record)
+            choice.selector, choice.fallback = (
+                self.settings.selector,
+                f"{unsupported}: no test can run here, votes",
+            )
+        choice.key = key
+        atomic_write_json(path, choice.model_dump())
         summary.chosen += 1
-        w = record["winner"]
-        self._log(iid, f"chose {w['system'] if w else '-'} ({record['reason'] or record['fallback']}), "
-                       f"{record['cost']['sandbox_s']} sandbox-s")  # fmt: skip
+        w = choice.winner
+        self._log(iid, f"chose {w.system if w else '-'} ({choice.reason or choice.fallback}), "
+                       f"{choice.cost.sandbox_s} sandbox-s")  # fmt: skip
 
     def _write_outputs(self, ids: Sequence[str], summary: Summary) -> None:
         records = [r for r in (_read(self.out / i / "choice.json") for i in sorted(ids)) if r is not None]
         name = f"ensemble-{self.settings.selector}"
-        write_predictions(self.out / "predictions.jsonl", {r["instance_id"]: r.get("patch", "") for r in records},
-                          model_name=name)  # fmt: skip
-        lines = [json.dumps({k: v for k, v in r.items() if k != "patch"}, sort_keys=True) for r in records]
+        write_predictions(
+            self.out / "predictions.jsonl", {r.instance_id: r.patch for r in records}, model_name=name
+        )
+        lines = [r.model_dump_json(exclude={"patch"}) for r in records]
         atomic_write_text(self.out / "choices.jsonl", "".join(line + "\n" for line in lines))
-        summary.sandbox_s = round(sum(float(r.get("cost", {}).get("sandbox_s", 0.0)) for r in records), 1)
+        summary.sandbox_s = round(sum(r.cost.sandbox_s for r in records), 1)
         atomic_write_json(self.out / "summary.json", summary.model_dump())
 
 
-def _read(path: Path) -> dict[str, Any] | None:
+def _read(path: Path) -> Choice | None:
+    """A choice written earlier, or ``None`` (none, torn, or of another version)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return Choice.model_validate_json(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValidationError, UnicodeDecodeError):
         return None
-    return data if isinstance(data, dict) and data.get("version") == CHOICE_VERSION else None
