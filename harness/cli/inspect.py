@@ -204,6 +204,7 @@ def _systems(
     """Report or compare a many-systems evaluation folder; False when ``run`` is not one."""
     from harness.errors import ConfigError
     from harness.report import load_systems_report, render_systems_markdown
+    from harness.report._systems import SystemRow
     from harness.store import atomic_write_json, atomic_write_text
 
     folder = Path(run) if Path(run).is_dir() else (results or default_results_dir()) / run
@@ -215,6 +216,11 @@ def _systems(
         named[name.strip()] = Path(path)
     rep = load_systems_report(folder, verdicts=named, n_boot=n_boot, seed=seed)
     if rep is None:
+        if folder.is_dir() and not (folder / "summary.json").exists() and any(folder.glob("*/*/report.json")):
+            raise ConfigError(
+                f"{folder} holds a many-systems evaluation without systems.json: it did not finish; rerun "
+                "the same harness eval (it continues) to write it"
+            )
         if named:
             raise ConfigError(f"--verdicts applies to a many-systems evaluation folder; {run} is not one")
         return False
@@ -233,11 +239,22 @@ def _systems(
         return True
     names = [s.name for s in rep.systems]
     rates = Table(title=f"{escape(str(folder))}: {len(rep.instances)} instances, {len(names)} systems")
-    for col in ("system", "resolved", "%", "95% CI"):
-        rates.add_column(col, justify="left" if col == "system" else "right", no_wrap=col == "system")
+    for col in ("system", "resolved", "%", "95% CI", "not resolved"):
+        rates.add_column(
+            col, justify="left" if col in ("system", "not resolved") else "right", no_wrap=col == "system"
+        )
     for r in [*rep.systems, rep.oracle, rep.random_pick]:
+        rest = (
+            ", ".join(f"{k} {n}" for k, n in r.counts.items() if k != "resolved")
+            if isinstance(r, SystemRow)
+            else ""
+        )
         rates.add_row(
-            escape(r.name), f"{r.resolved:g}/{r.n}", _pct(r.rate), f"[{_pct(r.ci_low)}, {_pct(r.ci_high)}]"
+            escape(r.name),
+            f"{r.resolved:g}/{r.n}",
+            _pct(r.rate),
+            f"[{_pct(r.ci_low)}, {_pct(r.ci_high)}]",
+            rest,
         )
     grid = Table(title="per instance")
     grid.add_column("instance", no_wrap=True)

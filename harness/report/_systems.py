@@ -249,6 +249,9 @@ def load_systems_report(
     return build_systems_report(ev, verdicts=verdicts, n_boot=n_boot, seed=seed)
 
 
+_KINDS = ("unresolved", "not applied", "empty", "missing", "error", "unsupported", "timeout")
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
@@ -260,12 +263,15 @@ def render_systems_markdown(rep: SystemsReport) -> str:
         f"{len(rep.instances)} instances, {len(names)} systems; {rep.pairs_total} predictions, "
         f"{rep.evaluations} distinct patches evaluated ({rep.shared} predictions share another's evaluation)",
         "",
-        "| system | resolved | % | 95% CI |",
-        "|---|---:|---:|---|",
+        "| system | resolved | % | 95% CI | " + " | ".join(_KINDS) + " |",
+        "|---|---:|---:|---|" + "---:|" * len(_KINDS),
     ]
     for r in [*rep.systems, rep.oracle, rep.random_pick]:
+        counts = [str(r.counts.get(k, 0)) if isinstance(r, SystemRow) else "" for k in _KINDS]
         lines.append(
-            f"| {r.name} | {r.resolved:g}/{r.n} | {_pct(r.rate)} | [{_pct(r.ci_low)}, {_pct(r.ci_high)}] |"
+            f"| {r.name} | {r.resolved:g}/{r.n} | {_pct(r.rate)} | [{_pct(r.ci_low)}, {_pct(r.ci_high)}] | "
+            + " | ".join(counts)
+            + " |"
         )
     lines += ["", "| instance | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for iid, row in rep.table.items():
