@@ -161,3 +161,19 @@ def test_agreement_with_both_published_formats() -> None:
     s = agreement("sweagent", ev, sweagent, "s.json")
     # SWE-agent's published run did not evaluate django-11283 (26 of its predictions were not scored).
     assert s.not_published == ["django__django-11283"] and s.differences == [] and s.agree == 1
+
+
+@needs_preds
+def test_report_takes_verdicts_per_system(tmp_path: Path) -> None:
+    from harness.cli import app
+
+    ev = _ev({"A": {"pytest-dev__pytest-5227": RES}, "B": {"pytest-dev__pytest-5227": UNRES}})
+    (tmp_path / "systems.json").write_text(ev.model_dump_json())
+    verdicts = PREDS / "moatless_gpt4o_20240609.lite.resolved.json"
+    res = CliRunner().invoke(app, ["report", str(tmp_path), "--json", "--verdicts", f"B={verdicts}"])
+    assert res.exit_code == 0, res.output
+    (agreement_b,) = json.loads(res.stdout)["agreement"]
+    assert agreement_b["system"] == "B" and agreement_b["kind"] == "resolved_list"
+    assert [d["instance_id"] for d in agreement_b["differences"]] == ["pytest-dev__pytest-5227"]
+    res = CliRunner().invoke(app, ["report", str(tmp_path), "--verdicts", f"C={verdicts}"])
+    assert res.exit_code != 0 and "--verdicts names systems not in the evaluation" in res.output
