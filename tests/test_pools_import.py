@@ -289,6 +289,23 @@ def test_whole_programs_run_as_written_and_completions_are_cut(suite: list[Funct
     )
 
 
+def test_markdown_code_blocks_keep_their_code(suite: list[FunctionTask], tmp_path: Path) -> None:
+    """An instruction-tuned model's answer in a markdown block, prose around it: the code inside is the
+    sample (counted), which then runs as a whole program."""
+    program = (FIX / "evalplus_samples.jsonl").read_text().splitlines()[0]
+    code = json.loads(program)["solution"]
+    answer = f"Here is a solution:\n\n```python\n{code}```\n\nIt compares every pair."
+    path = tmp_path / "samples.jsonl"
+    path.write_text(json.dumps({"task_id": "HumanEval/0", "completion": answer}) + "\n")
+    got = import_pool(path, "solutions", suite)
+    assert got.pool.samples("HumanEval/0") == [code]
+    assert got.report.unfenced == 1
+    assert "1 samples were markdown code blocks: the code inside was kept" in got.report.lines()[1]
+    task = suite[0].public_view()
+    ti = prepare_task(task, got.pool.samples("HumanEval/0"), [], ExtractionOptions(reading="auto"))
+    assert ti.readings == ["program"] and ti.programs == [code]
+
+
 def test_auto_reading_leaves_codets_pool_exactly_as_codet_reads_it(
     shared_data: Path, suite: list[FunctionTask]
 ) -> None:
@@ -298,6 +315,10 @@ def test_auto_reading_leaves_codets_pool_exactly_as_codet_reads_it(
     base = shared_data / "codet" / POOLS
     sols = load_codet_pool(Path(f"{base}_code_solution.jsonl"), suite, "solutions")
     tests = load_codet_pool(Path(f"{base}_test_case.jsonl"), suite, "tests")
+    for path, pool in ((f"{base}_code_solution.jsonl", sols), (f"{base}_test_case.jsonl", tests)):
+        imported = import_pool(Path(path), pool.kind, suite)  # what harness select reads: the same samples
+        assert imported.report.unfenced == 0 and not imported.report.skipped
+        assert all(imported.pool.samples(t.task_id) == pool.samples(t.task_id) for t in suite)
     cut = {}
     for task in suite:
         pub, s, t = task.public_view(), sols.samples(task.task_id), tests.samples(task.task_id)

@@ -66,6 +66,9 @@ class ImportReport:
     """How records found their task: ``task_id``, ``position``, ``prompt`` (exact), ``standard prompt``,
     ``signature``."""
     tests_kept: int = 0
+    unfenced: int = 0
+    """Solution samples that were a markdown code block (with or without prose around it): the code
+    inside was kept (:func:`unfence`)."""
     skipped: Counter[str] = field(default_factory=Counter)
     """Skipped items by reason (blank lines, statements that are not asserts, ...)."""
 
@@ -78,6 +81,8 @@ class ImportReport:
         ]
         if self.kind == "tests" and self.format not in ("ours", "codet"):
             out.append(f"  {self.tests_kept} asserts kept")
+        if self.unfenced:
+            out.append(f"  {self.unfenced} samples were markdown code blocks: the code inside was kept")
         out += [f"  skipped {n}: {reason}" for reason, n in self.skipped.items()]
         return out
 
@@ -91,6 +96,7 @@ class ImportReport:
             "tasks": self.tasks,
             "matched_by": dict(self.matched_by),
             "tests_kept": self.tests_kept,
+            "unfenced": self.unfenced,
             "skipped": dict(self.skipped),
         }
 
@@ -244,6 +250,31 @@ def _function_asserts(
     return out
 
 
+_FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[ \t]*$", re.MULTILINE)
+
+
+def unfence(sample: str) -> str | None:
+    """The code of a sample that is a markdown code block (an instruction-tuned model's answer, with or
+    without prose around it): the first block tagged ``python`` (or untagged), else None. A sample that
+    starts indented (a completion of a prompt, as CodeT's are) is never one."""
+    first = next((line for line in sample.splitlines() if line.strip()), "")
+    if not first or first[0].isspace():
+        return None
+    fences = list(_FENCE.finditer(sample))
+    for opening, closing in zip(fences[0::2], fences[1::2], strict=False):  # blocks: open, close
+        if opening.group(1).lower() in ("", "python", "py", "python3"):
+            return sample[opening.end() : closing.start()].removeprefix("\n")
+    return None
+
+
+def _unfenced(sample: str, report: ImportReport) -> str:
+    code = unfence(sample)
+    if code is None:
+        return sample
+    report.unfenced += 1
+    return code
+
+
 # -- readers ---------------------------------------------------------------------------------------
 
 
@@ -355,7 +386,8 @@ def _read_ours(path: Path, kind: PoolKind, index: PromptIndex, report: ImportRep
         report.records += 1
         report.samples += len(rec.samples)
         report.matched_by["task_id"] += 1
-        records.append(rec.model_copy(update={"task_id": task.task_id}))
+        samples = [_unfenced(x, report) for x in rec.samples] if kind == "solutions" else rec.samples
+        records.append(rec.model_copy(update={"task_id": task.task_id, "samples": samples}))
     if not records:
         raise DataError(f"{path}: no records; a pool has one JSON line per task")
     try:
@@ -469,5 +501,7 @@ def _record(
     report.samples += len(samples)
     if kind == "tests" and fmt not in ("ours", "codet"):
         samples = [normalise_tests(s, task.entry_point, report) for s in samples]
+    if kind == "solutions":
+        samples = [_unfenced(s, report) for s in samples]
     prov = PoolProvenance(source=str(path), params={"format": fmt})
     return PoolRecord(task_id=task.task_id, kind=kind, samples=samples, provenance=prov)
