@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 import harness.selection.run as select_run
 from harness.cli import app
-from harness.errors import DataError
+from harness.errors import DataError, StoreError
 from harness.report import build_report, load_run
 from harness.selection import PassMatrix, TaskData
 from harness.selection.extraction import (
@@ -361,13 +361,15 @@ COUNTS = {"t0": [1, 3], "t1": [6, 1, 1], "t2": [2]}
 CORRECT = {"t0": [True, False], "t1": [False, True, False], "t2": [True]}
 
 
-def _run(tmp_path: Path, run_id: str, executed: dict[str, int | None], **kw: Any) -> dict[str, Any]:
+def _run(
+    tmp_path: Path, run_id: str, executed: dict[str, int | None], extraction: Any = "auto", **kw: Any
+) -> dict[str, Any]:
     async def build(tasks: Sequence[FunctionTask], *_: Any, **__: Any) -> dict[str, TaskData]:
         return {t.task_id: _data(t.task_id, MATRICES[t.task_id], COUNTS[t.task_id], CORRECT[t.task_id],
                                  executed[t.task_id]) for t in tasks}  # fmt: skip
 
     cfg = SelectConfig(suite="humaneval", pool_solutions="/s.jsonl", pool_tests="/t.jsonl",
-                       strategies=["random", "maxpass", "codet", "b4"])  # fmt: skip
+                       strategies=["random", "maxpass", "codet", "b4"], extraction=extraction)  # fmt: skip
     sols = Pool(
         "solutions", [PoolRecord(task_id=t, kind="solutions", samples=["    return 1\n"]) for t in MATRICES]
     )
@@ -415,3 +417,18 @@ def test_report_b4_column_is_b4s_protocol(tmp_path: Path) -> None:
     codet_outcomes = [o.resolved for o in load_run("b4col", tmp_path).outcomes
                       if o.system == "maxpass" and o.task_id in ("t0", "t1")]  # fmt: skip
     assert np.mean(codet_outcomes) == pytest.approx((1 + 1 / 7) / 2)
+
+
+def test_a_run_made_before_extraction_resumes_only_as_codet(tmp_path: Path) -> None:
+    """An older harness cut every sample as CodeT does: its run (manifest without ``extraction``) resumes
+    under ``--extraction codet`` and is refused under ``auto``, which would mix readings in one run."""
+    _run(tmp_path, "old", {"t0": 1, "t1": 1, "t2": 1})
+    manifest = tmp_path / "old" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    del data["config"]["extraction"]
+    manifest.write_text(json.dumps(data))
+    (tmp_path / "old" / "table.json").unlink()  # not finished: the matrices are reused, selection reruns
+    with pytest.raises(StoreError, match="extraction: absent from the manifest"):
+        _run(tmp_path, "old", {"t0": 1, "t1": 1, "t2": 1})
+    resumed = _run(tmp_path, "old", {"t0": 1, "t1": 1, "t2": 1}, extraction="codet")
+    assert resumed["matrices_reused"] == 3 and resumed["extraction"] == "codet"

@@ -335,6 +335,8 @@ def run_select(
     started = time.monotonic()
     tasks, tests = select_tasks(cfg, suite_tasks, pools[0], pools[1])
     config, defaults = cfg.model_dump(mode="json"), ConfigDefaults.of(type(cfg))
+    # A run made before --extraction existed read every sample as CodeT does: it resumes as that only.
+    defaults = ConfigDefaults({**defaults.values, "extraction": "codet"}, defaults.nested)
     run = Run(results_dir, run_id, "select", config, seeds=list(cfg.seeds), defaults=defaults)
     try:
         table_path = run.dir / "table.json"
