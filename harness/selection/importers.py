@@ -31,12 +31,13 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from harness.errors import DataError
+from harness.errors import DataError, MissingExtraError
 from harness.tasks import FunctionTask, Pool, PoolProvenance, PoolRecord
 from harness.tasks._loaders import codet_test_prompt
 from harness.tasks._pools import POOL_VERSION, PoolKind
@@ -136,13 +137,19 @@ class PromptIndex:
         self.by_id = {t.task_id: t for t in tasks}
         self.by_key = {k: t for t in tasks if (k := _id_key(t.task_id)) is not None}
         self.exact = {self._prompt(t.prompt, t): t for t in tasks}
-        self.standard = {self._prompt(p, self.by_id[i]): self.by_id[i] for i, p in _standard_prompts(suite)}
+        self._suite = suite
         sigs: dict[str, list[FunctionTask]] = {}
         for t in tasks:
             sig = _signature(t.prompt, t.entry_point)
             if sig is not None:
                 sigs.setdefault(sig, []).append(t)
         self.signature = {s: ts[0] for s, ts in sigs.items() if len(ts) == 1}
+
+    @cached_property
+    def standard(self) -> dict[str, FunctionTask]:
+        """The standard prompts, read when a prompt is not the suite's (CodeT files only)."""
+        pairs = [(i, p) for i, p in _standard_prompts(self._suite) if i in self.by_id]
+        return {self._prompt(p, self.by_id[i]): self.by_id[i] for i, p in pairs}
 
     def _prompt(self, prompt: str, task: FunctionTask) -> str:
         if self.kind == "solutions":
@@ -174,7 +181,7 @@ def _standard_prompts(suite: str) -> list[tuple[str, str]]:
         from harness.tasks._loaders import load_humaneval_pypi
 
         return [(t.task_id, t.prompt) for t in load_humaneval_pypi()]
-    except Exception:  # the extra is optional: signature matching still covers the standard prompts
+    except MissingExtraError:  # the extra is optional: signature matching still covers the standard prompts
         return []
 
 
