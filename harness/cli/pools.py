@@ -54,5 +54,5 @@ def import_(
         print_json({**imported.report.to_json(), "out": str(out)})
         return
     for line in imported.report.lines():
-        console.print(line, markup=False, highlight=False)
-    console.print(f"wrote {len(imported.pool)} tasks to {out}", markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"wrote {len(imported.pool)} tasks to {out}", markup=False, highlight=False, soft_wrap=True)

@@ -206,7 +206,7 @@ def register(app: typer.Typer) -> None:
         )
         for item in imported:  # what was read and skipped, on stderr (with --json too)
             for line in item.report.lines():
-                console.print(line, markup=False, highlight=False)
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
         pools = (imported[0].pool, imported[1].pool)
         cfg = SelectConfig.model_validate(
             {
