@@ -29,11 +29,11 @@ def test_noise_that_no_tool_reads_gives_the_same_key() -> None:
     key = patch_key(PATCH)
     assert len(key) == 64
     variants = {
-        "crlf": PATCH.replace("\n", "\r\n"),
         "index line": PATCH.replace("index 757cb2797..08670d2b2 100644", "index 1111111..2222222 100644"),
         "no index line": PATCH.replace("index 757cb2797..08670d2b2 100644\n", ""),
-        "no final newline": PATCH.rstrip("\n"),
         "blank lines after": PATCH + "\n\n",
+        "signature after": PATCH + "-- \n2.39.2\n\n",
+        "crlf index line only": PATCH.replace("100644\n", "100644\r\n", 1),
         "leading newline": "\n" + PATCH,
         "header noise": "From 1234 Mon Sep 17 00:00:00 2001\nSubject: [PATCH] fix\n\n---\n" + PATCH,
         "section heading": PATCH.replace("@@ def mean(values):", "@@"),
@@ -53,6 +53,9 @@ def test_what_decides_applying_changes_the_key() -> None:
         "trailing space in an added line": PATCH.replace("+# end", "+# end "),
         "another file": PATCH.replace("pkg/ops.py", "pkg/other.py"),
         "one CRLF line is content": PATCH.replace("+# end\n", "+# end\r\n"),
+        # Both look like noise but change what the apply chain does (see test_crlf_and_final_newline...).
+        "crlf": PATCH.replace("\n", "\r\n"),
+        "no final newline": PATCH.rstrip("\n"),
         "no newline marker": PATCH + "\\ No newline at end of file\n",
     }
     for name, text in variants.items():
@@ -63,9 +66,10 @@ def test_empty_and_unreadable_patches() -> None:
     assert patch_key(None) == patch_key("") == patch_key("  \n") == ""
     broken = PATCH.replace("@@ -1,3 +1,5 @@", "@@ -1,9 +1,9 @@")  # counts beyond its lines
     assert patch_key(broken) and patch_key(broken) != patch_key(PATCH)
-    # Unreadable: only the same bytes (modulo CRLF everywhere) share a key.
+    # Unreadable: only the same bytes share a key.
     assert patch_key(broken.replace("index 757cb2797", "index 0000000")) != patch_key(broken)
-    assert patch_key(broken.replace("\n", "\r\n")) == patch_key(broken)
+    assert patch_key(broken.replace("\n", "\r\n")) != patch_key(broken)
+    assert patch_key(broken) == patch_key(str(broken))
 
 
 def test_hunk_order_is_part_of_the_key() -> None:
@@ -90,3 +94,73 @@ def test_real_predictions_a_leading_newline_is_the_same_patch() -> None:
     assert moatless != sweagent and patch_key(moatless) == patch_key(sweagent)
     coder = patch("20240604_CodeR", "pytest-dev__pytest-5227")
     assert patch_key(coder) != patch_key(moatless)
+
+
+TWO_FILES = """diff --git a/f.txt b/f.txt
+index d68dd40..a7bc997 100644
+--- a/f.txt
++++ b/f.txt
+@@ -1,4 +1,4 @@
+ a
+-b
++B
+ c
+ d
+diff --git a/g.txt b/g.txt
+new file mode 100644
+index 0000000..3e75765
+--- /dev/null
++++ b/g.txt
+@@ -0,0 +1 @@
++new
+"""
+
+
+def _apply(tmp: Path, patch: str) -> tuple[str | None, dict[str, bytes]]:
+    """The apply chain's verdict and the tree it leaves, on a fresh two-file repository."""
+    import shutil
+    import subprocess
+
+    from harness.evaluation import applied_method, apply_script
+
+    repo = tmp / "repo"
+    shutil.rmtree(repo, ignore_errors=True)
+    repo.mkdir()
+    (repo / "f.txt").write_text("a\nb\nc\nd\n")
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    for cmd in (["init", "-q"], ["add", "."], ["commit", "-qm", "base"]):
+        subprocess.run([*git, *cmd], cwd=repo, check=True)
+    (tmp / "p.diff").write_bytes(patch.encode())
+    out = subprocess.run(
+        ["sh", "-c", apply_script(str(tmp / "p.diff"))], cwd=repo, capture_output=True, text=True
+    )
+    tree = {
+        str(p.relative_to(repo)): p.read_bytes()
+        for p in repo.rglob("*")
+        if p.is_file() and ".git" not in p.parts
+    }
+    return applied_method(out.stdout, patch), tree
+
+
+def test_the_apply_chain_agrees_with_the_key(tmp_path: Path) -> None:
+    import shutil
+
+    if not (shutil.which("git") and shutil.which("patch")):
+        pytest.skip("needs git and patch on this machine")
+    method, tree = _apply(tmp_path, TWO_FILES)
+    assert method == "git apply --verbose" and tree["g.txt"] == b"new\n"
+    same = {
+        "leading newline": "\n" + TWO_FILES,
+        "blank lines and a signature after": TWO_FILES + "\n-- \n2.39.2\n\n",
+        "index lines": TWO_FILES.replace("index d68dd40..a7bc997", "index 1234567..89abcde"),
+        "commit message before": "commit abc\nAuthor: x\n\n    fix\n\n" + TWO_FILES,
+        "text between files": TWO_FILES.replace("diff --git a/g.txt", "between\ndiff --git a/g.txt"),
+        "hunk heading": TWO_FILES.replace("@@ -1,4 +1,4 @@", "@@ -1,4 +1,4 @@ def f():"),
+    }
+    for name, text in same.items():
+        assert patch_key(text) == patch_key(TWO_FILES), name
+        assert _apply(tmp_path, text) == (method, tree), name
+    # What the key keeps although it looks like noise: the chain does not apply these.
+    for name, text in {"crlf": TWO_FILES.replace("\n", "\r\n"), "no final newline": TWO_FILES[:-1]}.items():
+        assert patch_key(text) != patch_key(TWO_FILES), name
+        assert _apply(tmp_path, text)[0] is None, name

@@ -1,23 +1,24 @@
 """A key for patches that must get the same verdict: equal keys, same evaluation.
 
-:func:`patch_key` normalises only what neither ``git apply`` nor GNU ``patch`` reads, so that two
-patches with equal keys apply (or fail) the same way on the same tree and make the same files:
+:func:`patch_key` drops only what neither ``git apply`` nor GNU ``patch`` reads, so that two patches
+with equal keys apply (or fail) the same way on the same tree and make the same files:
 
-* line endings, when *every* line of the patch ends in CRLF (a patch sent through a Windows tool);
-  a patch with some CRLF lines keeps them, since those ``\\r`` are content;
-* the ``index <sha>..<sha>`` lines, text before the first file header (``From``, a commit message,
-  ``git format-patch`` noise) and text between files that no tool reads;
-* the section heading after a hunk's ``@@ ... @@`` (a function name; ignored by both tools);
-* a missing final newline and blank lines after the last hunk's counted lines.
+* the ``index <sha>..<sha>`` lines;
+* text before the first file header (blank lines, ``From``/``Subject``, a commit message) and text
+  between files or after the last hunk's counted lines (blank lines, a ``-- `` signature);
+* the section heading after a hunk's ``@@ ... @@`` (a function name).
 
 Everything else is kept, in order: file headers (``diff --git``, ``---``/``+++`` paths, modes, renames,
 new and deleted files, binary parts), each hunk's line numbers and counts, and every context, removed
 and added line byte for byte, with ``\\ No newline at end of file`` markers. Context lines and hunk line
-numbers decide where (and whether) a hunk applies, so they are part of the key; so is hunk order.
+numbers decide where (and whether) a hunk applies; hunk order too. Two things that look like noise are
+kept on purpose, because the apply chain (``_apply``) treats them differently (checked on a two-file
+patch): CRLF line endings (``git apply`` rejects such a patch, ``git apply --reject`` then creates its new
+files with ``\\r`` in them and ``patch`` refuses the rest: not applied, where the LF patch applies) and a
+missing final newline (``git apply`` calls the patch corrupt; not applied either).
 
 A patch this parser cannot read hunk by hunk (counts that do not match its lines, a hunk outside any
-file) gets the sha256 of its text with only the CRLF rule applied: such patches share a key only
-with a patch of the same bytes.
+file) gets the sha256 of its bytes: it shares a key only with the same bytes.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-KEY_VERSION = 1
+KEY_VERSION = 2
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _FILE_HEADER = (
     "diff --git ",
@@ -53,9 +54,7 @@ class _Unreadable(ValueError):
 def _lines(patch: str) -> list[str]:
     lines = patch.split("\n")
     if lines and lines[-1] == "":
-        lines.pop()  # the final newline (or its absence) is not part of the key
-    if lines and all(line.endswith("\r") for line in lines):
-        lines = [line[:-1] for line in lines]
+        lines.pop()  # the final newline; its absence is marked in the key (see patch_key)
     return lines
 
 
@@ -123,9 +122,10 @@ def patch_key(patch: str | None) -> str:
         return ""
     lines = _lines(patch)
     try:
-        canon = "\n".join(_canonical(lines)) + "\n"
-        tag = "diff"
+        canon, tag = "\n".join(_canonical(lines)) + "\n", "diff"
     except _Unreadable:
-        canon, tag = "\n".join(lines) + "\n", "raw"
+        canon, tag = patch, "raw"
+    if not patch.endswith("\n"):
+        tag += "/no-final-newline"  # git apply refuses such a patch where it takes the same with one
     data = f"harness-patch-key/{KEY_VERSION}/{tag}\n{canon}".encode("utf-8", "surrogatepass")
     return hashlib.sha256(data).hexdigest()
