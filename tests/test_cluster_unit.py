@@ -11,15 +11,17 @@ from harness.errors import SandboxError
 
 
 def test_harness_never_imports_ray_without_cluster() -> None:
-    """``import harness``, the CLI (``harness eval`` included) and the packages a run uses load no Ray,
-    nor does ``harness.cluster`` itself until it connects."""
+    """``import harness``, the CLI (``harness eval`` and ``harness run`` included) and the packages a run
+    uses load no Ray, nor does ``harness.cluster`` itself until it connects."""
     code = (
         "import sys\n"
         "import harness, harness.cli, harness.cli.tasks, harness.sandbox, harness.evaluation, harness.cluster\n"
         "from typer.testing import CliRunner\n"
         "from harness.cli import app\n"
-        "res = CliRunner().invoke(app, ['eval', '--help'])\n"
-        "assert res.exit_code == 0 and '--cluster' in res.output, res.output\n"
+        "for cmd in ('eval', 'run'):\n"
+        "    res = CliRunner().invoke(app, [cmd, '--help'])\n"
+        "    assert res.exit_code == 0 and '--cluster' in res.output, res.output\n"
+        "import harness.pipeline._main, harness.pipeline.run\n"
         "loaded = sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.'))\n"
         "assert not loaded, loaded\n"
     )
@@ -37,3 +39,19 @@ def test_ray_errors_become_sandbox_errors() -> None:
         raise rx.ActorDiedError()
     with pytest.raises(SandboxError, match="this sandbox is closed"), ray_errors("x"):
         raise rx.RayTaskError("run", "tb", SandboxError("this sandbox is closed"))
+
+
+def test_the_cluster_of_a_run_config_is_checked_and_not_part_of_the_run() -> None:
+    from harness.errors import ConfigError
+    from harness.pipeline import parse_config
+
+    base = {"suite": "tasks/local", "models": {"default": {"spec": "scripted"}}}
+    with pytest.raises(
+        ConfigError, match=r"cluster: .*'ray:/x' is not a Ray cluster: auto or ray://HOST:PORT"
+    ):
+        parse_config({**base, "cluster": "ray:/x"})
+    with pytest.raises(ConfigError, match=r"retries: Input should be less than or equal to 10"):
+        parse_config({**base, "retries": 11})
+    on = parse_config({**base, "cluster": "ray://10.0.0.5:10001", "retries": 3})
+    # Where it runs is not what it computes: the manifest's config is the local run's.
+    assert on.identity() == parse_config(base).identity()

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from harness.cli._common import InputFile, OutputDir, RunId, console, friendly_errors, print_json
+from harness.cli._values import ClusterAddress
 
 
 def register(app: typer.Typer) -> None:
@@ -33,6 +34,15 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the summary as one JSON object.")
         ] = False,
+        cluster: Annotated[
+            str | None,
+            typer.Option(
+                parser=ClusterAddress(),
+                help="Run every sandbox on the nodes of a Ray cluster (auto, or ray://HOST:PORT; overrides "
+                "the config's cluster); models, budgets, the cache and the results stay here. Needs the "
+                "ray extra; see docs/cluster.md.",
+            ),
+        ] = None,
     ) -> None:
         """Context, N testing+editing trajectories per task, voting/B4, selection, hidden-test evaluation."""
         from harness.pipeline._config import load_config
@@ -48,6 +58,7 @@ def register(app: typer.Typer) -> None:
             results_dir=results_dir or default_results_dir(),
             run_id=rid,
             progress=None if as_json else console.print,
+            cluster=cluster,
         )
         if as_json:
             print_json(data)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from harness.cluster._cluster import NAMESPACE, Cluster, connect, run_on_cluster
 from harness.cluster._host import SLOTS, SandboxHost, SandboxSpec
+from harness.cluster._images import ImageRecipe
 from harness.cluster._sandbox import RaySandbox
 
 __all__ = [
     "NAMESPACE",
     "SLOTS",
     "Cluster",
+    "ImageRecipe",
     "RaySandbox",
     "SandboxHost",
     "SandboxSpec",

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from harness._extras import require
 from harness.cluster._host import SLOTS, SandboxSpec, host_actor_class
+from harness.cluster._images import ImageRecipe
 from harness.cluster._sandbox import RaySandbox, ray_errors
 from harness.errors import ConfigError, SandboxError
 from harness.sandbox._types import SandboxProfile
@@ -49,14 +50,34 @@ class Cluster:
         return self._hosts[node_id]
 
     async def sandbox(
-        self, image: str | None = None, profile: SandboxProfile | None = None, *, run_id: str | None = None
+        self,
+        image: str | None = None,
+        profile: SandboxProfile | None = None,
+        *,
+        run_id: str | None = None,
+        base: str | None = None,
+        recipe: ImageRecipe | None = None,
     ) -> RaySandbox:
-        """A started docker sandbox on a node with a free slot (waits for one while all are taken)."""
-        return await self.open(SandboxSpec(image=image, profile=profile, run_id=run_id or self.run_id))
+        """A started docker sandbox on a node with a free slot (waits for one while all are taken);
+        with ``recipe``, of the image the node has for it (built or pulled there first)."""
+        spec = SandboxSpec(
+            image=image, profile=profile, run_id=run_id or self.run_id, base=base, recipe=recipe
+        )
+        return await self.open(spec)
 
-    async def eval_sandbox(self, image: str, *, network: bool = False) -> RaySandbox:
+    async def eval_sandbox(
+        self, image: str, *, network: bool = False, recipe: ImageRecipe | None = None
+    ) -> RaySandbox:
         """An evaluation container on a node with a free slot: ``harness eval``'s ``sandbox_factory``."""
-        return await self.open(SandboxSpec(kind="eval", image=image, run_id=self.run_id, network=network))
+        spec = SandboxSpec(kind="eval", image=image, run_id=self.run_id, network=network, recipe=recipe)
+        return await self.open(spec)
+
+    async def image_counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Per node id, what its host actor did for images (:meth:`SandboxHost.images`); lost nodes
+        are left out."""
+        ids = list(self._hosts)
+        got = await asyncio.gather(*(self._hosts[n].images.remote() for n in ids), return_exceptions=True)
+        return {n: g for n, g in zip(ids, got, strict=True) if not isinstance(g, BaseException)}
 
     async def open(self, spec: SandboxSpec) -> RaySandbox:
         from ray.util.placement_group import placement_group, placement_group_table, remove_placement_group

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from harness._extras import require
+from harness.cluster._images import ImageRecipe, NodeImages
 from harness.errors import SandboxError
 from harness.sandbox._types import ExecResult, SandboxProfile
 
@@ -29,8 +30,9 @@ SLOTS = "sandbox_slots"
 
 class SandboxSpec(BaseModel):
     """What to start on a node. ``docker``: a :class:`~harness.sandbox.DockerSandbox` of ``image`` with
-    ``profile``; ``eval``: an evaluation container of ``image`` (what ``harness eval`` starts locally),
-    with the default bridge when ``network``."""
+    ``profile`` (its workspace seeded from ``base`` when given); ``eval``: an evaluation container of
+    ``image`` (what ``harness eval`` starts locally), with the default bridge when ``network``. With a
+    ``recipe``, the image is the one the node has for it (built or pulled there first)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -39,6 +41,8 @@ class SandboxSpec(BaseModel):
     profile: SandboxProfile | None = None
     run_id: str | None = None
     network: bool = False
+    base: str | None = None
+    recipe: ImageRecipe | None = None
 
 
 class SandboxHost:
@@ -47,6 +51,7 @@ class SandboxHost:
 
     def __init__(self) -> None:
         self._boxes: dict[str, EvalSandbox] = {}
+        self._images = NodeImages()
 
     async def where(self) -> dict[str, Any]:
         """The Ray node id, host name and pid of this actor (placement is asserted with these)."""
@@ -57,18 +62,24 @@ class SandboxHost:
             "pid": os.getpid(),
         }
 
+    async def images(self) -> dict[str, dict[str, int]]:
+        """Per image tag, how many times this actor built it, found it already there, or pulled it."""
+        return self._images.counts.as_dict()
+
     async def open(self, spec: SandboxSpec) -> str:
         """Start a sandbox of ``spec`` on this node; its key for the other calls."""
         sb: EvalSandbox
+        image = spec.image if spec.recipe is None else await self._images.ensure(spec.recipe)
         if spec.kind == "docker":
             from harness.sandbox._docker import DockerSandbox
 
-            sb = await DockerSandbox.create(spec.image, spec.profile, run_id=spec.run_id)
+            extra = {} if spec.base is None else {"base": spec.base}
+            sb = await DockerSandbox.create(image, spec.profile, run_id=spec.run_id, **extra)
         else:
             from harness.evaluation._container import EvalContainer
 
-            assert spec.image is not None
-            sb = await EvalContainer.start(spec.image, run_id=spec.run_id, network=spec.network)
+            assert image is not None
+            sb = await EvalContainer.start(image, run_id=spec.run_id, network=spec.network)
         key = uuid.uuid4().hex
         self._boxes[key] = sb
         return key

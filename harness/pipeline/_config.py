@@ -14,12 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness._extras import require
 from harness.errors import ConfigError
 
 STAGES = ("relevance", "ranking", "testing", "editing", "selection")
+PLACEMENT_KEYS = ("cluster", "retries")
 
 
 class ModelConfig(BaseModel):
@@ -141,6 +142,14 @@ class PipelineConfig(BaseModel):
     our trajectories' as candidates of voting, B4 and selection, keeping their provenance. Relative
     paths are resolved from the config file's folder by :func:`load_config` (from the working
     directory when the config is built in code)."""
+    cluster: str | None = None
+    """Run every sandbox of the pipeline on the nodes of a Ray cluster: ``auto`` or ``ray://HOST:PORT``
+    (``--cluster`` overrides it; see ``docs/cluster.md``). Model calls, budgets, the response cache and
+    the run folder stay on the driver. Not part of the run's identity: a run started here resumes on a
+    cluster and the other way round."""
+    retries: int = Field(default=2, ge=0, le=10)
+    """How many more times a unit (a trajectory, a task's selection, a candidate's evaluation) is tried
+    after its sandbox failed (a lost node, a dead engine); the count is in the summary's ``retries``."""
     cache_dir: str | None = None
     """Folder of the patch matrices' row cache by content hash (the pass-matrix engine's SQLite
     store), so voting over the same patches and tests again starts no sandbox. Default:
@@ -154,6 +163,20 @@ class PipelineConfig(BaseModel):
         if len(set(self.ensemble)) != len(self.ensemble):
             raise ValueError("ensemble names a predictions file twice")
         return self
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster(cls, value: str | None) -> str | None:
+        from harness.cli._values import ClusterAddress  # the CLI's own check of --cluster
+
+        return None if value is None else ClusterAddress()(value)
+
+    def identity(self) -> dict[str, Any]:
+        """The config as the run's manifest keeps it, ``cluster`` and ``retries`` at their defaults:
+        where a unit runs and how often it may be tried again do not change the outcomes, so a resume
+        may change them (a run started locally resumes on a cluster, and the other way round)."""
+        defaults = {k: type(self).model_fields[k].default for k in PLACEMENT_KEYS}
+        return self.model_copy(update=defaults).model_dump(mode="json")
 
     def resolve_paths(self, base: Path) -> PipelineConfig:
         """A copy whose ``ensemble`` and ``cache_dir`` paths are absolute, relative ones from ``base``."""

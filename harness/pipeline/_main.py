@@ -11,8 +11,8 @@ from harness.errors import ConfigError
 from harness.models import Budget, BudgetLimits, CostMeter, load
 from harness.pipeline._config import STAGES, PipelineConfig
 from harness.pipeline._records import summary, write_summary
-from harness.pipeline.run import Deps, Pipeline, StageModelSet, docker_deps
-from harness.store import ConfigDefaults, Run
+from harness.pipeline.run import Deps, Pipeline, StageModelSet, cluster_deps, docker_deps
+from harness.store import ConfigDefaults, Run, TaskOutcome
 from harness.tasks import RepoTask, load_suite
 
 
@@ -62,20 +62,28 @@ def run_pipeline(
     run_id: str,
     deps: Deps | None = None,
     progress: Callable[[str], None] | None = None,
+    cluster: str | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the pipeline; returns the summary also written to ``summary.json``."""
+    """Run (or resume) the pipeline; returns the summary also written to ``summary.json``.
+
+    ``cluster`` (else the config's ``cluster``): every sandbox on the nodes of that Ray cluster, the
+    rest here. The summary's ``retries`` counts the units tried again after their sandbox failed."""
     tasks = select_tasks(cfg, base)
     models = load_models(cfg, base)
-    run = Run(
-        results_dir, run_id, "pipeline", cfg.model_dump(mode="json"), defaults=ConfigDefaults.of(type(cfg))
-    )
+    address = cluster or cfg.cluster
+    run = Run(results_dir, run_id, "pipeline", cfg.identity(), defaults=ConfigDefaults.of(type(cfg)))
     try:
-        pipeline = Pipeline(cfg, tasks, run, models, deps or docker_deps(cfg, run_id), progress=progress)
-        outcomes = asyncio.run(pipeline())
+        if deps is None and address is not None:
+            pipeline, outcomes = _on_cluster(address, cfg, tasks, run, models, progress)
+        else:
+            pipeline = Pipeline(cfg, tasks, run, models, deps or docker_deps(cfg, run_id), progress=progress)
+            outcomes = asyncio.run(pipeline())
         data = summary(outcomes, pipeline.stage_totals())
         data["run_id"] = run_id
         data["run_dir"] = str(run.dir)
         data["resumed"] = run.resumed
+        data["retries"] = sum(pipeline.retries.values())
+        data["retried_units"] = dict(sorted(pipeline.retries.items()))
         write_summary(run, data)
         run.finish("done")
     except BaseException:
@@ -84,3 +92,23 @@ def run_pipeline(
     finally:
         run.close()
     return data
+
+
+def _on_cluster(
+    address: str,
+    cfg: PipelineConfig,
+    tasks: list[RepoTask],
+    run: Run,
+    models: StageModelSet,
+    progress: Callable[[str], None] | None,
+) -> tuple[Pipeline, list[TaskOutcome]]:
+    from harness.cluster import Cluster, run_on_cluster
+
+    made: list[Pipeline] = []
+
+    async def main(c: Cluster) -> list[TaskOutcome]:
+        made.append(Pipeline(cfg, tasks, run, models, cluster_deps(cfg, run.run_id, c), progress=progress))
+        return await made[0]()
+
+    outcomes = run_on_cluster(address, main, run_id=run.run_id)
+    return made[0], outcomes

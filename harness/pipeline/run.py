@@ -18,21 +18,29 @@ Trajectory logs are ``trajectories/<key>/t<i>.jsonl`` (``context.jsonl``, ``sele
 Trajectories run ``limits.trajectories`` at once over all tasks, each in its own sandbox of the task's
 instance image; the first of a task runs alone when ``first_alone``. Models only ever get the task's
 public view; the hidden tests are read by evaluation alone.
+
+A unit whose sandbox fails (:class:`SandboxError`: a lost cluster node, a dead engine) is tried again,
+up to ``retries`` more times, from scratch; the summary counts the retries. The models of a trajectory
+(and of a task's selection loop) send a seed of their own, derived from the unit, so a unit tried again
+sends the very requests of its former attempt, which the response cache answers: no answered call is
+paid twice (within a run, and across a killed and resumed one).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from harness.errors import SandboxError
 from harness.evaluation._instance import SandboxFactory, default_sandbox, evaluate_patch
-from harness.models._types import Model
+from harness.evaluation._report import InstanceReport
+from harness.models._types import Completion, Message, Model
 from harness.pipeline._chat import Spent
 from harness.pipeline._config import PipelineConfig
 from harness.pipeline._records import (
@@ -55,7 +63,12 @@ from harness.store._outcomes import OutcomeAppender
 from harness.tasks._repo import RepoTask
 from harness.trajectory import TrajectoryLog
 
+if TYPE_CHECKING:
+    from harness.cluster import Cluster
+    from harness.evaluation._container import EvalSandbox
+
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 PIPELINE_STAGES = ("context", "testing", "editing", "selection", "evaluation")
 
 
@@ -86,6 +99,43 @@ class StageModelSet:
     selection: Model
 
 
+class SeededModel:
+    """``model`` whose calls without a seed carry ``seed``: the same conversation asks the same
+    requests, which the response cache answers when they were answered before."""
+
+    def __init__(self, model: Model, seed: int) -> None:
+        self.model, self.seed = model, seed
+        self.name = model.name
+
+    async def sample(
+        self,
+        messages: Sequence[Message],
+        *,
+        n: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_tokens: int = 1024,
+        stop: Sequence[str] | None = None,
+        seed: int | None = None,
+        logprobs: bool = False,
+    ) -> list[Completion]:
+        return await self.model.sample(
+            messages,
+            n=n,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            stop=stop,
+            seed=self.seed if seed is None else seed,
+            logprobs=logprobs,
+        )
+
+
+def unit_seed(unit: str) -> int:
+    """A seed of its own for ``unit`` (``<task>#<i>``, ``<task>/selection``), the same in every run."""
+    return int.from_bytes(hashlib.sha256(unit.encode()).digest()[:4], "big") >> 1
+
+
 def docker_deps(cfg: PipelineConfig, run_id: str) -> Deps:
     """Real images and sandboxes: ``TaskImages`` and a strict ``DockerSandbox`` of the instance image
     whose workspace is seeded from ``/testbed``."""
@@ -100,6 +150,36 @@ def docker_deps(cfg: PipelineConfig, run_id: str) -> Deps:
 
     return Deps(
         image=images.instance_image, trajectory_sandbox=sandbox, roots=Roots(profile.workspace, TESTBED)
+    )
+
+
+def cluster_deps(cfg: PipelineConfig, run_id: str, cluster: Cluster) -> Deps:
+    """:func:`docker_deps` on the nodes of a Ray cluster: every trajectory, voting, selection-agent and
+    evaluation sandbox is placed by Ray on a node with a free slot, whose host actor makes sure the
+    instance image is there (built on the node from the same recipe, once per node)."""
+    from harness.cluster import ImageRecipe
+    from harness.sandbox import SandboxProfile
+    from harness.tasks.images import TESTBED
+
+    profile = SandboxProfile.strict(memory=cfg.sandbox_memory)
+    recipes: dict[str, ImageRecipe] = {}
+
+    def image(task: RepoTask) -> str:
+        recipe = ImageRecipe.of(task, base_image=cfg.base_image)
+        recipes[recipe.key] = recipe
+        return recipe.key
+
+    async def sandbox(image: str) -> ClosableSandbox:
+        return await cluster.sandbox(profile=profile, run_id=run_id, base=TESTBED, recipe=recipes[image])
+
+    async def eval_sandbox(image: str, *, network: bool = False) -> EvalSandbox:
+        return await cluster.eval_sandbox(image, network=network, recipe=recipes[image])
+
+    return Deps(
+        image=image,
+        trajectory_sandbox=sandbox,
+        eval_sandbox=eval_sandbox,
+        roots=Roots(profile.workspace, TESTBED),
     )
 
 
@@ -120,6 +200,8 @@ class Pipeline:
         self.progress = progress or (lambda _msg: None)
         self._traj_gate = asyncio.Semaphore(cfg.limits.trajectories)
         self._images: dict[str, str] = {}
+        self.retries: dict[str, int] = {}
+        """Per unit (``trajectory <task>#<i>``, ...), how many times it was tried again (this process)."""
         # Other systems' patches (config ``ensemble``), read once here so a bad file fails the run
         # before any model call; they join ours at selection.
         self._external = load_external(cfg.ensemble) if cfg.ensemble else {}
@@ -153,6 +235,24 @@ class Pipeline:
             self._images[task.instance_id] = await asyncio.to_thread(self.deps.image, task)
         return self._images[task.instance_id]
 
+    async def _retrying(self, unit: str, attempt: Callable[[str], Awaitable[R]]) -> R:
+        """``attempt(note)`` until it does not raise :class:`SandboxError`, at most ``retries`` more
+        times; ``note`` says why a later attempt runs (empty for the first)."""
+        note = ""
+        for tried in range(self.cfg.retries + 1):
+            try:
+                return await attempt(note)
+            except SandboxError as exc:
+                if tried == self.cfg.retries:
+                    raise SandboxError(
+                        f"{unit}: its sandbox failed {tried + 1} times, last: {exc}; the results so far "
+                        "are kept: rerun with the same --run-id to resume (on the cluster or locally)"
+                    ) from exc
+                self.retries[unit] = tried + 1
+                note = f"retry {tried + 1} of {self.cfg.retries} after: {exc}"
+                self.progress(f"{unit}: sandbox failed ({exc}); {note.split(' after')[0]}")
+        raise AssertionError("unreachable")
+
     # -- stages ----------------------------------------------------------------------------------
     async def context(self, task: RepoTask) -> ContextResult:
         key, tid = task_key(task.instance_id), task.instance_id
@@ -161,11 +261,15 @@ class Pipeline:
             return self._load(rel, ContextResult)
         self.run.mark("context", tid, "running")
         image = await self._image(task)
-        sandbox = await self.deps.trajectory_sandbox(image)
-        try:
-            sources = await read_sources(sandbox, self.deps.roots, self.cfg.max_file_chars * 10)
-        finally:
-            await sandbox.close()
+
+        async def read(_note: str) -> dict[str, str]:
+            sandbox = await self.deps.trajectory_sandbox(image)
+            try:
+                return await read_sources(sandbox, self.deps.roots, self.cfg.max_file_chars * 10)
+            finally:
+                await sandbox.close()
+
+        sources = await self._retrying(f"context {tid}", read)
         suffixes = tuple(self.cfg.source_suffixes)
         log = self._log(key, "context", fresh=True)
         try:
@@ -195,12 +299,11 @@ class Pipeline:
         image = await self._image(task)
         async with self._traj_gate:
             self.run.mark("trajectory", unit, "running")
-            try:
-                record = await self._attempt(task, index, ctx, image, key)
-            except SandboxError as exc:
-                # The backend failed, not the model: one more attempt from scratch, then give up.
-                self.progress(f"{tid}: trajectory {index}: sandbox failed ({exc}); retrying once")
-                record = await self._attempt(task, index, ctx, image, key, note=f"retry after: {exc}")
+            # The backend failed, not the model: the trajectory again from scratch, its answered
+            # calls replayed from the response cache (the same seed asks the same requests).
+            record = await self._retrying(
+                f"trajectory {unit}", lambda note: self._attempt(task, index, ctx, image, key, note=note)
+            )
         self.run.write_json(rel, record.model_dump(mode="json"))
         self.run.mark("trajectory", unit, "done")
         verdict = {0: "fixed", 2: "not fixed", None: "no test"}.get(record.edited_exit, "crashed")
@@ -216,14 +319,15 @@ class Pipeline:
         if note:
             log.append("note", {"kind": "retry", "message": note})
         sandbox = await self.deps.trajectory_sandbox(image)
+        seed = unit_seed(f"{task.instance_id}#{index}")
         try:
             return await run_trajectory(
                 task.public_view(),
                 index,
                 sandbox,
                 ctx.included,
-                testing_model=self.models.testing,
-                editing_model=self.models.editing,
+                testing_model=SeededModel(self.models.testing, seed),
+                editing_model=SeededModel(self.models.editing, seed),
                 log=log,
                 roots=self.deps.roots,
                 testing_turns=self.cfg.testing_turns,
@@ -250,6 +354,11 @@ class Pipeline:
         if self._done("selection", tid, rel):
             return self._load(rel, SelectionRecord)
         self.run.mark("selection", tid, "running")
+        return await self._retrying(f"selection {tid}", lambda note: self._select(task, records, note))
+
+    async def _select(self, task: RepoTask, records: list[TrajectoryRecord], note: str) -> SelectionRecord:
+        key, tid = task_key(task.instance_id), task.instance_id
+        rel = f"selection/{key}.json"
         start = time.monotonic()
         image = await self._image(task)
         public = task.public_view()
@@ -272,10 +381,12 @@ class Pipeline:
         method, reason, fell_back, spent = self.cfg.selector, "", False, Spent()
         if self.cfg.selector == "agent":
             log = self._log(key, "selection", fresh=True)
+            if note:
+                log.append("note", {"kind": "retry", "message": note})
             try:
                 res = await select_patch(
                     public,
-                    self.models.selection,
+                    SeededModel(self.models.selection, unit_seed(f"{tid}/selection")),
                     v.dedup.unique,
                     v.matrix,
                     image=image,
@@ -340,15 +451,7 @@ class Pipeline:
                 outcomes.append("not_evaluated")
                 resolved.append(None)
                 continue
-            report = await evaluate_patch(
-                task,
-                patch,
-                image,
-                model_name="harness",
-                sandbox_factory=self.deps.eval_sandbox,
-                test_timeout=self.cfg.test_timeout * 10,
-                log_dir=self.run.dir / "eval" / key / f"c{k}",
-            )
+            report = await self._evaluate(task, patch, image, f"evaluation {tid}/c{k}", key, k)
             self.run.write_json(f"eval/{key}/c{k}/report.json", {tid: report.model_dump(mode="json")})
             outcomes.append(report.outcome)
             resolved.append(None if report.outcome == "error" else bool(report.resolved))
@@ -371,6 +474,32 @@ class Pipeline:
         self.run.mark("evaluation", tid, "done")
         self.progress(f"{tid}: evaluation: {'RESOLVED' if record.resolved else 'not resolved'}")
         return record
+
+    async def _evaluate(
+        self, task: RepoTask, patch: str, image: str, unit: str, key: str, k: int
+    ) -> InstanceReport:
+        """One candidate's report; an evaluation whose sandbox failed is tried again (``retries``)."""
+        last: list[InstanceReport] = []
+
+        async def attempt(_note: str) -> InstanceReport:
+            report = await evaluate_patch(
+                task,
+                patch,
+                image,
+                model_name="harness",
+                sandbox_factory=self.deps.eval_sandbox,
+                test_timeout=self.cfg.test_timeout * 10,
+                log_dir=self.run.dir / "eval" / key / f"c{k}",
+            )
+            last[:] = [report]
+            if report.outcome == "error" and (report.error or "").startswith(f"{SandboxError.__name__}:"):
+                raise SandboxError(report.error or "")
+            return report
+
+        try:
+            return await self._retrying(unit, attempt)
+        except SandboxError:
+            return last[0]  # out of retries: the infrastructure error is the candidate's report
 
     # -- driver ----------------------------------------------------------------------------------
     async def task(self, task: RepoTask) -> TaskOutcome:

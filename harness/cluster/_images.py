@@ -1,0 +1,125 @@
+"""Images on the nodes: the recipe the driver sends, and the host actor's side of it.
+
+The driver never builds an instance image for the cluster. It sends an :class:`ImageRecipe` with each
+sandbox; the node's host actor makes sure the image exists on its own engine before starting the
+sandbox: built there by :class:`harness.tasks.images.TaskImages` from the same recipe (so the same
+tag), at most once per node and tag (a lock per recipe in the actor, and a file lock on the node for
+actors of other drivers), or pulled from a registry when the recipe names one (the driver built and
+pushed it). A recipe is plain data: the task without its fix and hidden tests (images never hold them),
+the base image and the registry; no keys, no credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from harness.errors import ImageError
+from harness.tasks._repo import RepoTask
+
+LOCKS = "node-image-locks"
+"""The folder, in the node's image cache (``TaskImages.cache_dir``), of its file locks (one per recipe):
+one per node and user, whatever temporary folder Ray gives each worker process."""
+
+
+class ImageRecipe(BaseModel):
+    """How to have ``task``'s instance image on a node. ``task`` has no fix and no hidden tests."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: RepoTask
+    base_image: str | None = None
+    registry: str | None = None
+    """``HOST:PORT[/NAMESPACE]``: pull ``pushed`` from there instead of building."""
+    pushed: str | None = None
+    """The image's name in ``registry`` (set by the driver after it pushed it)."""
+
+    @classmethod
+    def of(cls, task: RepoTask, *, base_image: str | None = None) -> ImageRecipe:
+        """The recipe of ``task``'s instance image; what only evaluation may read is left out."""
+        public = task.model_copy(
+            update={"patch": "", "test_patch": "", "FAIL_TO_PASS": (), "PASS_TO_PASS": ()}
+        )
+        return cls(task=public, base_image=base_image)
+
+    @property
+    def key(self) -> str:
+        """The name the driver knows the image by (the node resolves it to the built tag)."""
+        digest = hashlib.sha256(self.model_dump_json(exclude={"registry", "pushed"}).encode()).hexdigest()
+        return f"recipe:{self.task.instance_id}:{digest[:16]}"
+
+
+@dataclass
+class ImageCounts:
+    """What a host actor did for each recipe: ``built`` here, ``found`` already there, ``pulled``."""
+
+    built: dict[str, int] = field(default_factory=dict)
+    found: dict[str, int] = field(default_factory=dict)
+    pulled: dict[str, int] = field(default_factory=dict)
+
+    def add(self, what: str, tag: str) -> None:
+        counts: dict[str, int] = getattr(self, what)
+        counts[tag] = counts.get(tag, 0) + 1
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {"built": dict(self.built), "found": dict(self.found), "pulled": dict(self.pulled)}
+
+
+class NodeImages:
+    """The host actor's images: recipe key -> tag on this node, each recipe ensured once."""
+
+    def __init__(self) -> None:
+        self.counts = ImageCounts()
+        self._tags: dict[str, str] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def ensure(self, recipe: ImageRecipe) -> str:
+        """The tag of ``recipe``'s image on this node, built or pulled first when it is not here."""
+        key = recipe.key
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            if key not in self._tags:
+                tag, what = await asyncio.to_thread(_ensure_on_node, recipe)
+                self.counts.add(what, tag)
+                self._tags[key] = tag
+            return self._tags[key]
+
+
+def _ensure_on_node(recipe: ImageRecipe) -> tuple[str, str]:
+    """Build or pull under the node's file lock for this recipe; the tag and what was done."""
+    from harness.tasks.images import TaskImages
+
+    images = TaskImages(base_image=recipe.base_image)
+    locks = images.cache_dir / LOCKS
+    locks.mkdir(parents=True, exist_ok=True)
+    fd = os.open(locks / f"{recipe.key.replace(':', '_')}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if recipe.registry is not None and recipe.pushed is not None:
+            if images.exists(recipe.pushed):
+                return recipe.pushed, "found"
+            _pull(images.client, recipe.pushed)
+            return recipe.pushed, "pulled"
+        before = {img.id for img in images.client.images.list()}
+        tag = images.instance_image(recipe.task)
+        built = images.client.images.get(tag).id not in before
+        return tag, "built" if built else "found"
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _pull(client: Any, name: str) -> None:
+    repo, _, tag = name.rpartition(":")
+    try:
+        client.images.pull(repo, tag=tag)
+    except Exception as exc:  # docker's APIError, a registry that does not answer
+        raise ImageError(
+            f"pulling {name} on this node failed ({exc}); check that the node reaches the registry "
+            "(an insecure one must be in its engine's insecure-registries)"
+        ) from exc
