@@ -32,7 +32,6 @@ def test_noise_that_no_tool_reads_gives_the_same_key() -> None:
         "index line": PATCH.replace("index 757cb2797..08670d2b2 100644", "index 1111111..2222222 100644"),
         "no index line": PATCH.replace("index 757cb2797..08670d2b2 100644\n", ""),
         "blank lines after": PATCH + "\n\n",
-        "signature after": PATCH + "-- \n2.39.2\n\n",
         "crlf index line only": PATCH.replace("100644\n", "100644\r\n", 1),
         "leading newline": "\n" + PATCH,
         "header noise": "From 1234 Mon Sep 17 00:00:00 2001\nSubject: [PATCH] fix\n\n---\n" + PATCH,
@@ -57,6 +56,9 @@ def test_what_decides_applying_changes_the_key() -> None:
         "crlf": PATCH.replace("\n", "\r\n"),
         "no final newline": PATCH.rstrip("\n"),
         "no newline marker": PATCH + "\\ No newline at end of file\n",
+        # Beyond the hunk's counts git apply skips it, but it reads like a hunk line: kept.
+        "added line beyond the counts": PATCH + "+extra\n",
+        "signature after": PATCH + "-- \n2.39.2\n",
     }
     for name, text in variants.items():
         assert patch_key(text) != key, name
@@ -151,7 +153,7 @@ def test_the_apply_chain_agrees_with_the_key(tmp_path: Path) -> None:
     assert method == "git apply --verbose" and tree["g.txt"] == b"new\n"
     same = {
         "leading newline": "\n" + TWO_FILES,
-        "blank lines and a signature after": TWO_FILES + "\n-- \n2.39.2\n\n",
+        "blank lines after": TWO_FILES + "\n\n\n",
         "index lines": TWO_FILES.replace("index d68dd40..a7bc997", "index 1234567..89abcde"),
         "commit message before": "commit abc\nAuthor: x\n\n    fix\n\n" + TWO_FILES,
         "text between files": TWO_FILES.replace("diff --git a/g.txt", "between\ndiff --git a/g.txt"),

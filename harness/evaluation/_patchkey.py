@@ -5,7 +5,8 @@ with equal keys apply (or fail) the same way on the same tree and make the same 
 
 * the ``index <sha>..<sha>`` lines;
 * text before the first file header (blank lines, ``From``/``Subject``, a commit message) and text
-  between files or after the last hunk's counted lines (blank lines, a ``-- `` signature);
+  between files or after the last hunk's counted lines, unless it reads like a hunk line (starts with
+  ``+``, ``-``, a space or ``\\``: kept, although ``git apply`` skips it too);
 * the section heading after a hunk's ``@@ ... @@`` (a function name).
 
 Everything else is kept, in order: file headers (``diff --git``, ``---``/``+++`` paths, modes, renames,
@@ -104,6 +105,10 @@ def _canonical(lines: list[str]) -> list[str]:
             out.append(line)
         elif in_file and binary and line:
             out.append(line)  # the base85 body of a binary part
+        elif in_file and line.startswith(("+", "-", " ", "\\")):
+            # Beyond a hunk's counts: git apply skips it, but it reads like a hunk line, and a
+            # tool that recounts (patch on a malformed hunk) might not: kept.
+            out.append(f"outside: {line}")
         i += 1
     if not any(_HUNK.match(line) or line.startswith(("Binary files ", "GIT binary patch")) for line in out):
         if any(
