@@ -432,3 +432,23 @@ def test_a_run_made_before_extraction_resumes_only_as_codet(tmp_path: Path) -> N
         _run(tmp_path, "old", {"t0": 1, "t1": 1, "t2": 1})
     resumed = _run(tmp_path, "old", {"t0": 1, "t1": 1, "t2": 1}, extraction="codet")
     assert resumed["matrices_reused"] == 3 and resumed["extraction"] == "codet"
+
+
+def test_tasks_the_tests_pool_lacks_are_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A task without generated tests is kept (unranked) and the run says how many there are."""
+
+    async def build(tasks: Sequence[FunctionTask], *_: Any, **__: Any) -> dict[str, TaskData]:
+        return {t.task_id: _data(t.task_id, MATRICES[t.task_id], COUNTS[t.task_id], CORRECT[t.task_id], 1)
+                for t in tasks}  # fmt: skip
+
+    cfg = SelectConfig(
+        suite="humaneval", pool_solutions="/s.jsonl", pool_tests="/t.jsonl", strategies=["codet"]
+    )
+    sols = Pool(
+        "solutions", [PoolRecord(task_id=t, kind="solutions", samples=["    return 1\n"]) for t in MATRICES]
+    )
+    tests = Pool("tests", [PoolRecord(task_id="t0", kind="tests", samples=["f() == 1\n"])])
+    report = run_select(cfg, _tiny_suite(), (sols, tests), results_dir=tmp_path, run_id="gaps", build=build,
+                        progress=True)  # fmt: skip
+    assert report.summary["n_tasks"] == 3 and report.summary["tasks_without_tests"] == 2
+    assert "the tests pool has no record for 2 of 3 tasks (e.g. t1)" in capsys.readouterr().err

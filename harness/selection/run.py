@@ -334,6 +334,17 @@ def run_select(
         raise ConfigError("a selection run needs at least one seed")
     started = time.monotonic()
     tasks, tests = select_tasks(cfg, suite_tasks, pools[0], pools[1])
+    untested = [t.task_id for t in tasks if t.task_id not in pools[1]]
+    if progress and untested:
+        from rich.console import Console
+
+        Console(stderr=True).print(
+            f"the tests pool has no record for {len(untested)} of {len(tasks)} tasks (e.g. {untested[0]}): "
+            "they get no generated tests, so no selector can rank them",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     config, defaults = cfg.model_dump(mode="json"), ConfigDefaults.of(type(cfg))
     # A run made before --extraction existed read every sample as CodeT does: it resumes as that only.
     defaults = ConfigDefaults({**defaults.values, "extraction": "codet"}, defaults.nested)
@@ -375,6 +386,7 @@ def run_select(
         curve_s = time.monotonic() - t0
         summary = _summary(cfg, run, result, n_tasks=len(tasks), counts=counts, curves=curve_data)
         summary["readings"] = _reading_counts(data)
+        summary["tasks_without_tests"] = len(untested)
         summary["timings_s"] = {
             "matrices": round(matrix_s, 3),
             "selection": round(select_s, 3),
