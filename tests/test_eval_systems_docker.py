@@ -109,6 +109,16 @@ def test_three_systems_share_an_evaluation_and_resume(base_image: str, tmp_path:
     assert (out / "alpha" / a / "report.json").stat().st_mtime_ns == stamp
     assert _report(out, "beta", a)["harness"]["evaluated_as"] == f"alpha/{a}"
 
+    # The copy's verdict is the one its own patch gets when evaluated alone, in its own container.
+    alone = _write(tmp_path / "beta_alone.jsonl", [(a, same_a)])
+    res = CliRunner().invoke(app, ["eval", str(alone), "--suite", str(SUITE), "--base-image", base_image,
+                                   "--out", str(tmp_path / "alone"), "-i", a])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    own = json.loads((tmp_path / "alone" / a / "report.json").read_text())[a]
+    copied = _report(out, "beta", a)
+    assert (own["resolved"], own["tests_status"]) == (copied["resolved"], copied["tests_status"])
+    assert own["harness"]["apply_method"] == copied["harness"]["apply_method"] == "git apply --verbose"
+
     rep = CliRunner().invoke(app, ["report", str(out), "--json"])
     assert rep.exit_code == 0, rep.output
     data = json.loads(rep.stdout)
