@@ -1,9 +1,9 @@
 """harness ensemble in real strict sandboxes, on a local task where the right answer is known.
 
-tasks/local/daterange: ``merge`` must merge ranges that touch. Five systems: three write the same wrong
-patch (merge everything: it breaks ``test_merge_disjoint_sorted``, which passes at base) in three forms
-(plain; one context line and other whitespace; hunks in the other order), one writes the fix (the gold
-patch), one a patch that does not apply. Votes pick the wrong group; regression drops it and picks the
+tasks/local/daterange: ``merge`` must merge ranges that touch. Six systems: four write the same wrong
+patch (merge everything: it breaks ``test_merge_disjoint_sorted``, which passes at base) in four forms
+(plain; one context line and other whitespace; hunks in the other order; other index lines), one writes
+the fix (the gold patch), one a patch that does not apply. Votes pick the wrong group; regression drops it and picks the
 fix. The task's hidden parts are poisoned and never reach a sandbox; a rerun does no sandbox work.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -103,6 +104,9 @@ def _systems(task: RepoTask, tmp: Path) -> dict[str, list[SystemPatch]]:
     beta = _diff(tmp, {**wrong, "if out and out[-1].overlaps(r):": "if  out:   "}, 1)
     gamma = _reversed_hunks(alpha)
     assert len({alpha, beta, gamma}) == 3
+    # zeta: alpha with other blob ids on its index line; harness.evaluation.patch_key says it applies the same way.
+    zeta = re.sub(r"(?m)^index \S+", "index 0000000..1111111", alpha)
+    assert zeta != alpha
     patches = [
         ("alpha", alpha),
         ("beta", beta),
@@ -110,6 +114,7 @@ def _systems(task: RepoTask, tmp: Path) -> dict[str, list[SystemPatch]]:
         ("delta", task.patch),
         ("epsilon", NOT_APPLYING),
     ]
+    patches.append(("zeta", zeta))
     return {task.instance_id: [SystemPatch(system=s, rank=i, patch=p) for i, (s, p) in enumerate(patches)]}
 
 
@@ -163,7 +168,7 @@ def _run(
         factory=factory,
         cache=cache,
     )
-    return asyncio.run(ens.run([task], ["alpha", "beta", "gamma", "delta", "epsilon"], cands))
+    return asyncio.run(ens.run([task], ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"], cands))
 
 
 def _choice(out: Path, task: RepoTask) -> dict[str, Any]:
@@ -187,7 +192,7 @@ def test_votes_regression_b4_hidden_tests_and_resume(
     # votes: the three forms of the wrong patch are one group and beat every other candidate.
     _run(task, cands, base_image, tmp_path / "votes", tmp_path / "c0", "votes", _no_sandbox)
     votes = _choice(tmp_path / "votes", task)
-    assert votes["groups"][0] == ["alpha", "beta", "gamma"] and votes["winner"]["system"] == "alpha"
+    assert votes["groups"][0] == ["alpha", "beta", "gamma", "zeta"] and votes["winner"]["system"] == "alpha"
 
     # regression, with the hidden parts poisoned: the breaking group and the non-applying patch are dropped.
     poisoned = task.model_copy(
@@ -200,13 +205,18 @@ def test_votes_regression_b4_hidden_tests_and_resume(
     assert reg["winner"]["system"] == "delta" and reg["fallback"] is None
     assert reg["discovery"]["selected"] == ["tests/test_merge.py"]
     dropped = {c["system"]: c["dropped"] for c in reg["candidates"]}
-    for s in ("alpha", "beta", "gamma"):
+    for s in ("alpha", "beta", "gamma", "zeta"):
         assert (
             dropped[s].startswith("breaks")
             and "tests/test_merge.py::test_merge_disjoint_sorted" in dropped[s]
         )
     assert dropped["epsilon"].startswith("does not apply") and dropped["delta"] is None
     assert reg["base"]["passed"] == reg["base"]["tests"] >= 2 and reg["cost"]["sandbox_s"] > 0
+    # base and five runs: zeta shares alpha's.
+    assert (
+        reg["cost"]["runs"] == 6
+        and not (tmp_path / "reg" / task.instance_id / "runs" / "c5-zeta.log").exists()
+    )
     # Nothing of the hidden parts reached a sandbox, and no hidden test ran (the file is at base).
     assert rec.opened == 1 and rec.seen and not any(POISON in s for s in rec.seen)
     assert not any("test_merge_back_to_back_ranges" in s for s in rec.seen)

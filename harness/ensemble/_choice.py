@@ -20,6 +20,7 @@ from harness.ensemble._runs import RUNS_VERSION, Run, Runner, RunSandboxFactory,
 from harness.ensemble._select import SelectorName, choose
 from harness.ensemble._votes import SystemPatch, vote_groups
 from harness.errors import ConfigError
+from harness.evaluation import patch_key
 from harness.evaluation._apply import patch_files
 from harness.store import atomic_write_json
 from harness.tasks._repo import EnvironmentSpec, PublicRepoTask
@@ -143,7 +144,7 @@ async def choose_instance(
     base: Run | None = None
     runs: dict[int, Run] = {}
     runner: Runner | None = None
-    if settings.selector != "votes" and len({c.sha256 for c in cands}) > 1:
+    if settings.selector != "votes" and len({patch_key(c.patch) for c in cands}) > 1:
         if image is None:
             raise ConfigError(
                 f"{task.instance_id}: the {settings.selector} selector needs the instance image"
@@ -205,11 +206,13 @@ async def _run_all(
     log(f"tests: {len(found.selected)} of {found.test_files} test files: {', '.join(found.selected) or '-'}")
     base = await runner.run("", found.selected, label="base")
     log(f"base: {len(base.passing)} of {len(base.statuses)} tests pass ({base.duration_s:.0f} s)")
-    by_sha: dict[str, Run] = {}
+    # One run per patch_key (harness.evaluation's: patches that must apply the same way share it).
+    by_key: dict[str, Run] = {}
     for i, c in enumerate(cands):
-        if c.sha256 not in by_sha:
-            by_sha[c.sha256] = await runner.run(c.patch, found.selected, label=f"c{i}-{_safe(c.system)}")
-        r = runs[i] = by_sha[c.sha256]
+        key = patch_key(c.patch)
+        if key not in by_key:
+            by_key[key] = await runner.run(c.patch, found.selected, label=f"c{i}-{_safe(c.system)}")
+        r = runs[i] = by_key[key]
         what = f"{len(r.passing)} of {len(r.statuses)} pass" if r.applied else "does not apply"
         log(f"{c.system}: {what} ({r.duration_s:.0f} s{', cached' if r.cached else ''})")
     return base

@@ -32,6 +32,7 @@ from harness.ensemble._choice import CHOICE_VERSION, Choice, Settings, choose_in
 from harness.ensemble._runs import RUNS_VERSION, RunSandboxFactory, strict_sandbox
 from harness.ensemble._votes import SystemPatch
 from harness.errors import DataError, HarnessError
+from harness.evaluation import patch_key
 from harness.evaluation._batch import Evaluator, load_predictions
 from harness.pipeline.ensemble import write_predictions
 from harness.store import atomic_write_json, atomic_write_text
@@ -144,7 +145,11 @@ class Ensemble:
         image: str | None = None
         env = task.environment
         unsupported = env.unsupported
-        if self.settings.selector != "votes" and not unsupported and len({c.sha256 for c in cands}) > 1:
+        if (
+            self.settings.selector != "votes"
+            and not unsupported
+            and len({patch_key(c.patch) for c in cands}) > 1
+        ):
             image = await self.evaluator.image_for(task)  # evaluation's code path; raises ImageError
         key = resume_key(self.settings, cands, image or "")
         path = self.out / iid / "choice.json"

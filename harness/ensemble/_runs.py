@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.ensemble._discover import RepoView
+from harness.evaluation import patch_key
 from harness.evaluation._apply import applied_method, apply_failure, apply_script
 from harness.evaluation._script import ACTIVATE
 from harness.evaluation.parsers import PASSING, get_parser
@@ -44,7 +45,7 @@ from harness.tasks.images import TESTBED
 WORKSPACE = "/workspace"
 WORK = "/tmp/harness-ensemble"
 START, END = ">>>>> Start Test Output", ">>>>> End Test Output"
-RUNS_VERSION = "1"
+RUNS_VERSION = "2"
 """Part of a cached run's key: bump when what a run does changes."""
 _PATHS = (
     "import sys\n"
@@ -213,7 +214,8 @@ class Runner:
 
     def _key(self, patch: str, tests: Sequence[str]) -> str:
         env = [self.env.test_cmd, list(self.env.eval_commands), self.env.log_parser]
-        body = [RUNS_VERSION, self.image, env, list(tests), self.timeout, _sha(patch)]
+        # patch_key: patches that apply the same way (index lines, CRLF ...) share their run.
+        body = [RUNS_VERSION, self.image, env, list(tests), self.timeout, patch_key(patch)]
         return hashlib.sha256(json.dumps(body).encode()).hexdigest()
 
     async def run(self, patch: str, tests: Sequence[str], *, label: str) -> Run:
