@@ -33,6 +33,12 @@ def test_system_names_come_from_file_names(tmp_path: Path) -> None:
         load_systems([tmp_path / "one", tmp_path / "two"])
     with pytest.raises(DataError, match=r"holds no predictions file"):
         load_systems([tmp_path / "CodeR"])
+    # An ensemble's folder: predictions.jsonl is the system (named by the folder), choices.jsonl is not.
+    ens = tmp_path / "ens-votes"
+    ens.mkdir()
+    (ens / "predictions.jsonl").write_text(row + "\n")
+    (ens / "choices.jsonl").write_text(json.dumps({"instance_id": "t-1", "chosen": "a"}) + "\n")
+    assert [s.name for s, _ in load_systems([ens])] == ["ens-votes"]
 
 
 @needs_preds

@@ -25,6 +25,7 @@ A published verdict file beside a predictions file (``X.resolved.json`` or ``X.r
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -134,17 +135,31 @@ def _verdicts_beside(path: Path) -> str | None:
 
 
 def predictions_files(paths: Sequence[Path]) -> list[Path]:
-    """The predictions files named: files as given, folders' ``*.jsonl`` files by name."""
+    """The predictions files named: files as given; in a folder, its ``*.jsonl`` files whose first
+    record has a ``model_patch`` (so ``harness ensemble``'s ``choices.jsonl`` beside its
+    ``predictions.jsonl`` is not taken for a system), by name."""
     files: list[Path] = []
     for p in paths:
         if p.is_dir():
-            found = sorted(p.glob("*.jsonl"))
+            found = [f for f in sorted(p.glob("*.jsonl")) if _has_model_patch(f)]
             if not found:
-                raise DataError(f"{p} holds no predictions file (*.jsonl); name the files instead")
+                raise DataError(
+                    f"{p} holds no predictions file (*.jsonl with model_patch); name the files instead"
+                )
             files.extend(found)
         else:
             files.append(p)
     return files
+
+
+def _has_model_patch(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8") as f:
+            first = next((line for line in f if line.strip()), "")
+        row = json.loads(first)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(row, dict) and "model_patch" in row
 
 
 def load_systems(paths: Sequence[Path]) -> list[tuple[System, list[Prediction]]]:
