@@ -29,7 +29,7 @@ from typing import Any
 import pipeline_policy
 import pytest
 import test_cluster_ray
-from test_cluster_ray import RayTestCluster, descendants
+from test_cluster_ray import NOTES_ONLY, RayTestCluster, descendants
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -383,3 +383,61 @@ def _remove_built_from(client: Any, base: str) -> None:
         if any(h.get("Id") == base_id for h in img.history()):
             client.images.remove(img.id, force=True)
     client.images.remove(base, force=True)
+
+
+def test_eval_with_a_worker_lost_retries_the_instance_elsewhere(
+    ray_cluster: RayTestCluster, spy: Spy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``harness eval --cluster auto`` over three local tasks; the first evaluation container lands on
+    a third worker node, which is removed before its test script runs. That instance is evaluated again
+    on the other workers: the summary is the local run's, plus ``retried`` naming it."""
+    from ray.util.placement_group import placement_group, remove_placement_group
+
+    from harness.cluster import _sandbox
+    from harness.sandbox import python_image
+    from harness.tasks import load_suite
+
+    tasks = sorted(load_suite(ROOT / "tasks" / "local"), key=lambda t: t.instance_id)[:3]
+    patches = [t.patch for t in tasks[:2]] + [NOTES_ONLY]  # resolved x2, unresolved
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text(
+        "".join(
+            json.dumps({"instance_id": t.instance_id, "model_name_or_path": "m", "model_patch": p}) + "\n"
+            for t, p in zip(tasks, patches, strict=True)
+        )
+    )
+    suite = str(ROOT / "tasks" / "local")
+    base = ["eval", str(preds), "--suite", suite, "--base-image", python_image(), "-j", "3"]
+    local = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "local")])
+    assert local.exit_code == 0, local.output
+    nodes = ray_cluster.nodes
+    victim = nodes.add_node(num_cpus=1, resources={"sandbox_slots": 1})
+    nodes.wait_for_nodes()
+    hold = placement_group([{"sandbox_slots": 2}] * 2, strategy="STRICT_SPREAD")  # the two workers' slots
+    asyncio.run(_ready(hold))
+    state: dict[str, Any] = {"removed": False, "opened": 0, "instance": None}
+    real_run = _sandbox.RaySandbox.run
+
+    async def run(self: Any, cmd: Any, **kw: Any) -> Any:
+        if self.node_id == victim.node_id and "eval.sh" in str(cmd) and not state["removed"]:
+            state["removed"], state["opened"] = True, len(spy.opened)
+            ray_cluster.seen.update(descendants())
+            await asyncio.to_thread(nodes.remove_node, victim, allow_graceful=False)
+            remove_placement_group(hold)
+        return await real_run(self, cmd, **kw)
+
+    monkeypatch.setattr(_sandbox.RaySandbox, "run", run)
+    try:
+        res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "cluster"), "--cluster", "auto"])
+    finally:
+        if not state["removed"]:
+            remove_placement_group(hold)
+    assert res.exit_code == 0, res.output
+    assert state["removed"], "no evaluation reached the victim node"
+    on_cluster = json.loads((tmp_path / "cluster" / "summary.json").read_text())
+    retried = on_cluster.pop("retried")
+    assert list(retried.values()) == [1] and next(iter(retried)) in {t.instance_id for t in tasks}
+    assert on_cluster == json.loads((tmp_path / "local" / "summary.json").read_text())
+    assert victim.node_id in spy.nodes[: state["opened"]]
+    assert set(spy.nodes[state["opened"] :]) <= set(ray_cluster.workers) and spy.nodes[state["opened"] :]
+    assert len(on_cluster["resolved_ids"]) == 2 and len(on_cluster["unresolved_ids"]) == 1

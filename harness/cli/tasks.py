@@ -68,6 +68,13 @@ _CLUSTER = typer.Option(
     help="Run the evaluation containers on the nodes of a Ray cluster (auto, or ray://HOST:PORT); "
     "images, reports and the summary stay here. Needs the ray extra; see docs/cluster.md.",
 )
+_RETRIES = typer.Option(
+    2,
+    "--retries",
+    parser=Int(0, 10),
+    help="With --cluster: how many more times an instance whose sandbox failed (a lost node) is "
+    "evaluated, on the other nodes; the summary's retried counts them.",
+)
 _EVAL_NET = typer.Option(
     False,
     "--eval-network",
@@ -177,6 +184,7 @@ def eval_cmd(
     images: str = _IMAGES,
     image_namespace: str = _NAMESPACE,
     cluster: str | None = _CLUSTER,
+    retries: int = _RETRIES,
     instance: list[str] = typer.Option(
         [], "--instance", "-i", help="Only these instance ids (predictions of others are skipped)."
     ),
@@ -225,7 +233,7 @@ def eval_cmd(
         from harness.cluster import run_on_cluster
 
         def on(c: Cluster) -> Awaitable[dict[str, object]]:
-            evaluator.sandbox_factory = c.eval_sandbox
+            evaluator.sandbox_factory, evaluator.retries = c.eval_sandbox, retries
             return evaluator.run_predictions(tasks, preds, out)
 
         summary = run_on_cluster(cluster, on)

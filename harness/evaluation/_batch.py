@@ -108,8 +108,13 @@ class Evaluator:
         sandbox_factory: SandboxFactory = default_sandbox,
         test_timeout: float = 900.0,
         eval_network: bool = False,
+        retries: int = 0,
     ) -> None:
         self.images = images
+        self.retries = retries
+        """How many more times an evaluation whose sandbox failed (``SandboxError``: a lost cluster
+        node) is tried, within the run; :attr:`retried` counts them and the summary's ``retried``."""
+        self.retried: dict[str, int] = {}
         self.concurrency = concurrency
         self.sandbox_factory = sandbox_factory
         self.test_timeout = test_timeout
@@ -180,17 +185,22 @@ class Evaluator:
                 image = await self.image_for(task)
             except HarnessError as exc:
                 return self._image_error(task, patch, model_name, exc)
-        return await evaluate_patch(
-            task,
-            patch,
-            image,
-            model_name=model_name,
-            sandbox_factory=self.sandbox_factory,
-            test_timeout=self.test_timeout,
-            log_dir=log_dir,
-            run_empty=run_empty,
-            network=True if self.eval_network else None,
-        )
+        for tried in range(self.retries + 1):
+            report = await evaluate_patch(
+                task,
+                patch,
+                image,
+                model_name=model_name,
+                sandbox_factory=self.sandbox_factory,
+                test_timeout=self.test_timeout,
+                log_dir=log_dir,
+                run_empty=run_empty,
+                network=True if self.eval_network else None,
+            )
+            if tried == self.retries or not (report.error or "").startswith("SandboxError:"):
+                break
+            self.retried[task.instance_id] = tried + 1
+        return report
 
     def _image_error(
         self, task: RepoTask, patch: str | None, model_name: str, exc: HarnessError
@@ -273,6 +283,8 @@ class Evaluator:
         reports = await asyncio.gather(*(one(p) for p in preds))
         self.reports = list(reports)
         summary = summarize([t.instance_id for t in tasks], reports)
+        if self.retried:  # evaluations tried again after their sandbox failed (only when there were)
+            summary["retried"] = dict(sorted(self.retried.items()))
         atomic_write_json(out_dir / "summary.json", summary)
         return summary
 
