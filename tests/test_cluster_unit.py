@@ -9,6 +9,49 @@ import pytest
 
 from harness.errors import SandboxError
 
+SELECT_AND_SEARCH = """
+import asyncio, sys
+from typer.testing import CliRunner
+from harness.cli import app
+from harness.selection.engine import Engine, EngineConfig
+import harness.selection.run
+from harness.cli.search import _executor
+
+for cmd in ("select", "search"):
+    res = CliRunner().invoke(app, [cmd, "--help"])
+    assert res.exit_code == 0 and "--cluster" in res.output, res.output
+
+async def go():
+    async with Engine(EngineConfig()):  # lanes are local DockerSandboxes (none started: no request)
+        pass
+    async with _executor("docker", 1.0, 2, "r") as ex:  # a pool of local sandboxes, none started yet
+        assert ex.pool.size == 0
+
+asyncio.run(go())
+loaded = sorted(m for m in sys.modules if m == "ray" or m.startswith("ray."))
+assert not loaded, loaded
+"""
+
+
+def test_select_and_search_never_import_ray_without_cluster() -> None:
+    """``harness select`` and ``harness search`` take ``--cluster``; without it their engine lanes and
+    sandbox pool are local and no Ray module is loaded."""
+    res = subprocess.run(
+        [sys.executable, "-c", SELECT_AND_SEARCH], capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr
+
+
+def test_search_refuses_cluster_with_the_local_executor() -> None:
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    args = ["search", "--model", "scripted", "--executor", "local", "--cluster", "auto", "--limit-tasks", "1"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2
+    assert "use it with --executor docker" in " ".join(res.output.split())
+
 
 def test_harness_never_imports_ray_without_cluster() -> None:
     """``import harness``, the CLI (``harness eval`` and ``harness run`` included) and the packages a run

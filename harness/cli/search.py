@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from harness.cli._common import (
     print_json,
     seconds,
 )
+from harness.cli._values import ClusterAddress
 from harness.errors import ConfigError
 
 
@@ -97,10 +99,13 @@ def _make_model(
 
 
 @asynccontextmanager
-async def _executor(kind: str, timeout_s: float, concurrency: int, run_id: str) -> AsyncIterator[Any]:
+async def _executor(
+    kind: str, timeout_s: float, concurrency: int, run_id: str, cluster: Any = None
+) -> AsyncIterator[Any]:
     """``docker``: a pool of strict Docker sandboxes (one per concurrent search), labelled with the
     search's ``run_id`` as ``harness run`` labels its own, so ``harness sandbox gc --run-id`` collects
-    what a killed search left; ``local``: a plain subprocess (trusted code only)."""
+    what a killed search left; on the nodes of ``cluster`` (a ``harness.cluster.Cluster``) when given.
+    ``local``: a plain subprocess (trusted code only)."""
     from harness.search import LocalExecutor, PoolExecutor
 
     if kind == "local":
@@ -110,7 +115,8 @@ async def _executor(kind: str, timeout_s: float, concurrency: int, run_id: str) 
         raise ConfigError("--executor is docker or local")
     from harness.sandbox import SandboxPool
 
-    async with SandboxPool(max_size=concurrency, run_id=run_id) as pool:
+    factory = None if cluster is None else functools.partial(cluster.sandbox, run_id=run_id)
+    async with SandboxPool(max_size=concurrency, run_id=run_id, factory=factory) as pool:
         yield PoolExecutor(pool, timeout_s=timeout_s)
 
 
@@ -222,6 +228,15 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(parser=OutputDir("results folder"), help="Default: $HARNESS_RESULTS or results/"),
         ] = None,
+        cluster: Annotated[
+            str | None,
+            typer.Option(
+                parser=ClusterAddress(),
+                help="With --executor docker: the sandboxes on the nodes of a Ray cluster (auto, or "
+                "ray://HOST:PORT); model calls, budgets and results stay here. Needs the ray extra; see "
+                "docs/cluster.md.",
+            ),
+        ] = None,
         plot: Annotated[bool, typer.Option(help="Write the budget-curve PNG.")] = True,
         as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     ) -> None:
@@ -233,6 +248,10 @@ def register(app: typer.Typer) -> None:
         from harness.store import check_run_id, default_results_dir, new_run_id
         from harness.tasks import load_function_suite
 
+        if cluster is not None and executor != "docker":
+            raise typer.BadParameter(
+                "runs sandboxes on a cluster: use it with --executor docker", param_hint="'--cluster'"
+            )
         names = [s.strip() for s in strategies.split(",") if s.strip()]
         overrides = _overrides(set_ or [])
         _check_overrides(names, overrides)
@@ -275,13 +294,15 @@ def register(app: typer.Typer) -> None:
         extra: dict[str, Any] = {"visible": visible, "executor": executor, "timeout": timeout}
         if model_options:
             extra["model_options"] = model_options
-        summary = asyncio.run(
-            run_comparison(
+        visible_tests = _visible_tests(suite, visible, cfg.task_ids)
+
+        async def compare(on: Any = None) -> dict[str, Any]:
+            return await run_comparison(
                 cfg,
                 all_tasks,
                 made,
-                lambda: _executor(executor, timeout, concurrency, rid),
-                visible=_visible_tests(suite, visible, cfg.task_ids),
+                lambda: _executor(executor, timeout, concurrency, rid, on),
+                visible=visible_tests,
                 results_dir=results_dir or default_results_dir(),
                 run_id=rid,
                 extra_config=extra,
@@ -289,6 +310,12 @@ def register(app: typer.Typer) -> None:
                 concurrency=concurrency,
                 progress=None if as_json else console,
             )
-        )
+
+        if cluster is None:
+            summary = asyncio.run(compare())
+        else:
+            from harness.cluster import run_on_cluster
+
+            summary = run_on_cluster(cluster, compare, run_id=rid)
         if as_json:
             print_json(summary)

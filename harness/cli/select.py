@@ -22,6 +22,7 @@ from harness.cli._common import (
     print_json,
     seconds,
 )
+from harness.cli._values import ClusterAddress
 from harness.errors import ConfigError
 
 
@@ -185,6 +186,14 @@ def register(app: typer.Typer) -> None:
                 help="Engine cache by content hash (default: $HARNESS_CACHE_DIR/selection).",
             ),
         ] = None,
+        cluster: Annotated[
+            str | None,
+            typer.Option(
+                parser=ClusterAddress(),
+                help="Run the engine's lanes on the nodes of a Ray cluster (auto, or ray://HOST:PORT); "
+                "results, cache and artefacts stay here. Needs the ray extra; see docs/cluster.md.",
+            ),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     ) -> None:
         """Build the pass matrix of every task (candidates x generated tests, in the sandbox), rank the
@@ -225,6 +234,7 @@ def register(app: typer.Typer) -> None:
                 "timeout_s": timeout,
                 "extraction": extraction,
                 "chunk": chunk,
+                "cluster": cluster,
             }
         )
         report = run_select(

@@ -85,6 +85,10 @@ class SelectConfig(BaseModel):
     extraction: Literal["codet", "program", "auto"] = "auto"
     """How solution samples become programs (``ExtractionOptions.reading``): ``auto`` runs a sample that
     defines the entry point as written and cuts completions as CodeT does (on CodeT's pools: all cut)."""
+    cluster: str | None = None
+    """The engine's lanes on the nodes of this Ray cluster (``auto`` or ``ray://HOST:PORT``; see
+    docs/cluster.md). Where cells run does not change them, so it is left out of the manifest: a run
+    resumes on a cluster or locally."""
 
 
 class BuildFn(Protocol):
@@ -257,10 +261,12 @@ async def _matrices(
     progress: bool,
     cache: Path | None,
     counts: dict[str, int] | None = None,
-) -> tuple[dict[str, TaskData], int]:
-    """Every task's :class:`TaskData`: loaded when its unit is done, else built (then saved, marked)."""
+) -> tuple[dict[str, TaskData], int, int]:
+    """Every task's :class:`TaskData`: loaded when its unit is done, else built (then saved, marked);
+    how many were built, and how many batches ran again after their lane's sandbox was lost."""
     out: dict[str, TaskData] = {}
     todo: list[FunctionTask] = []
+    retries = 0
     for task in tasks:
         loaded = load_task(run, task.task_id) if run.unit_done("matrix", task.task_id) else None
         if loaded is None:
@@ -279,7 +285,9 @@ async def _matrices(
 
         # Started here, not by ``build``: its sandboxes (matrices and ground truth) carry the run id, so
         # ``harness sandbox gc --run-id`` finds what a killed run left (a 6 GiB, 24 h container per lane).
-        engine = Engine(_engine_config(cfg), cache=cache, run_id=run.run_id)
+        cluster = _connect(cfg.cluster, run.run_id) if cfg.cluster else None
+        lanes = cluster.sandbox if cluster is not None else None
+        engine = Engine(_engine_config(cfg), cache=cache, run_id=run.run_id, lanes=lanes)
         try:
             built = await build(
                 todo,
@@ -292,7 +300,13 @@ async def _matrices(
                 cache=cache,
             )
         finally:
+            retries = engine.stats["retries"]
             await engine.close()
+            if cluster is not None:
+                try:
+                    await cluster.aclose()
+                finally:
+                    cluster.disconnect()
         counts.update(_work_counts([built[t.task_id] for t in todo if t.task_id in built], engine.stats))
         for task in todo:
             if task.task_id not in built:
@@ -300,7 +314,14 @@ async def _matrices(
             save_task(run, built[task.task_id])
             run.mark("matrix", task.task_id, "done", artefact=str(_matrix_path(run, task.task_id)))
             out[task.task_id] = built[task.task_id]
-    return out, len(todo)
+    return out, len(todo), retries
+
+
+def _connect(address: str, run_id: str) -> Any:
+    """The Ray cluster of ``--cluster`` (Ray is imported only here)."""
+    from harness.cluster import connect
+
+    return connect(address, run_id=run_id)
 
 
 def _work_counts(built: Sequence[TaskData], stats: dict[str, int]) -> dict[str, int]:
@@ -345,7 +366,7 @@ def run_select(
             highlight=False,
             soft_wrap=True,
         )
-    config, defaults = cfg.model_dump(mode="json"), ConfigDefaults.of(type(cfg))
+    config, defaults = cfg.model_dump(mode="json", exclude={"cluster"}), ConfigDefaults.of(type(cfg))
     # A run made before --extraction existed read every sample as CodeT does: it resumes as that only.
     defaults = ConfigDefaults({**defaults.values, "extraction": "codet"}, defaults.nested)
     run = Run(results_dir, run_id, "select", config, seeds=list(cfg.seeds), defaults=defaults)
@@ -366,7 +387,7 @@ def run_select(
             run.finish("done")
             return SelectReport(summary, result, run.dir)
         counts: dict[str, int] = {}
-        data, n_built = asyncio.run(
+        data, n_built, retries = asyncio.run(
             _matrices(run, cfg, tasks, (pools[0], tests), build=build or _default_build(), progress=progress,
                       cache=cache, counts=counts)
         )  # fmt: skip
@@ -387,6 +408,8 @@ def run_select(
         summary = _summary(cfg, run, result, n_tasks=len(tasks), counts=counts, curves=curve_data)
         summary["readings"] = _reading_counts(data)
         summary["tasks_without_tests"] = len(untested)
+        if cfg.cluster:
+            summary["cluster"] = {"address": cfg.cluster, "lane_retries": retries}
         summary["timings_s"] = {
             "matrices": round(matrix_s, 3),
             "selection": round(select_s, 3),

@@ -14,22 +14,32 @@ scripts. See ``docs/selection.md``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.errors import SandboxError
+from harness.errors import EngineUnavailable, ImageError, SandboxError
 from harness.sandbox._types import ExecResult, Sandbox, SandboxProfile
 from harness.selection._types import Cell
 from harness.selection.engine._cache import ResultCache, result_key, settings_key, tests_digest
 from harness.selection.engine._types import EngineConfig, ProgramResult, Request, RequestKind
 
-__all__ = ["BOOT", "Engine", "EngineConfig", "EngineError", "ProgramResult", "Request", "worker_source"]
+__all__ = [
+    "BOOT",
+    "Engine",
+    "EngineConfig",
+    "EngineError",
+    "LaneFactory",
+    "ProgramResult",
+    "Request",
+    "worker_source",
+]
 
 UID_BASE = 200_000
 """The worker runs each child under ``UID_BASE + n`` (see the worker's ``_Privsep``)."""
@@ -45,10 +55,22 @@ the source), its requests after it. Nothing of the worker is ever on disk, where
 it for the next batch."""
 Progress = Callable[[int], None]
 """Called with the number of programs just finished (cached ones included)."""
+LaneFactory = Callable[[str | None, SandboxProfile], Awaitable[Sandbox]]
+"""Starts a lane's sandbox from an image (None: the Python runner image) and the supervisor profile,
+e.g. on a node of a Ray cluster (``harness.cluster.Cluster.sandbox``); it may wait for a free place."""
 
 
 class EngineError(SandboxError):
     """The worker failed as a whole (not a program's failure, which is data)."""
+
+
+class _LaneLost(Exception):
+    """A lane's sandbox failed under its batch (its node was lost, its container died): the batch runs
+    again on another lane. Carries the sandbox's error."""
+
+    def __init__(self, error: SandboxError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def worker_source() -> str:
@@ -62,8 +84,11 @@ def worker_version() -> str:
 class Engine:
     """Runs :class:`Request` s; use as ``async with Engine(cfg, cache=path) as engine``.
 
-    ``sandbox``: run in this sandbox instead of starting one (it is not closed here). The sandbox is
-    started lazily, on the first cache miss.
+    ``sandbox``: run in this sandbox instead of starting one (it is not closed here). Else each lane
+    starts its own supervisor sandbox lazily, on the first cache miss: a local ``DockerSandbox``, or
+    what ``lanes`` starts (e.g. sandboxes on the nodes of a Ray cluster; a lane that waits for a place
+    while the others finish the work gives up). A lane whose sandbox fails under a batch (or while it
+    starts) is replaced, and the batch runs again (``stats["retries"]``, at most ``config.retries``).
     """
 
     def __init__(
@@ -73,6 +98,7 @@ class Engine:
         sandbox: Sandbox | None = None,
         cache: Path | None = None,
         run_id: str | None = None,
+        lanes: LaneFactory | None = None,
     ) -> None:
         self.config = config or EngineConfig()
         self._lanes = 1 if sandbox is not None else self.config.lanes
@@ -81,13 +107,14 @@ class Engine:
         self._owned: list[Sandbox] = []
         self._ready: set[int] = set()
         self._run_id = run_id
+        self._factory = lanes
         self.cache = ResultCache(cache / "pass_matrix.sqlite" if cache is not None else None)
         self._source = worker_source().encode()
         self._version = worker_version()
         self._privsep = sandbox is None
         """Programs run under uids of their own (the engine's own supervisor sandbox). A sandbox given by
         the caller is used as it is: its programs share the worker's uid (for trusted programs only)."""
-        self.stats = {"programs": 0, "cached": 0, "batches": 0}
+        self.stats = {"programs": 0, "cached": 0, "batches": 0, "retries": 0}
 
     async def __aenter__(self) -> Engine:
         return self
@@ -131,12 +158,28 @@ class Engine:
             progress(len(flat) - len(todo))
         queue = _batches(todo, self.config.batch_programs)
         queue.reverse()
+        drained = asyncio.Event()
+        """Set while no batch waits: a lane still waiting for its sandbox then gives up."""
 
         async def lane(index: int) -> None:
             """One worker in its own sandbox; lanes overlap one batch's tail with another's work."""
             while queue:
+                try:
+                    if await self._lane_sandbox(index, drained) is None or not queue:
+                        return
+                except _LaneLost as lost:
+                    await self._drop_lane(index, lost.error)
+                    continue
                 batch = queue.pop()
-                results = await self._run_batch(requests, batch, index)
+                if not queue:
+                    drained.set()
+                try:
+                    results = await self._run_batch(requests, batch, index)
+                except _LaneLost as lost:
+                    await self._drop_lane(index, lost.error)
+                    queue.append(batch)
+                    drained.clear()
+                    continue
                 fresh = []
                 for (ri, pi), res in zip(batch, results, strict=True):
                     out[ri][pi] = res
@@ -148,7 +191,8 @@ class Engine:
         # CodeT ran one check program per CPU: a faithful run keeps to that many lanes of one child each.
         faithful = any(r.kind == "faithful" for r in requests)
         self._active = min(self._lanes, max(1, int(self._cpus()))) if faithful else self._lanes
-        await asyncio.gather(*(lane(i) for i in range(min(self._active, len(queue)))))
+        while queue:  # again when every lane was lost (or gave up) with batches left
+            await asyncio.gather(*(lane(i) for i in range(min(self._active, len(queue)))))
         return [[r for r in row if r is not None] for row in out]
 
     # -- internals --------------------------------------------------------------------------------
@@ -184,24 +228,69 @@ class Engine:
     def _cpus(self) -> float:
         return self.config.cpus or float(os.cpu_count() or 1)
 
+    def _profile(self) -> SandboxProfile:
+        c = self.config
+        return SandboxProfile.supervisor(
+            cpus=self._cpus(),
+            memory=c.sandbox_memory,
+            pids=max(512, 8 * self._parallel()),
+            output_cap_bytes=1 << 30,
+            max_lifetime_s=24 * 3600.0,
+            default_timeout_s=3600.0,
+        )
+
     async def _ensure_sandbox(self, lane: int) -> Sandbox:
         sandbox = self._sandboxes[lane]
         if sandbox is None:
-            from harness.sandbox import DockerSandbox
+            if self._factory is not None:
+                try:
+                    sandbox = await self._factory(self.config.image, self._profile())
+                except (ImageError, EngineUnavailable):
+                    raise
+                except SandboxError as exc:  # e.g. the node was lost while the sandbox started there
+                    raise _LaneLost(exc) from exc
+            else:
+                from harness.sandbox import DockerSandbox
 
-            c = self.config
-            profile = SandboxProfile.supervisor(
-                cpus=self._cpus(),
-                memory=c.sandbox_memory,
-                pids=max(512, 8 * self._parallel()),
-                output_cap_bytes=1 << 30,
-                max_lifetime_s=24 * 3600.0,
-                default_timeout_s=3600.0,
-            )
-            sandbox = await DockerSandbox.create(c.image, profile, run_id=self._run_id)
+                sandbox = await DockerSandbox.create(self.config.image, self._profile(), run_id=self._run_id)
             self._sandboxes[lane] = sandbox
             self._owned.append(sandbox)
         return sandbox
+
+    async def _lane_sandbox(self, lane: int, drained: asyncio.Event) -> Sandbox | None:
+        """The lane's sandbox, started when it has none; None when every batch was taken by other lanes
+        while a ``lanes`` factory waited for a place (a cluster whose slots are all held)."""
+        if self._sandboxes[lane] is not None or self._factory is None:
+            return await self._ensure_sandbox(lane)
+        if drained.is_set():
+            return None
+        opening = asyncio.ensure_future(self._ensure_sandbox(lane))
+        waiting = asyncio.ensure_future(drained.wait())
+        try:
+            await asyncio.wait({opening, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+            if not opening.done():
+                opening.cancel()  # the factory frees its place (a placement group) when cancelled
+        await asyncio.wait({opening})  # a cancelled opening may still have finished first
+        return None if opening.cancelled() else opening.result()
+
+    async def _drop_lane(self, lane: int, error: SandboxError) -> None:
+        """Close a lane whose sandbox failed (on a lost node closing does not fail); bounded retries."""
+        sandbox, self._sandboxes[lane] = self._sandboxes[lane], None
+        self._ready.discard(lane)
+        if sandbox is not None:
+            if sandbox in self._owned:
+                self._owned.remove(sandbox)
+            with contextlib.suppress(SandboxError):  # it failed already; its batch runs elsewhere
+                await sandbox.close()
+        self.stats["retries"] += 1
+        if self.stats["retries"] > self.config.retries:
+            raise EngineError(
+                f"{self.stats['retries']} batches lost their sandbox (last: {error}); more than the "
+                f"engine's retries ({self.config.retries}). Cells finished before are cached; rerun to "
+                "continue"
+            ) from error
 
     def _payload(self, requests: Sequence[Request], batch: list[tuple[int, int]]) -> tuple[str, float]:
         c = self.config
@@ -308,13 +397,18 @@ class Engine:
         if self._privsep:
             env["HARNESS_WORKER_UID_BASE"] = str(UID_BASE)
         source = self._source
-        res = await sandbox.run(
-            ["python3", "-s", "-c", BOOT],
-            stdin=b"%d\n" % len(source) + source + payload.encode(),
-            timeout=budget,
-            env=env,
-            cwd="/",
-        )
+        try:
+            res = await sandbox.run(
+                ["python3", "-s", "-c", BOOT],
+                stdin=b"%d\n" % len(source) + source + payload.encode(),
+                timeout=budget,
+                env=env,
+                cwd="/",
+            )
+        except SandboxError as exc:
+            if sandbox not in self._owned:  # a sandbox given by the caller: not the engine's to replace
+                raise
+            raise _LaneLost(exc) from exc
         self.stats["batches"] += 1
         rows: dict[tuple[int, int], _Row] = {}
         for ri, pi in batch:

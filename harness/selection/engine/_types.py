@@ -58,6 +58,9 @@ class EngineConfig(BaseModel):
     lanes: int = Field(default=4, ge=1)
     """Workers side by side, each in its own sandbox with ``parallel / lanes`` children, so that one
     batch's tail (its slowest programs) overlaps the next batch's work."""
+    retries: int = Field(default=4, ge=0)
+    """Batches run again on another lane when their lane's sandbox failed under them (its node of a Ray
+    cluster was lost, its container died), at most this many in all; counted in ``Engine.stats``."""
     batch_programs: int = Field(default=1500, ge=1)
     """Programs per worker invocation: the progress bar's grain and what a killed run can lose."""
     image: str | None = None
