@@ -229,3 +229,28 @@ def test_choose_instance_refuses_the_full_task() -> None:
         choose_instance(task.public_view(), EnvironmentSpec(), None, _cands(FIX, FIX), Settings())
     )
     assert public.winner is not None and public.winner.system == "s0" and public.groups == [["s0", "s1"]]
+
+
+def test_runs_parse_with_swebenchs_parser_and_keep_the_files_run() -> None:
+    from harness.ensemble._runs import _parser, between_markers, own_tests
+    from harness.tasks import PublicRepoTask
+
+    task = PublicRepoTask(instance_id="pytest-dev__pytest-7373", repo="pytest-dev/pytest", base_commit="0" * 40,
+                          problem_statement="p", version="5.4")  # fmt: skip
+    env = EnvironmentSpec(builder="pip", spec_source="swebench==4.1.0 pytest-dev/pytest 5.4")
+    log = "\n".join([
+        "+ pytest -rA testing/test_mark.py",  # before the markers: not read
+        ">>>>> Start Test Output",
+        "FAILED test_select_simple.py::test_one - assert 0",  # an inner session's summary line
+        "ERROR    root:test_root_logger_affected.py:7 error text going to logger",  # a captured log line
+        "PASSED testing/test_mark.py::test_a",
+        "FAILED testing/test_mark.py::TestX::test_b - assert 1",
+        ">>>>> End Test Output",
+    ])  # fmt: skip
+    parsed = _parser(task, env)(between_markers(log))
+    assert "test_select_simple.py::test_one" in parsed  # swebench's parser reads every such line
+    assert own_tests(parsed, ["testing/test_mark.py"]) == {
+        "testing/test_mark.py::test_a": "PASSED",
+        "testing/test_mark.py::TestX::test_b": "FAILED",
+    }
+    assert own_tests({"test_x (m.T)": "PASSED"}, ["tests/m.py"]) == {"test_x (m.T)": "PASSED"}

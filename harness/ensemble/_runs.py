@@ -13,7 +13,8 @@ repository at base (``/testbed``); ``reset()`` puts it back between runs. A run:
    mapped to ``/workspace`` and ``/workspace`` itself first on ``PYTHONPATH``, so the tests import the
    candidate and not the image's copy; in SWE-bench's own images conda's ``testbed`` is activated first;
 4. parses the output between swebench's markers with swebench's own log parser of the repository
-   (``MAP_REPO_TO_PARSER``; a task swebench does not know uses ``harness.evaluation.parsers``).
+   (``MAP_REPO_TO_PARSER``; a task swebench does not know uses ``harness.evaluation.parsers``) and keeps
+   the ids of the files run (:func:`own_tests`).
 
 Nothing of the task's hidden parts is known here: the task is a :class:`PublicRepoTask`, the tests are
 files of the repository at base.
@@ -45,7 +46,7 @@ from harness.tasks.images import TESTBED
 WORKSPACE = "/workspace"
 WORK = "/tmp/harness-ensemble"
 START, END = ">>>>> Start Test Output", ">>>>> End Test Output"
-RUNS_VERSION = "2"
+RUNS_VERSION = "3"
 """Part of a cached run's key: bump when what a run does changes."""
 _PATHS = (
     "import sys\n"
@@ -261,9 +262,21 @@ class Runner:
             out = res.stdout + res.stderr
             log += out
             run.timed_out, run.exit_code = res.status == "timeout", res.exit_code
-            run.statuses = self._parse(between_markers(out))
+            run.statuses = own_tests(self._parse(between_markers(out)), tests)
         run.duration_s = round(time.monotonic() - t0, 3)
         return run, log
+
+
+def own_tests(statuses: dict[str, str], files: Sequence[str]) -> dict[str, str]:
+    """The statuses of tests of ``files`` only, when the parser's ids name their file (``path::test``).
+
+    swebench's pytest parsers take every line that starts with ``PASSED ``/``FAILED ``/``ERROR `` for a
+    test: the summaries of inner sessions that pytest's own tests print (``FAILED
+    test_select_simple.py::test_one``) and captured log lines (``ERROR    root:...``) too. Ids of the
+    files run are kept; when no id names one of them (a parser of another shape), all are kept."""
+    prefixes = tuple(f"{f}::" for f in files)
+    own = {t: s for t, s in statuses.items() if t.startswith(prefixes)}
+    return own if own else statuses
 
 
 class _SandboxView:
