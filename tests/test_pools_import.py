@@ -27,6 +27,7 @@ from harness.selection.extraction import (
     defines_entry_point,
     distinct_tests,
     prepare_task,
+    without_main_block,
 )
 from harness.selection.importers import detect_format, import_pool
 from harness.selection.run import SelectConfig, run_select
@@ -265,6 +266,27 @@ def test_defines_entry_point() -> None:
     assert not defines_entry_point("class C:\n    def f(self):\n        pass\n", "f")
 
 
+def test_main_blocks_are_left_out_of_whole_programs() -> None:
+    head = "import sys\n\n\ndef f(x):\n    return x\n"
+    demo = 'if __name__ == "__main__":\n    print(f(int(input())))\n'
+    assert without_main_block(f"{head}\n{demo}") == (f"{head}\n", True)
+    assert without_main_block(f"{head}if '__main__' == __name__:\n    f(1)\n") == (head, True)
+    kept = f'{head}if __name__ == "__main__":\n    f(1)\nelse:\n    f(2)\n'  # the else runs on import
+    assert without_main_block(kept) == (kept, False)
+    nested = f'{head}def g():\n    if __name__ == "__main__":\n        pass\n'
+    assert without_main_block(nested) == (nested, False)
+    crlf = 'def f():\r\n    return 1\r\nif __name__ == "__main__":\r\n    f()\r\nX = 2\r\n'
+    assert without_main_block(crlf) == ("def f():\r\n    return 1\r\nX = 2\r\n", True)
+    task = FunctionTask(task_id="t", prompt="def f(x):\n", entry_point="f",
+                        hidden=HiddenTests(code="", entry_point="f")).public_view()  # fmt: skip
+    ti = prepare_task(
+        task, [f"{head}\n{demo}", f"{head}\n{demo}", "    return x\n"], [], ExtractionOptions(reading="auto")
+    )
+    assert ti.programs[0] == f"{head}\n" and ti.main_blocks == 2 and ti.readings == ["program", "codet"]
+    codet = prepare_task(task, [f"{head}\n{demo}"], [], ExtractionOptions(reading="codet"))
+    assert codet.main_blocks == 0  # CodeT's cut (at \nif) is its own business
+
+
 def test_whole_programs_run_as_written_and_completions_are_cut(suite: list[FunctionTask]) -> None:
     by_id = {t.task_id: t for t in suite}
     programs = import_pool(FIX / "evalplus_samples.jsonl", "solutions", suite).pool
@@ -385,7 +407,7 @@ def test_counts_say_what_ran(tmp_path: Path) -> None:
     assert (warm["matrices_built"], warm["matrices_cached"], warm["matrices_reused"]) == (0, 3, 0)
     mixed = _run(tmp_path, "mixed", {"t0": 4, "t1": 0, "t2": 2})
     assert (mixed["matrices_built"], mixed["matrices_cached"]) == (2, 1)
-    assert mixed["readings"] == {"codet": 14, "program": 0, "cut_programs": 0}
+    assert mixed["readings"] == {"codet": 14, "program": 0, "cut_programs": 0, "main_blocks": 0}
     assert mixed["extraction"] == "auto"
 
 

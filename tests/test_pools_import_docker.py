@@ -43,7 +43,8 @@ def _correct(tmp_path: Path, run_id: str, task: int) -> list[bool]:
     [
         ("human_eval_samples.jsonl", "human-eval", 3, {"codet": 6, "program": 0}),
         ("evalplus_samples.jsonl", "evalplus", 3, {"codet": 0, "program": 4}),
-        ("bigcode_generations.json", "bigcode", 3, {"codet": 0, "program": 6}),
+        # one of bigcode's programs has a demo under if __name__ == "__main__": run as a module, without it
+        ("bigcode_generations.json", "bigcode", 3, {"codet": 0, "program": 6, "main_blocks": 1}),
         ("codet_own_prompts.jsonl", "codet", 2, {"codet": 4, "program": 0}),
         ("ours_solutions.jsonl", "ours", 2, {"codet": 3, "program": 0}),
     ],
@@ -54,7 +55,7 @@ def test_each_format_imports_and_selects(
     res = _select(tmp_path, solutions, "r")
     summary = json.loads(res.stdout)  # stdout: the one JSON object
     assert summary["n_tasks"] == n_tasks and summary["extraction"] == "auto"
-    assert summary["readings"] == {**readings, "cut_programs": 0}
+    assert summary["readings"] == {"cut_programs": 0, "main_blocks": 0, **readings}
     # Every fixture holds a right program for each of its tasks, and the generated tests find them.
     codet = summary["protocols"]["codet"]["strategies"]
     assert codet["oracle"]["pass@1"] == 100.0 and codet["codet"]["pass@1"] == 100.0
@@ -74,7 +75,7 @@ def test_whole_programs_are_never_cut_and_a_warm_run_builds_nothing(tmp_path: Pa
     assert auto["readings"]["program"] == 4
     assert [_correct(tmp_path, "auto", t) for t in range(3)] == [[True], [True], [True, False]]
     cut = json.loads(_select(tmp_path, "evalplus_samples.jsonl", "cut", "--extraction", "codet").stdout)
-    assert cut["readings"] == {"codet": 4, "program": 0, "cut_programs": 0}
+    assert cut["readings"] == {"codet": 4, "program": 0, "cut_programs": 0, "main_blocks": 0}
     assert not any(any(_correct(tmp_path, "cut", t)) for t in range(3))
     assert cut["protocols"]["codet"]["strategies"]["oracle"]["pass@1"] == 0.0
     # Same pools, a new run id: the engine's cache answers every row; nothing ran, and it says so.
@@ -82,3 +83,23 @@ def test_whole_programs_are_never_cut_and_a_warm_run_builds_nothing(tmp_path: Pa
     assert (warm["matrices_built"], warm["matrices_cached"], warm["matrices_reused"]) == (0, 3, 0)
     assert warm["programs_run"] == 0 and warm["programs_cached"] > 0
     assert warm["protocols"] == auto["protocols"]
+
+
+def test_a_whole_program_runs_as_a_module_without_its_main_block(tmp_path: Path) -> None:
+    """A right program whose demo block reads input() (as instruction-tuned answers do): run as a script
+    it fails every test and the ground truth (EOF at load); run as a module, as human-eval and EvalPlus
+    run solutions, it is right."""
+    code = json.loads((FIX / "evalplus_samples.jsonl").read_text().splitlines()[0])["solution"]
+    demo = 'if __name__ == "__main__":\n    print(has_close_elements([float(x) for x in input().split()], 0.5))\n'
+    pool = tmp_path / "samples.jsonl"
+    pool.write_text(json.dumps({"task_id": "HumanEval/0", "solution": f"{code}\n\n{demo}"}) + "\n")
+    args = [
+        "select", "--pool-solutions", str(pool), "--pool-tests", str(FIX / "tests_jsonl.jsonl"),
+        "--strategies", "codet", "--no-curves", "--results-dir", str(tmp_path / "results"),
+        "--cache-dir", str(tmp_path / "cache"), "--run-id", "main", "--json",
+    ]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["readings"]["main_blocks"] == 1
+    assert _correct(tmp_path, "main", 0) == [True]

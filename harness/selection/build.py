@@ -79,7 +79,13 @@ def assemble(
         outputs.reshape(n, m) if outputs is not None else None,
     )
     return TaskData(
-        matrix, correct, ti.n_samples, ran, readings=list(ti.readings), cut_programs=ti.cut_programs
+        matrix,
+        correct,
+        ti.n_samples,
+        ran,
+        readings=list(ti.readings),
+        cut_programs=ti.cut_programs,
+        main_blocks=ti.main_blocks,
     )
 
 

