@@ -274,3 +274,47 @@ def test_cli_writes_predictions_that_the_final_evaluation_resolves(
         evaluator.run_predictions([task], load_predictions(out / "predictions.jsonl"), tmp_path / "eval")
     )
     assert summary["resolved_ids"] == [task.instance_id]
+
+
+def test_a_fault_mid_instance_loses_nothing_and_the_rerun_continues(
+    task: RepoTask, base_image: str, tmp_path: Path
+) -> None:
+    from harness.errors import SandboxError
+
+    cands = _systems(task, tmp_path)
+    test_runs = 0
+
+    async def failing(image: str) -> Any:
+        box = await strict_sandbox(image)
+
+        class Box:
+            async def run(self, cmd: Any, **kw: Any) -> ExecResult:
+                nonlocal test_runs
+                if isinstance(cmd, str) and "run.sh" in cmd:
+                    test_runs += 1
+                    if test_runs == 3:  # base and alpha ran; the engine fails during beta's tests
+                        raise SandboxError("the engine went away (injected)")
+                return await box.run(cmd, **kw)
+
+            async def write_file(self, path: str, content: str | bytes, **kw: Any) -> None:
+                await box.write_file(path, content, **kw)
+
+            async def reset(self) -> None:
+                await box.reset()
+
+            async def close(self) -> None:
+                await box.close()
+
+        return Box()
+
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    first = _run(task, cands, base_image, out, cache, "regression", failing)
+    assert [e.instance_id for e in first.errors] == [task.instance_id] and "injected" in first.errors[0].error
+    assert not (out / task.instance_id / "choice.json").exists()
+    assert (out / "predictions.jsonl").read_text() == ""  # no choice, no prediction
+    assert "error: SandboxError" in (out / task.instance_id / "ensemble.log").read_text()
+    second = _run(task, cands, base_image, out, cache, "regression", strict_sandbox)
+    assert not second.errors and second.chosen == 1
+    choice = _choice(out, task)
+    assert choice["cost"]["cached_runs"] == 2 and choice["cost"]["runs"] == 4  # base and alpha kept
+    assert choice["winner"]["system"] == "delta"
