@@ -11,9 +11,11 @@ added for the test and removed (not gracefully) while one of its sandboxes is in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -441,3 +443,87 @@ def test_eval_with_a_worker_lost_retries_the_instance_elsewhere(
     assert victim.node_id in spy.nodes[: state["opened"]]
     assert set(spy.nodes[state["opened"] :]) <= set(ray_cluster.workers) and spy.nodes[state["opened"] :]
     assert len(on_cluster["resolved_ids"]) == 2 and len(on_cluster["unresolved_ids"]) == 1
+
+
+@contextlib.contextmanager
+def _registry(tmp: Path) -> Iterator[str]:
+    """A registry process (Debian's docker-registry) on ``127.0.0.1:PORT`` of the Docker engine's own
+    network namespace (the test's parent's), where the engine pulls and pushes; stopped afterwards."""
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        pytest.fail("Debian's docker-registry is not installed (scripts/setup.sh installs it)")
+    host_net = ["nsenter", f"--net=/proc/{os.getppid()}/ns/net"]
+    port = 20000 + int(uuid.uuid4().int % 20000)
+    config = tmp / "registry.yml"
+    config.write_text(
+        f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {tmp / 'storage'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    log = (tmp / "registry.log").open("wb")
+    proc = subprocess.Popen([*host_net, binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    probe = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)"
+    try:
+        deadline = time.monotonic() + 30
+        url = f"http://127.0.0.1:{port}/v2/"
+        while subprocess.run([*host_net, sys.executable, "-c", probe, url], capture_output=True).returncode:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"docker-registry did not serve: {(tmp / 'registry.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_eval_with_a_registry_pulls_the_driver_s_images_on_the_nodes(
+    ray_cluster: RayTestCluster, spy: Spy, tmp_path: Path
+) -> None:
+    """``harness eval --cluster auto --registry HOST:PORT/NS``: the driver builds each instance image and
+    pushes it; the nodes pull it by the registry's name (the driver keeps no tag of that name, so the
+    shared engine has to pull it), build nothing, and the summary is the local run's."""
+    from harness.sandbox import python_image
+    from harness.tasks import load_suite
+
+    tasks = sorted(load_suite(ROOT / "tasks" / "local"), key=lambda t: t.instance_id)[:2]
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text(
+        "".join(
+            json.dumps({"instance_id": t.instance_id, "model_name_or_path": "m", "model_patch": t.patch})
+            + "\n"
+            for t in tasks
+        )
+    )
+    suite = str(ROOT / "tasks" / "local")
+    base = ["eval", str(preds), "--suite", suite, "--base-image", python_image(), "-j", "2"]
+    local = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "local")])
+    assert local.exit_code == 0, local.output
+    namespace = f"harness-test-{uuid.uuid4().hex[:6]}"
+    with _registry(tmp_path) as address:
+        res = CliRunner().invoke(
+            app,
+            [
+                *base,
+                "--out",
+                str(tmp_path / "cluster"),
+                "--cluster",
+                "auto",
+                "--registry",
+                f"{address}/{namespace}",
+            ],
+        )
+        assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "cluster" / "summary.json").read_text()) == json.loads(
+        (tmp_path / "local" / "summary.json").read_text()
+    )
+    names = {spec.image for _, spec in spy.opened}
+    assert len(names) == 2 and all(n.startswith(f"{address}/{namespace}/") for n in names)
+    (images,) = spy.images
+    pulled = Counter(tag for counts in images.values() for tag in counts["pulled"])
+    assert pulled == Counter(names)  # each pulled once in all: the nodes share one engine here
+    assert all(counts["built"] == {} for counts in images.values())
+    import docker
+
+    client = docker.from_env()
+    for name in names:
+        client.images.remove(name, noprune=True)

@@ -95,6 +95,10 @@ def test_the_cluster_of_a_run_config_is_checked_and_not_part_of_the_run() -> Non
         parse_config({**base, "cluster": "ray:/x"})
     with pytest.raises(ConfigError, match=r"retries: Input should be less than or equal to 10"):
         parse_config({**base, "retries": 11})
-    on = parse_config({**base, "cluster": "ray://10.0.0.5:10001", "retries": 3})
+    with pytest.raises(ConfigError, match=r"registry: 'http://x' is not an image namespace"):
+        parse_config({**base, "registry": "http://x"})
+    on = parse_config(
+        {**base, "cluster": "ray://10.0.0.5:10001", "registry": "10.0.0.5:5000/ns", "retries": 3}
+    )
     # Where it runs is not what it computes: the manifest's config is the local run's.
     assert on.identity() == parse_config(base).identity()

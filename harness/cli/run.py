@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from harness.cli._common import InputFile, OutputDir, RunId, console, friendly_errors, print_json
-from harness.cli._values import ClusterAddress
+from harness.cli._values import ClusterAddress, ImageNamespace
 
 
 def register(app: typer.Typer) -> None:
@@ -43,6 +43,15 @@ def register(app: typer.Typer) -> None:
                 "ray extra; see docs/cluster.md.",
             ),
         ] = None,
+        registry: Annotated[
+            str | None,
+            typer.Option(
+                parser=ImageNamespace(),
+                help="With --cluster: HOST:PORT[/NS] of a Docker registry; images are built here, pushed "
+                "there and pulled by the nodes (overrides the config's registry). Default: each node "
+                "builds them.",
+            ),
+        ] = None,
     ) -> None:
         """Context, N testing+editing trajectories per task, voting/B4, selection, hidden-test evaluation."""
         from harness.pipeline._config import load_config
@@ -59,6 +68,7 @@ def register(app: typer.Typer) -> None:
             run_id=rid,
             progress=None if as_json else console.print,
             cluster=cluster,
+            registry=registry,
         )
         if as_json:
             print_json(data)

@@ -75,6 +75,13 @@ _RETRIES = typer.Option(
     help="With --cluster: how many more times an instance whose sandbox failed (a lost node) is "
     "evaluated, on the other nodes; the summary's retried counts them.",
 )
+_REGISTRY = typer.Option(
+    None,
+    "--registry",
+    parser=ImageNamespace(),
+    help="With --cluster: HOST:PORT[/NS] of a Docker registry; instance images built here are pushed "
+    "there and pulled by the nodes that lack them.",
+)
 _EVAL_NET = typer.Option(
     False,
     "--eval-network",
@@ -185,6 +192,7 @@ def eval_cmd(
     image_namespace: str = _NAMESPACE,
     cluster: str | None = _CLUSTER,
     retries: int = _RETRIES,
+    registry: str | None = _REGISTRY,
     instance: list[str] = typer.Option(
         [], "--instance", "-i", help="Only these instance ids (predictions of others are skipped)."
     ),
@@ -230,10 +238,11 @@ def eval_cmd(
     if cluster is None:
         summary = asyncio.run(evaluator.run_predictions(tasks, preds, out))
     else:
-        from harness.cluster import run_on_cluster
+        from harness.cluster import Registry, run_on_cluster
 
         def on(c: Cluster) -> Awaitable[dict[str, object]]:
-            evaluator.sandbox_factory, evaluator.retries = c.eval_sandbox, retries
+            pushing = None if registry is None else Registry(registry)
+            evaluator.sandbox_factory, evaluator.retries = c.eval_sandboxes(pushing), retries
             return evaluator.run_predictions(tasks, preds, out)
 
         summary = run_on_cluster(cluster, on)

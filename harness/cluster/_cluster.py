@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from harness._extras import require
 from harness.cluster._host import SLOTS, SandboxSpec, host_actor_class
-from harness.cluster._images import ImageRecipe
+from harness.cluster._images import ImageRecipe, Registry
 from harness.cluster._sandbox import RaySandbox, ray_errors
 from harness.errors import ConfigError, SandboxError
 from harness.sandbox._types import SandboxProfile
@@ -71,6 +71,18 @@ class Cluster:
         """An evaluation container on a node with a free slot: ``harness eval``'s ``sandbox_factory``."""
         spec = SandboxSpec(kind="eval", image=image, run_id=self.run_id, network=network, recipe=recipe)
         return await self.open(spec)
+
+    def eval_sandboxes(self, registry: Registry | None = None) -> Callable[..., Awaitable[RaySandbox]]:
+        """``harness eval``'s ``sandbox_factory``; with ``registry``, each image the driver built is
+        pushed there once and the node pulls it when it lacks it."""
+        if registry is None:
+            return self.eval_sandbox
+
+        async def factory(image: str, *, network: bool = False) -> RaySandbox:
+            name = await asyncio.to_thread(registry.push, image)
+            return await self.eval_sandbox(name, network=network, recipe=ImageRecipe.pulled(name))
+
+        return factory
 
     async def image_counts(self) -> dict[str, dict[str, dict[str, int]]]:
         """Per node id, what its host actor did for images (:meth:`SandboxHost.images`); lost nodes

@@ -4,17 +4,20 @@ The driver never builds an instance image for the cluster. It sends an :class:`I
 sandbox; the node's host actor makes sure the image exists on its own engine before starting the
 sandbox: built there by :class:`harness.tasks.images.TaskImages` from the same recipe (so the same
 tag), at most once per node and tag (a lock per recipe in the actor, and a file lock on the node for
-actors of other drivers), or pulled from a registry when the recipe names one (the driver built and
-pushed it). A recipe is plain data: the task without its fix and hidden tests (images never hold them),
-the base image and the registry; no keys, no credentials.
+actors of other drivers), or pulled from a registry when the recipe names one (``--registry``: the
+driver built the image and pushed it, :class:`Registry`). A recipe is plain data: the task without
+its fix and hidden tests (images never hold them) and the base image, or the pushed image's name; no
+keys, no credentials.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import hashlib
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,16 +32,15 @@ one per node and user, whatever temporary folder Ray gives each worker process."
 
 
 class ImageRecipe(BaseModel):
-    """How to have ``task``'s instance image on a node. ``task`` has no fix and no hidden tests."""
+    """How to have an instance image on a node: build ``task``'s (``task`` has no fix and no hidden
+    tests), or pull ``pushed`` from the registry the driver pushed it to."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    task: RepoTask
+    task: RepoTask | None = None
     base_image: str | None = None
-    registry: str | None = None
-    """``HOST:PORT[/NAMESPACE]``: pull ``pushed`` from there instead of building."""
     pushed: str | None = None
-    """The image's name in ``registry`` (set by the driver after it pushed it)."""
+    """``REGISTRY/NAME:TAG``: pull it instead of building."""
 
     @classmethod
     def of(cls, task: RepoTask, *, base_image: str | None = None) -> ImageRecipe:
@@ -48,11 +50,59 @@ class ImageRecipe(BaseModel):
         )
         return cls(task=public, base_image=base_image)
 
+    @classmethod
+    def pulled(cls, name: str) -> ImageRecipe:
+        """The image ``name`` in a registry, pulled by the nodes that lack it."""
+        return cls(pushed=name)
+
     @property
     def key(self) -> str:
         """The name the driver knows the image by (the node resolves it to the built tag)."""
-        digest = hashlib.sha256(self.model_dump_json(exclude={"registry", "pushed"}).encode()).hexdigest()
+        if self.pushed is not None:
+            return self.pushed
+        assert self.task is not None, "a recipe builds a task's image or pulls a pushed one"
+        digest = hashlib.sha256(self.model_dump_json().encode()).hexdigest()
         return f"recipe:{self.task.instance_id}:{digest[:16]}"
+
+
+class Registry:
+    """The driver's side of ``--registry HOST:PORT[/NAMESPACE]``: each image it built is pushed once
+    (under the registry's name, a tag that is removed here afterwards: the nodes pull it by that name)."""
+
+    def __init__(self, address: str, client: Any = None) -> None:
+        self.address = address.rstrip("/")
+        self._client = client
+        self._pushed: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def push(self, tag: str) -> str:
+        """The registry's name of the local image ``tag``, pushed there first (once per tag)."""
+        with self._lock:
+            if tag not in self._pushed:
+                self._pushed[tag] = self._push(tag)
+            return self._pushed[tag]
+
+    def _push(self, tag: str) -> str:
+        import docker
+        import docker.errors
+
+        client = self._client = self._client or docker.from_env(timeout=600)
+        repo, _, version = tag.rpartition(":")
+        name = f"{self.address}/{repo.rsplit('/', 1)[-1].lower()}"
+        try:
+            client.images.get(tag).tag(name, tag=version)
+            for line in client.images.push(name, tag=version, stream=True, decode=True):
+                if "error" in line:
+                    raise ImageError(f"pushing {tag} to {self.address} failed: {line['error']}")
+        except docker.errors.APIError as exc:
+            raise ImageError(
+                f"pushing {tag} to {self.address} failed ({exc}); check that the registry answers "
+                "(an insecure one must be in the engine's insecure-registries)"
+            ) from exc
+        finally:
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(f"{name}:{version}", noprune=True)  # the tag only, not the image
+        return f"{name}:{version}"
 
 
 @dataclass
@@ -98,14 +148,16 @@ def _ensure_on_node(recipe: ImageRecipe) -> tuple[str, str]:
     images = TaskImages(base_image=recipe.base_image)
     locks = images.cache_dir / LOCKS
     locks.mkdir(parents=True, exist_ok=True)
-    fd = os.open(locks / f"{recipe.key.replace(':', '_')}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    name = hashlib.sha256(recipe.key.encode()).hexdigest()[:32]  # a key may hold '/' (a registry's)
+    fd = os.open(locks / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        if recipe.registry is not None and recipe.pushed is not None:
+        if recipe.pushed is not None:
             if images.exists(recipe.pushed):
                 return recipe.pushed, "found"
             _pull(images.client, recipe.pushed)
             return recipe.pushed, "pulled"
+        assert recipe.task is not None
         before = {img.id for img in images.client.images.list()}
         tag = images.instance_image(recipe.task)
         built = images.client.images.get(tag).id not in before

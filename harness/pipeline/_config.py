@@ -20,7 +20,7 @@ from harness._extras import require
 from harness.errors import ConfigError
 
 STAGES = ("relevance", "ranking", "testing", "editing", "selection")
-PLACEMENT_KEYS = ("cluster", "retries")
+PLACEMENT_KEYS = ("cluster", "registry", "retries")
 
 
 class ModelConfig(BaseModel):
@@ -147,6 +147,10 @@ class PipelineConfig(BaseModel):
     (``--cluster`` overrides it; see ``docs/cluster.md``). Model calls, budgets, the response cache and
     the run folder stay on the driver. Not part of the run's identity: a run started here resumes on a
     cluster and the other way round."""
+    registry: str | None = None
+    """With ``cluster``: ``HOST:PORT[/NAMESPACE]`` of a Docker registry. The driver builds each
+    instance image and pushes it there, the nodes pull it (``--registry`` overrides it); without one,
+    each node builds the image itself from the same recipe."""
     retries: int = Field(default=2, ge=0, le=10)
     """How many more times a unit (a trajectory, a task's selection, a candidate's evaluation) is tried
     after its sandbox failed (a lost node, a dead engine); the count is in the summary's ``retries``."""
@@ -171,9 +175,16 @@ class PipelineConfig(BaseModel):
 
         return None if value is None else ClusterAddress()(value)
 
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, value: str | None) -> str | None:
+        from harness.cli._values import ImageNamespace  # the CLI's own check of --registry
+
+        return None if value is None else ImageNamespace()(value)
+
     def identity(self) -> dict[str, Any]:
-        """The config as the run's manifest keeps it, ``cluster`` and ``retries`` at their defaults:
-        where a unit runs and how often it may be tried again do not change the outcomes, so a resume
+        """The config as the run's manifest keeps it, ``cluster``, ``registry`` and ``retries`` at their
+        defaults: where a unit runs and how often it may be tried again do not change the outcomes, so a resume
         may change them (a run started locally resumes on a cluster, and the other way round)."""
         defaults = {k: type(self).model_fields[k].default for k in PLACEMENT_KEYS}
         return self.model_copy(update=defaults).model_dump(mode="json")

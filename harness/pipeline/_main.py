@@ -63,18 +63,20 @@ def run_pipeline(
     deps: Deps | None = None,
     progress: Callable[[str], None] | None = None,
     cluster: str | None = None,
+    registry: str | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the pipeline; returns the summary also written to ``summary.json``.
 
     ``cluster`` (else the config's ``cluster``): every sandbox on the nodes of that Ray cluster, the
-    rest here. The summary's ``retries`` counts the units tried again after their sandbox failed."""
+    rest here; ``registry`` (else the config's): images pushed there for the nodes to pull. The summary's ``retries`` counts the units tried again after their sandbox failed."""
     tasks = select_tasks(cfg, base)
     models = load_models(cfg, base)
     address = cluster or cfg.cluster
     run = Run(results_dir, run_id, "pipeline", cfg.identity(), defaults=ConfigDefaults.of(type(cfg)))
     try:
         if deps is None and address is not None:
-            pipeline, outcomes = _on_cluster(address, cfg, tasks, run, models, progress)
+            reg = registry or cfg.registry
+            pipeline, outcomes = _on_cluster(address, reg, cfg, tasks, run, models, progress)
         else:
             pipeline = Pipeline(cfg, tasks, run, models, deps or docker_deps(cfg, run_id), progress=progress)
             outcomes = asyncio.run(pipeline())
@@ -96,6 +98,7 @@ def run_pipeline(
 
 def _on_cluster(
     address: str,
+    registry: str | None,
     cfg: PipelineConfig,
     tasks: list[RepoTask],
     run: Run,
@@ -107,7 +110,16 @@ def _on_cluster(
     made: list[Pipeline] = []
 
     async def main(c: Cluster) -> list[TaskOutcome]:
-        made.append(Pipeline(cfg, tasks, run, models, cluster_deps(cfg, run.run_id, c), progress=progress))
+        made.append(
+            Pipeline(
+                cfg,
+                tasks,
+                run,
+                models,
+                cluster_deps(cfg, run.run_id, c, registry=registry),
+                progress=progress,
+            )
+        )
         return await made[0]()
 
     outcomes = run_on_cluster(address, main, run_id=run.run_id)

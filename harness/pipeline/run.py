@@ -153,19 +153,24 @@ def docker_deps(cfg: PipelineConfig, run_id: str) -> Deps:
     )
 
 
-def cluster_deps(cfg: PipelineConfig, run_id: str, cluster: Cluster) -> Deps:
+def cluster_deps(cfg: PipelineConfig, run_id: str, cluster: Cluster, *, registry: str | None = None) -> Deps:
     """:func:`docker_deps` on the nodes of a Ray cluster: every trajectory, voting, selection-agent and
     evaluation sandbox is placed by Ray on a node with a free slot, whose host actor makes sure the
-    instance image is there (built on the node from the same recipe, once per node)."""
-    from harness.cluster import ImageRecipe
+    instance image is there: built on the node from the same recipe (once per node), or, with a
+    ``registry``, built here, pushed there and pulled by the node."""
+    from harness.cluster import ImageRecipe, Registry
     from harness.sandbox import SandboxProfile
-    from harness.tasks.images import TESTBED
+    from harness.tasks.images import TESTBED, TaskImages
 
     profile = SandboxProfile.strict(memory=cfg.sandbox_memory)
     recipes: dict[str, ImageRecipe] = {}
+    pushing = None if registry is None else (Registry(registry), TaskImages(base_image=cfg.base_image))
 
     def image(task: RepoTask) -> str:
-        recipe = ImageRecipe.of(task, base_image=cfg.base_image)
+        if pushing is None:
+            recipe = ImageRecipe.of(task, base_image=cfg.base_image)
+        else:
+            recipe = ImageRecipe.pulled(pushing[0].push(pushing[1].instance_image(task)))
         recipes[recipe.key] = recipe
         return recipe.key
 
