@@ -198,6 +198,8 @@ def test_votes_regression_b4_hidden_tests_and_resume(
     poisoned = task.model_copy(
         update={"test_patch": POISON, "FAIL_TO_PASS": (POISON + "-f2p",), "PASS_TO_PASS": (POISON + "-p2p",)}
     )
+    images = TaskImages(base_image=base_image)
+    assert images.instance_image(poisoned) == images.instance_image(task)  # the image holds none of them
     rec = Recorder()
     summary = _run(poisoned, cands, base_image, tmp_path / "reg", tmp_path / "c1", "regression", rec)
     reg = _choice(tmp_path / "reg", task)
