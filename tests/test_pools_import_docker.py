@@ -83,6 +83,14 @@ def test_whole_programs_are_never_cut_and_a_warm_run_builds_nothing(tmp_path: Pa
     assert (warm["matrices_built"], warm["matrices_cached"], warm["matrices_reused"]) == (0, 3, 0)
     assert warm["programs_run"] == 0 and warm["programs_cached"] > 0
     assert warm["protocols"] == auto["protocols"]
+    # The table (no --json) says the same on stderr.
+    args = ["select", "--pool-solutions", str(FIX / "evalplus_samples.jsonl"), "--pool-tests",
+            str(FIX / "tests_jsonl.jsonl"), "--strategies", "codet,maxpass", "--no-curves", "--results-dir",
+            str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache"), "--run-id", "table"]  # fmt: skip
+    table = CliRunner().invoke(app, args)
+    assert table.exit_code == 0, table.output
+    said = " ".join(table.stderr.split())
+    assert "matrices: 0 built, 3 from the engine's cache, 0 reused from the run folder" in said
 
 
 def test_a_whole_program_runs_as_a_module_without_its_main_block(tmp_path: Path) -> None:

@@ -260,4 +260,9 @@ def register(app: typer.Typer) -> None:
             out = Console(width=max(out.width, 110))
         out.print(table)
         reused = " (resumed: table reprinted)" if s.get("resumed") and s["matrices_built"] == 0 else ""
+        console.print(
+            f"matrices: {s['matrices_built']} built, {s.get('matrices_cached', 0)} from the engine's cache, "
+            f"{s['matrices_reused']} reused from the run folder",
+            highlight=False,
+        )
         console.print(f"results: {report.run_dir}{reused}")
