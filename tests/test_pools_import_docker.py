@@ -111,3 +111,26 @@ def test_a_whole_program_runs_as_a_module_without_its_main_block(tmp_path: Path)
     summary = json.loads(res.stdout)
     assert summary["readings"]["main_blocks"] == 1
     assert _correct(tmp_path, "main", 0) == [True]
+
+
+def test_mbpp_pool_in_evalplus_ids_selects(tmp_path: Path) -> None:
+    """EvalPlus names MBPP tasks Mbpp/N; the suite (CodeT's MBPP) names them MbppEval/N."""
+    right = "def similar_elements(a, b):\n    return tuple(set(a) & set(b))\n"
+    wrong = "def similar_elements(a, b):\n    return tuple(set(a) | set(b))\n"
+    sols, tests = tmp_path / "samples.jsonl", tmp_path / "tests.jsonl"
+    sols.write_text("".join(json.dumps({"task_id": "Mbpp/2", "solution": s}) + "\n" for s in (right, wrong)))
+    tests.write_text(
+        json.dumps({"task_id": "Mbpp/2", "test": "assert set(similar_elements((1, 2), (2, 3))) == {2}"})
+    )
+    args = [
+        "select", "--suite", "mbpp", "--pool-solutions", str(sols), "--pool-tests", str(tests),
+        "--strategies", "codet", "--no-curves", "--results-dir", str(tmp_path / "results"),
+        "--cache-dir", str(tmp_path / "cache"), "--run-id", "mbpp", "--json",
+    ]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["n_tasks"] == 1 and summary["readings"]["program"] == 2
+    assert summary["protocols"]["codet"]["strategies"]["codet"]["pass@1"] == 100.0
+    verdict = json.loads((tmp_path / "results" / "mbpp" / "06_eval" / "MbppEval__2.json").read_text())
+    assert verdict["correct"] == [True, False]
