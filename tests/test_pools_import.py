@@ -474,3 +474,21 @@ def test_tasks_the_tests_pool_lacks_are_said(tmp_path: Path, capsys: pytest.Capt
                         progress=True)  # fmt: skip
     assert report.summary["n_tasks"] == 3 and report.summary["tasks_without_tests"] == 2
     assert "the tests pool has no record for 2 of 3 tasks (e.g. t1)" in capsys.readouterr().err
+
+
+def test_a_pool_whose_first_record_is_long_is_detected(suite: list[FunctionTask], tmp_path: Path) -> None:
+    """Our format keeps a task's samples on one line: 100 whole programs make it longer than any fixed
+    buffer (before, the first 64 KiB were parsed and such a pool was 'invalid JSON')."""
+    program = "def has_close_elements(numbers, threshold):\n" + "    x = 1\n" * 100 + "    return False\n"
+    rec = {"version": 1, "task_id": "HumanEval/0", "kind": "solutions", "samples": [program] * 100}
+    path = tmp_path / "ours.jsonl"
+    path.write_text("\n" + json.dumps(rec) + "\n")
+    assert path.stat().st_size > 100_000
+    assert detect_format(path) == "ours"
+    assert len(import_pool(path, "solutions", suite).pool.samples("HumanEval/0")) == 100
+    (tmp_path / "empty.jsonl").write_text("\n\n")
+    with pytest.raises(DataError, match="empty"):
+        detect_format(tmp_path / "empty.jsonl")
+    (tmp_path / "bad.jsonl").write_text('\n\n{"task_id": \n')
+    with pytest.raises(DataError, match="line 3: invalid JSON"):
+        detect_format(tmp_path / "bad.jsonl")

