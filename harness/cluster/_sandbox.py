@@ -9,15 +9,13 @@ a deadline of its own in case Ray has not noticed yet.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 from harness.errors import HarnessError, SandboxError
 from harness.sandbox._docker import GRACE_S
 from harness.sandbox._types import ExecResult
-
-T = TypeVar("T")
 
 CALL_DEADLINE_S = 600.0
 """How long a call other than ``run`` may take on its node before the sandbox counts as lost."""
@@ -61,7 +59,9 @@ class RaySandbox:
         with ray_errors(f"sandbox {op} on node {self.node_id[:12]}"):
             ref = getattr(self._host, op).remote(self._key, *args)
             try:
-                return await asyncio.wait_for(_awaited(ref), deadline)
+                # A timer on this task, not wait_for's task of its own: the lighter deadline.
+                async with asyncio.timeout(deadline):
+                    return await ref
             except TimeoutError:
                 raise SandboxError(
                     f"sandbox {op} on node {self.node_id[:12]}: no answer within {deadline:.0f} s; "
@@ -119,10 +119,6 @@ class RaySandbox:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-
-async def _awaited(ref: Awaitable[T]) -> T:
-    return await ref
 
 
 def _ray_actor_error() -> type[BaseException]:
