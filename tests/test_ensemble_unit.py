@@ -254,3 +254,19 @@ def test_runs_parse_with_swebenchs_parser_and_keep_the_files_run() -> None:
         "testing/test_mark.py::TestX::test_b": "FAILED",
     }
     assert own_tests({"test_x (m.T)": "PASSED"}, ["tests/m.py"]) == {"test_x (m.T)": "PASSED"}
+
+
+def test_a_failed_sandbox_is_an_error_not_a_result() -> None:
+    from harness.ensemble._runs import _checked
+    from harness.errors import SandboxError
+    from harness.sandbox._types import ExecResult
+
+    def res(status: str, code: int | None) -> ExecResult:
+        return ExecResult(status=status, exit_code=code, stdout="", stderr="server gone", duration_ms=1.0)  # type: ignore[arg-type]
+
+    for status, code in (("error", None), ("killed", None)):
+        with pytest.raises(SandboxError, match="server gone"):
+            _checked(res(status, code))
+    # The candidate's own failures are results: they are judged (and cached).
+    for status, code in (("timeout", 124), ("oom", 137), ("killed", 137), ("nonzero", 1)):
+        assert _checked(res(status, code)).status == status

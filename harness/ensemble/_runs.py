@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.ensemble._discover import RepoView
+from harness.errors import SandboxError
 from harness.evaluation import patch_key
 from harness.evaluation._apply import applied_method, apply_failure, apply_script
 from harness.evaluation._script import ACTIVATE
@@ -246,7 +247,7 @@ class Runner:
         log = ""
         if patch.strip():
             await box.write_file(f"{WORK}/candidate.patch", patch)
-            res = await box.run(apply_script(f"{WORK}/candidate.patch"), cwd=WORKSPACE, timeout=300)
+            res = _checked(await box.run(apply_script(f"{WORK}/candidate.patch"), cwd=WORKSPACE, timeout=300))
             log += res.stdout + res.stderr
             run.apply_method = applied_method(res.stdout, patch)
             if run.apply_method is None:
@@ -255,10 +256,12 @@ class Runner:
                 return run, log
         if tests:
             files = " ".join(map(shlex.quote, tests))
-            res = await box.run(f"git -c safe.directory='*' checkout -q HEAD -- {files} 2>&1", cwd=WORKSPACE)
+            res = _checked(
+                await box.run(f"git -c safe.directory='*' checkout -q HEAD -- {files} 2>&1", cwd=WORKSPACE)
+            )
             log += res.stdout
             await box.write_file(f"{WORK}/run.sh", test_script(self.env, tests))
-            res = await box.run(f"bash {WORK}/run.sh 2>&1", cwd=WORKSPACE, timeout=self.timeout)
+            res = _checked(await box.run(f"bash {WORK}/run.sh 2>&1", cwd=WORKSPACE, timeout=self.timeout))
             out = res.stdout + res.stderr
             log += out
             run.timed_out, run.exit_code = res.status == "timeout", res.exit_code
@@ -285,12 +288,29 @@ class _SandboxView:
 
     async def files(self) -> list[str]:
         res = await self.runner.git(["ls-files"])
+        if not res.ok:
+            raise SandboxError(
+                f"git ls-files failed in the sandbox ({res.exit_code}): {res.stderr.strip()[-500:]}"
+            )
         return res.stdout.splitlines()
 
     async def grep(self, patterns: Sequence[str], paths: Sequence[str]) -> list[str]:
         args = ["grep", "-l", "-E"] + [a for p in patterns for a in ("-e", p)] + ["--", *paths]
         res = await self.runner.git(args)
+        if res.exit_code not in (0, 1):  # 1: nothing matched
+            raise SandboxError(
+                f"git grep failed in the sandbox ({res.exit_code}): {res.stderr.strip()[-500:]}"
+            )
         return res.stdout.splitlines()
+
+
+def _checked(res: ExecResult) -> ExecResult:
+    """``res``, unless the sandbox itself failed (it could not run the command, or its command server
+    died): then :class:`SandboxError`, so the run is neither cached nor judged and the instance is
+    tried again on the next run. A timeout, a crash or running out of memory are the candidate's."""
+    if res.status == "error" or (res.status == "killed" and res.exit_code is None):
+        raise SandboxError(f"the sandbox failed during a run ({res.status}): {res.stderr.strip()[-500:]}")
+    return res
 
 
 def _sha(patch: str) -> str:
