@@ -194,8 +194,9 @@ new file mode 100644
 def test_eval_on_the_cluster_gives_the_local_outcomes(
     ray_cluster: RayTestCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``harness eval --cluster auto`` over local tasks: containers on both workers, and the same
-    reports as the same command without ``--cluster``."""
+    """``harness eval --cluster auto`` over local tasks: containers on both workers, their images made
+    on the nodes from the recipes (nothing built by the driver), and the same reports as the same
+    command without ``--cluster``."""
     from typer.testing import CliRunner
 
     from harness.cli import app
@@ -213,14 +214,22 @@ def test_eval_on_the_cluster_gives_the_local_outcomes(
         )
     )
     placed: list[str] = []
-    real_open = _cluster.Cluster.open
+    recipes: list[Any] = []
+    made: list[dict[str, Any]] = []
+    real_open, real_close = _cluster.Cluster.open, _cluster.Cluster.aclose
 
     async def spy(self: Any, spec: Any) -> Any:
         sb = await real_open(self, spec)
         placed.append(sb.node_id)
+        recipes.append(spec.recipe)
         return sb
 
+    async def aclose(self: Any) -> None:
+        made.append(await self.image_counts())
+        await real_close(self)
+
     monkeypatch.setattr(_cluster.Cluster, "open", spy)
+    monkeypatch.setattr(_cluster.Cluster, "aclose", aclose)
     monkeypatch.setenv("HARNESS_RUN_ID", ray_cluster.run_id)
     suite = str(ROOT / "tasks" / "local")
     base = ["eval", str(preds), "--suite", suite, "--base-image", python_image(), "-j", "4"]
@@ -233,6 +242,12 @@ def test_eval_on_the_cluster_gives_the_local_outcomes(
         if where == "cluster":
             assert sorted(set(placed)) == sorted(ray_cluster.workers), placed
             assert len(placed) == 4  # the empty patch is not run
+            # The driver built nothing: each node made the instance images of the recipes it was sent.
+            assert all(r is not None and r.task.test_patch == "" for r in recipes)
+            (counts,) = made
+            assert set(counts) == set(ray_cluster.workers)
+            assert all(c["built"] or c["found"] for c in counts.values())
+            assert all(not c["pulled"] for c in counts.values())
     on_cluster, local = summaries
     assert on_cluster == local
     assert len(on_cluster["resolved_ids"]) == 3 and len(on_cluster["unresolved_ids"]) == 1

@@ -47,9 +47,9 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 parser=ImageNamespace(),
-                help="With --cluster: HOST:PORT[/NS] of a Docker registry; images are built here, pushed "
-                "there and pulled by the nodes (overrides the config's registry). Default: each node "
-                "builds them.",
+                help="With --cluster: a Docker registry, HOST:PORT or HOST:PORT/NAMESPACE; images are "
+                "built here, pushed there and pulled by the nodes (overrides the config's registry). "
+                "Default: each node builds them.",
             ),
         ] = None,
     ) -> None:

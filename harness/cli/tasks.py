@@ -79,8 +79,8 @@ _REGISTRY = typer.Option(
     None,
     "--registry",
     parser=ImageNamespace(),
-    help="With --cluster: HOST:PORT[/NS] of a Docker registry; instance images built here are pushed "
-    "there and pulled by the nodes that lack them.",
+    help="With --cluster: a Docker registry, HOST:PORT or HOST:PORT/NAMESPACE; instance images are "
+    "built here, pushed there and pulled by the nodes that lack them (default: each node builds them).",
 )
 _EVAL_NET = typer.Option(
     False,
@@ -238,11 +238,14 @@ def eval_cmd(
     if cluster is None:
         summary = asyncio.run(evaluator.run_predictions(tasks, preds, out))
     else:
-        from harness.cluster import Registry, run_on_cluster
+        from harness.cluster import RecipeImages, Registry, run_on_cluster
 
         def on(c: Cluster) -> Awaitable[dict[str, object]]:
-            pushing = None if registry is None else Registry(registry)
-            evaluator.sandbox_factory, evaluator.retries = c.eval_sandboxes(pushing), retries
+            pushing = None if registry is None else Registry(registry)  # built here, pulled there
+            if pushing is None:  # each node builds the image of the recipe the evaluator names
+                evaluator.images = _images(base_image, images, image_namespace, RecipeImages)
+            on_nodes = evaluator.images if isinstance(evaluator.images, RecipeImages) else None
+            evaluator.sandbox_factory, evaluator.retries = c.eval_sandboxes(pushing, on_nodes), retries
             return evaluator.run_predictions(tasks, preds, out)
 
         summary = run_on_cluster(cluster, on)
@@ -321,13 +324,15 @@ def _eval_systems(
         raise typer.Exit(3)
 
 
-def _images(base_image: str | None, source: str, namespace: str) -> TaskImages:
+def _images(
+    base_image: str | None, source: str, namespace: str, kind: type[TaskImages] | None = None
+) -> TaskImages:
     from harness.tasks.images import TaskImages
 
     def notify(line: str) -> None:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
-    return TaskImages(
+    return (kind or TaskImages)(
         base_image=base_image,
         source="swebench" if source == "swebench" else "local",
         namespace=namespace,

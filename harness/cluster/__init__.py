@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from harness.cluster._cluster import NAMESPACE, Cluster, connect, run_on_cluster
 from harness.cluster._host import SLOTS, SandboxHost, SandboxSpec
-from harness.cluster._images import ImageRecipe, Registry
+from harness.cluster._images import ImageRecipe, RecipeImages, Registry
 from harness.cluster._sandbox import RaySandbox
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "Cluster",
     "ImageRecipe",
     "RaySandbox",
+    "RecipeImages",
     "Registry",
     "SandboxHost",
     "SandboxSpec",

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from harness._extras import require
 from harness.cluster._host import SLOTS, SandboxSpec, host_actor_class
-from harness.cluster._images import ImageRecipe, Registry
+from harness.cluster._images import ImageRecipe, RecipeImages, Registry
 from harness.cluster._sandbox import RaySandbox, ray_errors
 from harness.errors import ConfigError, SandboxError
 from harness.sandbox._types import SandboxProfile
@@ -72,15 +72,19 @@ class Cluster:
         spec = SandboxSpec(kind="eval", image=image, run_id=self.run_id, network=network, recipe=recipe)
         return await self.open(spec)
 
-    def eval_sandboxes(self, registry: Registry | None = None) -> Callable[..., Awaitable[RaySandbox]]:
-        """``harness eval``'s ``sandbox_factory``; with ``registry``, each image the driver built is
-        pushed there once and the node pulls it when it lacks it."""
-        if registry is None:
-            return self.eval_sandbox
+    def eval_sandboxes(
+        self, registry: Registry | None = None, images: RecipeImages | None = None
+    ) -> Callable[..., Awaitable[RaySandbox]]:
+        """``harness eval``'s ``sandbox_factory``: with ``registry``, each image the driver built is
+        pushed there once and the node pulls it when it lacks it; with ``images`` (the evaluator's,
+        which builds nothing here), the node builds the image of the recipe the name stands for."""
 
         async def factory(image: str, *, network: bool = False) -> RaySandbox:
-            name = await asyncio.to_thread(registry.push, image)
-            return await self.eval_sandbox(name, network=network, recipe=ImageRecipe.pulled(name))
+            if registry is not None:
+                name = await asyncio.to_thread(registry.push, image)
+                return await self.eval_sandbox(name, network=network, recipe=ImageRecipe.pulled(name))
+            recipe = images.recipes.get(image) if images is not None else None
+            return await self.eval_sandbox(image, network=network, recipe=recipe)
 
         return factory
 

@@ -24,7 +24,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from harness.errors import ImageError
-from harness.tasks._repo import RepoTask
+from harness.tasks._pipbuild import UnsupportedEnvironment
+from harness.tasks._repo import EnvironmentSpec, RepoTask
+from harness.tasks.images import TaskImages
 
 LOCKS = "node-image-locks"
 """The folder, in the node's image cache (``TaskImages.cache_dir``), of its file locks (one per recipe):
@@ -63,6 +65,30 @@ class ImageRecipe(BaseModel):
         assert self.task is not None, "a recipe builds a task's image or pulls a pushed one"
         digest = hashlib.sha256(self.model_dump_json().encode()).hexdigest()
         return f"recipe:{self.task.instance_id}:{digest[:16]}"
+
+
+class RecipeImages(TaskImages):
+    """``TaskImages`` for a driver whose sandboxes run on the nodes: an instance image is not built
+    here; its name is its recipe's key (:attr:`recipes`), which the node's host actor builds or finds.
+    The checks that refuse an environment before anything is built stay."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._base_arg: str | None = kwargs.get("base_image")
+        self.recipes: dict[str, ImageRecipe] = {}
+
+    def env_image(self, spec: EnvironmentSpec) -> str:
+        if spec.unsupported:
+            raise UnsupportedEnvironment(spec.unsupported)
+        if spec.error:
+            raise ImageError(spec.error)
+        return ""  # made on the node with the instance image
+
+    def instance_image(self, task: RepoTask, env_tag: str | None = None) -> str:
+        self.env_image(task.environment)
+        recipe = ImageRecipe.of(task, base_image=self._base_arg)
+        self.recipes[recipe.key] = recipe
+        return recipe.key
 
 
 class Registry:
@@ -143,8 +169,6 @@ class NodeImages:
 
 def _ensure_on_node(recipe: ImageRecipe) -> tuple[str, str]:
     """Build or pull under the node's file lock for this recipe; the tag and what was done."""
-    from harness.tasks.images import TaskImages
-
     images = TaskImages(base_image=recipe.base_image)
     locks = images.cache_dir / LOCKS
     locks.mkdir(parents=True, exist_ok=True)
