@@ -270,3 +270,27 @@ def test_a_failed_sandbox_is_an_error_not_a_result() -> None:
     # The candidate's own failures are results: they are judged (and cached).
     for status, code in (("timeout", 124), ("oom", 137), ("killed", 137), ("nonzero", 1)):
         assert _checked(res(status, code)).status == status
+
+
+def test_an_instance_that_fails_now_never_contributes_an_older_choice(tmp_path: Path) -> None:
+    from harness.ensemble import Ensemble
+    from harness.errors import ImageError
+    from harness.tasks import load_local_task
+
+    task = load_local_task(Path(__file__).resolve().parents[1] / "tasks" / "local" / "daterange")
+    cands = {task.instance_id: _cands(FIX, _single(0))}
+
+    class NoImages:
+        async def image_for(self, task: RepoTask) -> str:
+            raise ImageError("no engine here (injected)")
+
+    out = tmp_path / "out"
+    votes = asyncio.run(
+        Ensemble(Settings(selector="votes"), NoImages(), out).run([task], ["s0", "s1"], cands)
+    )
+    assert votes.chosen == 1 and (out / "predictions.jsonl").read_text().count("\n") == 1
+    reg = asyncio.run(
+        Ensemble(Settings(selector="regression"), NoImages(), out).run([task], ["s0", "s1"], cands)
+    )
+    assert reg.chosen == 0 and "injected" in reg.errors[0].error
+    assert (out / "predictions.jsonl").read_text() == "" and (out / "choices.jsonl").read_text() == ""

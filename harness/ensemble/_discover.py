@@ -144,6 +144,7 @@ async def discover_tests(repo: RepoView, patched: Iterable[str], *, max_files: i
         if patterns and tests:
             for f in await repo.grep(patterns, tests):
                 found.by_import.setdefault(f, []).append(m.path)
+
     def score(f: str) -> tuple[int, int, str]:
         return (-len(found.by_name.get(f, [])), -len(found.by_import.get(f, [])), f)
 

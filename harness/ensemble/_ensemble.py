@@ -25,6 +25,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -33,7 +34,7 @@ from harness.ensemble._runs import RUNS_VERSION, RunSandboxFactory, strict_sandb
 from harness.ensemble._votes import SystemPatch
 from harness.errors import DataError, HarnessError
 from harness.evaluation import patch_key
-from harness.evaluation._batch import Evaluator, load_predictions
+from harness.evaluation._batch import load_predictions
 from harness.pipeline.ensemble import write_predictions
 from harness.store import atomic_write_json, atomic_write_text
 from harness.tasks._repo import RepoTask
@@ -86,13 +87,19 @@ class Summary(BaseModel):
     sandbox_s: float = 0.0
 
 
+class InstanceImages(Protocol):
+    """Where instance images come from: ``harness.evaluation.Evaluator`` (``harness eval``'s builds)."""
+
+    async def image_for(self, task: RepoTask) -> str: ...
+
+
 class Ensemble:
     """Chooses among ``systems``' patches for each task and writes predictions and reasons to ``out``."""
 
     def __init__(
         self,
         settings: Settings,
-        evaluator: Evaluator,
+        evaluator: InstanceImages,
         out: Path,
         *,
         factory: RunSandboxFactory = strict_sandbox,
@@ -104,6 +111,8 @@ class Ensemble:
             raise DataError(f"--out {out} is a file; choices go to a folder: name a folder or a new path")
         self.settings, self.evaluator, self.out, self.factory = settings, evaluator, out, factory
         self.cache, self.concurrency, self.progress = cache, concurrency, progress
+        self._keys: dict[str, str] = {}
+        """Instance id -> the resume key of this run's choice (only those go into the outputs)."""
 
     async def run(
         self, tasks: Sequence[RepoTask], systems: Sequence[str], cands: dict[str, list[SystemPatch]]
@@ -151,7 +160,7 @@ class Ensemble:
             and len({patch_key(c.patch) for c in cands}) > 1
         ):
             image = await self.evaluator.image_for(task)  # evaluation's code path; raises ImageError
-        key = resume_key(self.settings, cands, image or "")
+        key = self._keys[iid] = resume_key(self.settings, cands, image or "")
         path = self.out / iid / "choice.json"
         old = _read(path)
         if old is not None and old.key == key:
@@ -185,7 +194,10 @@ class Ensemble:
                        f"{choice.cost.sandbox_s} sandbox-s")  # fmt: skip
 
     def _write_outputs(self, ids: Sequence[str], summary: Summary) -> None:
-        records = [r for r in (_read(self.out / i / "choice.json") for i in sorted(ids)) if r is not None]
+        """predictions.jsonl, choices.jsonl, summary.json from the choices on disk made for this run's
+        keys: an instance that failed now never contributes an older choice (another selector's, say)."""
+        found = ((i, _read(self.out / i / "choice.json")) for i in sorted(ids))
+        records = [r for i, r in found if r is not None and r.key == self._keys.get(i)]
         name = f"ensemble-{self.settings.selector}"
         write_predictions(
             self.out / "predictions.jsonl", {r.instance_id: r.patch for r in records}, model_name=name
