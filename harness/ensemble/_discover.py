@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -160,11 +159,15 @@ class GitRepoView:
         self.git_dir, self.commit = git_dir, commit
 
     def _git(self, *args: str) -> str:
+        from git.cmd import Git  # GitPython, imported on first use
+
         cmd = ["git", f"--git-dir={self.git_dir}", *args]
-        res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if res.returncode not in (0, 1):  # git grep exits 1 when nothing matches
-            raise RuntimeError(f"{' '.join(cmd[:4])} failed: {res.stderr.strip()}")
-        return res.stdout
+        status, out, err = Git().execute(
+            cmd, with_extended_output=True, with_exceptions=False, strip_newline_in_stdout=False
+        )
+        if status not in (0, 1):  # git grep exits 1 when nothing matches
+            raise RuntimeError(f"{' '.join(cmd[:4])} failed: {str(err).strip()}")
+        return str(out)
 
     async def files(self) -> list[str]:
         out = await asyncio.to_thread(self._git, "ls-tree", "-r", "--name-only", self.commit)
