@@ -270,7 +270,8 @@ async def _ready(pg: Any) -> None:
 def test_a_killed_driver_is_rerun_with_the_same_run_id(
     ray_cluster: RayTestCluster, server: tuple[FakeProvider, PaidRequests], tmp_path: Path
 ) -> None:
-    """``harness run --cluster auto`` in a driver process of its own, SIGKILLed after two trajectories
+    """``harness run --cluster auto --registry ...`` in a driver process of its own (it pushes the
+    instance image, the nodes pull it), SIGKILLed after two trajectories
     (while it waits for a model answer the server holds back, so no answer is lost on the way), then
     rerun with the same run id here without the cluster: it resumes (finished units read back, not
     redone), computes the uninterrupted outcome, and no request body was answered twice."""
@@ -283,27 +284,33 @@ def test_a_killed_driver_is_rerun_with_the_same_run_id(
     cmd += ["--run-id", rid, "--results", str(results), "--json"]
     env = {**os.environ, "RAY_ADDRESS": ray_cluster.nodes.address}
     out_dir = results / rid / "trajectories_out" / TASK
-    driver = subprocess.Popen(
-        [*cmd, "--cluster", "auto"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        deadline = time.monotonic() + 600
-        while len(list(out_dir.glob("*.json"))) < 2:
-            assert driver.poll() is None, driver.stderr.read().decode() if driver.stderr else ""
-            assert time.monotonic() < deadline, "no trajectory finished"
-            time.sleep(0.05)
-        srv.hold_after(srv.stats.answered)
-        while srv.stats.held < 1:
-            assert driver.poll() is None, driver.stderr.read().decode() if driver.stderr else ""
-            assert time.monotonic() < deadline, "the driver asked the model nothing more"
-            time.sleep(0.05)
-    finally:
-        driver.send_signal(signal.SIGKILL)
-        driver.wait()
-        if driver.stderr is not None:
-            driver.stderr.close()
-        srv.drop_held()
-        _gc(rid)
+    with _registry(tmp_path) as address:
+        driver = subprocess.Popen(
+            [*cmd, "--cluster", "auto", "--registry", f"{address}/run"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 600
+            while len(list(out_dir.glob("*.json"))) < 2:
+                assert driver.poll() is None, driver.stderr.read().decode() if driver.stderr else ""
+                assert time.monotonic() < deadline, "no trajectory finished"
+                time.sleep(0.05)
+            srv.hold_after(srv.stats.answered)
+            while srv.stats.held < 1:
+                assert driver.poll() is None, driver.stderr.read().decode() if driver.stderr else ""
+                assert time.monotonic() < deadline, "the driver asked the model nothing more"
+                time.sleep(0.05)
+        finally:
+            driver.send_signal(signal.SIGKILL)
+            driver.wait()
+            if driver.stderr is not None:
+                driver.stderr.close()
+            srv.drop_held()
+            _gc(rid)
+        # The driver built the instance image and pushed it; the nodes ran it by the registry's name.
+        assert f"run/harness-task-{TASK}" in _catalog(address)
     finished = {p.name: p.read_bytes() for p in out_dir.glob("*.json")}
     assert 2 <= len(finished) < 4
     answered_before = srv.stats.answered
@@ -474,6 +481,18 @@ def _registry(tmp: Path) -> Iterator[str]:
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
+
+
+def _catalog(address: str) -> list[str]:
+    """The repositories the registry at ``address`` holds (asked from the engine's namespace)."""
+    code = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
+    url = f"http://{address}/v2/_catalog"
+    host_net = ["nsenter", f"--net=/proc/{os.getppid()}/ns/net"]
+    out = subprocess.run(
+        [*host_net, sys.executable, "-c", code, url], capture_output=True, text=True, check=True
+    )
+    repos: list[str] = json.loads(out.stdout)["repositories"]
+    return repos
 
 
 def test_eval_with_a_registry_pulls_the_driver_s_images_on_the_nodes(
