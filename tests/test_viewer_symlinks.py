@@ -13,10 +13,18 @@ import httpx
 import numpy as np
 import pytest
 
-from harness.report._artefacts import write_candidates, write_matrix, write_rankings
 from harness.report._demo import make_demo_run
 from harness.selection import Candidate, PassMatrix, Ranking
-from harness.store import Run, StageTotals, TaskOutcome, append_outcomes, write_stages
+from harness.store import (
+    Run,
+    StageTotals,
+    TaskOutcome,
+    append_outcomes,
+    write_candidates,
+    write_matrix,
+    write_rankings,
+    write_stages,
+)
 from harness.trajectory import TrajectoryLog
 from harness.viewer import ViewerServer
 

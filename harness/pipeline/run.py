@@ -57,8 +57,16 @@ from harness.pipeline.ensemble import load_external, merge_candidates, our_candi
 from harness.pipeline.loops import Roots
 from harness.pipeline.selection_agent import select_patch
 from harness.pipeline.voting import vote
-from harness.report._artefacts import task_key, write_candidates, write_matrix, write_rankings
-from harness.store import Run, StageTotals, TaskOutcome, write_stages
+from harness.store import (
+    Run,
+    StageTotals,
+    TaskOutcome,
+    task_key,
+    write_candidates,
+    write_matrix,
+    write_rankings,
+    write_stages,
+)
 from harness.store._outcomes import OutcomeAppender
 from harness.tasks._repo import RepoTask
 from harness.trajectory import TrajectoryLog

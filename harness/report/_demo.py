@@ -14,9 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.report._artefacts import write_candidates, write_matrix, write_rankings
 from harness.selection import Candidate, PassMatrix, Provenance, Ranking
-from harness.store import Run, StageTotals, TaskOutcome, append_outcomes, write_stages
+from harness.store import (
+    Run,
+    StageTotals,
+    TaskOutcome,
+    append_outcomes,
+    write_candidates,
+    write_matrix,
+    write_rankings,
+    write_stages,
+)
 from harness.trajectory import TrajectoryLog
 
 SYSTEMS = ("random", "max-pass", "codet", "b4")

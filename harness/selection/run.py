@@ -46,9 +46,12 @@ from harness.store import (
     ConfigDefaults,
     Run,
     StageTotals,
+    TaskEval,
     TaskOutcome,
     append_outcomes,
     atomic_write_bytes,
+    task_key,
+    write_rankings,
     write_stages,
 )
 from harness.tasks import FunctionTask, Pool, PoolRecord
@@ -168,15 +171,11 @@ def select_tasks(
 
 
 def _matrix_path(run: Run, task_id: str) -> Path:
-    from harness.report._artefacts import task_key
-
     return run.path("04_matrix", f"{task_key(task_id)}.npz")
 
 
 def save_task(run: Run, data: TaskData) -> None:
     """The viewer's ``04_matrix`` npz, plus what selection needs to resume (correct, ran, outputs)."""
-    from harness.report._artefacts import TaskEval, task_key
-
     m = data.matrix
     arrays: dict[str, Any] = {
         "cells": m.cells,
@@ -521,8 +520,6 @@ def _write_outputs(
     summary: dict[str, Any],
     curves: dict[CurveKey, dict[str, float]] | None = None,
 ) -> None:
-    from harness.report._artefacts import write_rankings
-
     lines = "".join(r.model_dump_json() + "\n" for r in result.rankings)
     atomic_write_bytes(run.path("rankings.jsonl"), lines.encode("utf-8"))
     if cfg.n_samples is None and cfg.protocol != "b4":

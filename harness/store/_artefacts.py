@@ -1,5 +1,5 @@
-"""Per-task stage artefacts the viewer shows: candidates, the pass matrix, selector rankings and which
-candidates the hidden tests accepted.
+"""Per-task stage artefacts of a run: candidates, the pass matrix, selector rankings and which candidates
+the hidden tests accepted. Selection runs and the pipeline write them; reports and the viewer read them.
 
 Layout (one file per task, named by :func:`task_key`)::
 
@@ -13,6 +13,7 @@ Readers return ``None`` when a run has no such artefact for the task: most run k
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -22,8 +23,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from harness.errors import DataError
-from harness.selection import Candidate, PassMatrix, Ranking
-from harness.store import Run, atomic_write_bytes, atomic_write_json
+from harness.records import Candidate, PassMatrix, Ranking
+from harness.store._atomic import atomic_write_bytes, atomic_write_json
+from harness.store._run import Run
 
 ARTEFACT_VERSION = 1
 
@@ -50,8 +52,6 @@ class TaskEval(BaseModel):
 
 
 def write_matrix(run: Run, m: PassMatrix) -> Path:
-    import io
-
     buf = io.BytesIO()
     np.savez_compressed(
         buf,

@@ -10,7 +10,9 @@ from typing import Any
 
 from harness.errors import DataError
 from harness.report import TaskRow
-from harness.report._artefacts import (
+from harness.report._load import index_rows, list_run_dirs
+from harness.report._plots import available_plots
+from harness.store import (
     read_candidates,
     read_correct,
     read_instance_report,
@@ -18,8 +20,6 @@ from harness.report._artefacts import (
     read_rankings,
     task_key,
 )
-from harness.report._load import index_rows, list_run_dirs
-from harness.report._plots import available_plots
 from harness.viewer._state import NotFound, ViewerState
 
 MAX_EVENTS_PAGE = 500

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from harness.errors import DataError
 from harness.report import RunData, RunReport, build_report, load_run
-from harness.report._artefacts import list_trajectories, task_key
 from harness.report._load import refresh_index_state
+from harness.store import list_trajectories, task_key
 from harness.trajectory import TrajectoryPager
 
 _PAGERS_KEPT = 64
