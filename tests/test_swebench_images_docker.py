@@ -202,7 +202,7 @@ def published(registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 def _spy_containers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The image id of every evaluation container started from now on (read from the engine)."""
-    from harness.evaluation._container import EvalContainer
+    from harness.sandbox._container import EvalContainer
 
     seen: list[str] = []
     start = EvalContainer.start.__func__  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from harness.errors import SandboxError
 from harness.sandbox._types import ExecResult, SandboxProfile
 
 if TYPE_CHECKING:
-    from harness.evaluation._container import EvalSandbox  # what both kinds of box serve
+    from harness.sandbox._container import EvalSandbox  # what both kinds of box serve
 
 SLOTS = "sandbox_slots"
 """The custom resource a node advertises for the sandboxes it can hold (``ray start --resources``)."""
@@ -76,7 +76,7 @@ class SandboxHost:
             extra = {} if spec.base is None else {"base": spec.base}
             sb = await DockerSandbox.create(image, spec.profile, run_id=spec.run_id, **extra)
         else:
-            from harness.evaluation._container import EvalContainer
+            from harness.sandbox._container import EvalContainer
 
             assert image is not None
             sb = await EvalContainer.start(image, run_id=spec.run_id, network=spec.network)

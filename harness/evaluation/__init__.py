@@ -16,7 +16,6 @@ from harness.evaluation._batch import (
     read_report,
     summarize,
 )
-from harness.evaluation._container import EvalContainer, EvalSandbox
 from harness.evaluation._instance import SandboxFactory, evaluate_patch
 from harness.evaluation._official import OfficialVerdicts, differences, read_verdicts
 from harness.evaluation._patchkey import patch_key
@@ -34,6 +33,7 @@ from harness.evaluation._systems import (
 )
 from harness.evaluation._validate import ValidationRow, validate_tasks
 from harness.evaluation.parsers import PARSERS, get_parser, parse_pytest
+from harness.sandbox._container import EvalContainer, EvalSandbox
 
 __all__ = [
     "APPLY_METHODS",

@@ -21,10 +21,10 @@ from typing import Any
 from harness.errors import HarnessError, SandboxError
 from harness.evaluation import _swebench
 from harness.evaluation._apply import applied_method, apply_failure, apply_script
-from harness.evaluation._container import EvalContainer, EvalSandbox
 from harness.evaluation._report import InstanceReport, TestsStatus, grade, patch_sha256
 from harness.evaluation._script import TEST_PATCH_FAILED, eval_script, test_output
 from harness.evaluation.parsers import get_parser
+from harness.sandbox._container import EvalContainer, EvalSandbox
 from harness.store import atomic_write_text
 from harness.tasks._repo import RepoTask
 from harness.tasks.images import TESTBED

@@ -73,7 +73,7 @@ from harness.trajectory import TrajectoryLog
 
 if TYPE_CHECKING:
     from harness.cluster import Cluster
-    from harness.evaluation._container import EvalSandbox
+    from harness.sandbox._container import EvalSandbox
 
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")

@@ -33,10 +33,10 @@ from typing import Any
 
 from harness.errors import BudgetExceeded, ConfigError, ModelError
 from harness.evaluation._apply import applied_method, apply_script
-from harness.evaluation._container import EvalSandbox
 from harness.evaluation._instance import SandboxFactory, default_sandbox
 from harness.models._types import Completion, Message, Model, Usage
 from harness.pipeline.voting import WORK, PatchMatrix, cell_of, rank_patches
+from harness.sandbox._container import EvalSandbox
 from harness.selection._types import Cell, Ranking
 from harness.tasks._repo import PublicRepoTask
 from harness.tasks.images import TESTBED

@@ -39,9 +39,9 @@ import numpy.typing as npt
 
 from harness.errors import ConfigError
 from harness.evaluation._apply import applied_method, apply_script
-from harness.evaluation._container import EvalSandbox
 from harness.evaluation._instance import SandboxFactory, default_sandbox
 from harness.pipeline._matrix_cache import Row, RowCache, runner_digest
+from harness.sandbox._container import EvalSandbox
 from harness.sandbox._types import ExecResult
 from harness.selection._types import Cell, PassMatrix, Ranking
 from harness.selection.selectors import select

@@ -2,6 +2,8 @@
 
 - :class:`Sandbox` (the seam), :class:`ExecResult`, :class:`SandboxProfile` (strict by default).
 - :class:`DockerSandbox`: a container with a command server inside; :class:`SandboxPool` of warm ones.
+- :class:`EvalContainer`: a root container of a task image for evaluation (:class:`EvalSandbox`: the
+  part of a sandbox evaluation needs).
 - :func:`gc`: remove containers a killed harness left behind (only harness-labelled ones).
 - Images: :func:`python_image`, :func:`base_image`, :func:`build_images` (``harness sandbox build``).
 - :mod:`harness.sandbox.conformance`: the checks every backend passes.
@@ -12,6 +14,7 @@ See ``docs/sandbox.md``.
 from __future__ import annotations
 
 from harness.sandbox._cleanup import gc, resolve_run_id
+from harness.sandbox._container import EvalContainer, EvalSandbox
 from harness.sandbox._docker import DockerSandbox
 from harness.sandbox._pool import SandboxPool
 from harness.sandbox._types import ExecResult, ExecStatus, Sandbox, SandboxProfile
@@ -19,6 +22,8 @@ from harness.sandbox.images import base_image, build_images, python_image
 
 __all__ = [
     "DockerSandbox",
+    "EvalContainer",
+    "EvalSandbox",
     "ExecResult",
     "ExecStatus",
     "Sandbox",
