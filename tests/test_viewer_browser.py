@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -258,3 +260,51 @@ def test_unknown_and_unreadable_lines_do_not_blank_the_trajectory(
     _shot(page, "trajectory-unknown-events")
     page.uncheck("label.chip.ev-unknown input")
     assert unknown.first.is_hidden() and page.locator("#events li.ev-end").is_visible()
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real run made by the project's command, as docs/pipeline.md gives it: ``harness run
+    tasks/local/example-run.yaml`` (one local task in Docker, two trajectories, the scripted model)."""
+    results = tmp_path_factory.mktemp("real-results")
+    harness = Path(sys.executable).parent / "harness"
+    config = ROOT / "tasks" / "local" / "example-run.yaml"
+    cmd = [str(harness), "run", str(config), "--run-id", "example", "--results", str(results), "--json"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return results
+
+
+@pytest.fixture(scope="module")
+def real_server(real_run: Path) -> Iterator[ViewerServer]:
+    with ViewerServer(real_run) as srv:  # outlives each test's page, which polls until it closes
+        yield srv
+
+
+@pytest.mark.docker
+def test_click_through_a_real_pipeline_run(real_server: ViewerServer, page: Any) -> None:
+    page.goto(real_server.url + "/")
+    page.wait_for_selector("#runs a:text('example')")
+    row = page.locator("#runs tr.run-row")
+    assert row.count() == 1 and "pipeline" in row.inner_text() and "done" in row.inner_text()
+
+    page.click("#runs a:text('example')")
+    page.wait_for_selector("#systems")
+    assert page.locator("#partial").count() == 0
+    assert "100.0%" in page.inner_text("#systems")  # the scripted model's choice resolves the task
+    assert page.locator("#tasks tr.task-row").count() == 1
+    _shot(page, "real-run")
+
+    page.click("#tasks a:text('local__unitconv-1')")
+    page.wait_for_selector("#trajectories a")
+    names = page.locator("#trajectories a").all_inner_texts()
+    assert sorted(names) == ["context", "selection", "t0", "t1"]  # two editing trajectories
+    page.wait_for_selector("#heatmap")  # candidates x the reproduction test
+    _shot(page, "real-task")
+
+    page.click("#trajectories a:text('t0')")
+    page.wait_for_selector("#events li.ev-end")
+    for kind in ("start", "model_request", "model_response", "edit", "end"):
+        assert page.locator(f"#events li.ev-{kind}").count() > 0, kind
+    assert page.locator("#events pre.diff .d-add").count() > 0
+    _shot(page, "real-trajectory")

@@ -73,8 +73,13 @@ function taskTable(ctx, runDir) {
   const next = h("button", { id: "t-next" }, "next ›");
   const holder = h("div", { id: "tasks" });
   let timer = null;
+  let asked = 0;
   const load = async () => {
+    const mine = ++asked;
     const data = await api("tasks", { run: runDir, ...state, limit: PAGE });
+    // Two filter changes in a row send two requests whose answers may come back in either order:
+    // only the latest one is drawn, so the table never shows an older filter's rows.
+    if (mine !== asked) return;
     if (!status.options.length) {
       addOptions(status, [["", "all statuses"], ...data.statuses.map((s) => [s, s])]);
     }
