@@ -177,6 +177,41 @@ def test_search_on_the_cluster_gives_the_local_results(
     assert cluster_units == local_units and len(local_units) == 3 * len(STRATEGIES)
 
 
+async def test_the_engine_s_integrity_holds_on_a_node(
+    ray_cluster: RayTestCluster,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """docs/security.md's attacks (``test_engine_integrity``) with the engine's lane on a worker node:
+    every honest row as in a clean run, the lane's next batch unchanged, no process of a program's uid
+    left and nothing planted ever ran there."""
+    from test_engine_integrity import ATTACKS, CONFIG, TESTS, WRONG, F, _rows, _run
+
+    from harness.selection.engine import Engine, Request
+
+    clean = (
+        ["1011" if k % 2 == 0 else "1000" for k in range(10)],
+        ["1" if k % 2 == 0 else "0" for k in range(10)],
+    )
+    for attack in sorted(ATTACKS):
+        async with Engine(CONFIG, cache=tmp_path / attack, lanes=ray_cluster.harness.sandbox) as engine:
+            assert await _run(engine, attack) == clean, attack
+            fresh = [(F if k % 2 == 0 else WRONG) + f"# after {k}\n" for k in range(10)]
+            rows, whole = await engine.run(
+                [
+                    Request("tests", fresh, TESTS),
+                    Request("whole", [p + "assert f(3) == 6\n" for p in fresh], []),
+                ]
+            )
+            assert (_rows(rows), _rows(whole)) == clean, attack
+            sandbox = engine._sandboxes[0]
+            assert sandbox is not None and getattr(sandbox, "node_id", None) in ray_cluster.workers
+            ps = await sandbox.run("cat /proc/[0-9]*/status 2>/dev/null | grep '^Uid:'", timeout=30)
+            uids = {int(line.split()[1]) for line in ps.stdout.splitlines()}
+            assert all(u < 200_000 for u in uids), (attack, uids)
+            pwned = await sandbox.run("ls /tmp | grep -c PWNED || true", timeout=30)
+            assert pwned.stdout.strip() == "0", attack
+
+
 def test_select_survives_a_lost_worker_with_the_local_results(
     ray_cluster: RayTestCluster,  # noqa: F811
     local_select: tuple[dict[str, Any], dict[str, dict[str, Any]]],
