@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness._checks import ClusterAddress, ImageNamespace  # the same checks as --cluster, --registry
 from harness._extras import require
 from harness.errors import ConfigError
 
@@ -171,15 +172,11 @@ class PipelineConfig(BaseModel):
     @field_validator("cluster")
     @classmethod
     def _cluster(cls, value: str | None) -> str | None:
-        from harness.cli._values import ClusterAddress  # the CLI's own check of --cluster
-
         return None if value is None else ClusterAddress()(value)
 
     @field_validator("registry")
     @classmethod
     def _registry(cls, value: str | None) -> str | None:
-        from harness.cli._values import ImageNamespace  # the CLI's own check of --registry
-
         return None if value is None else ImageNamespace()(value)
 
     def identity(self) -> dict[str, Any]:

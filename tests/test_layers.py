@@ -1,0 +1,172 @@
+"""The packages of ``harness`` form layers, and dependencies point down (docs/ARCHITECTURE.md).
+
+Every module is parsed with :mod:`ast`; every ``import`` counts, wherever it stands: at module level,
+inside a function (a local import that dodges a cycle is the thing this test exists to catch) and under
+``if TYPE_CHECKING:`` (a type named in a signature is a dependency of the design, even when the
+interpreter never loads it). A package may import only packages of a lower layer; packages of one layer
+do not import each other. That also rules out cycles between packages, which are checked on their own
+so that a failure names the loop.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import harness
+
+# Top to bottom. A top-level module (``harness/errors.py``) is a package of its own here; ``harness`` is
+# the package's ``__init__`` (the version).
+LAYERS: list[tuple[str, frozenset[str]]] = [
+    ("entry point", frozenset({"cli"})),
+    ("web viewer", frozenset({"viewer"})),
+    ("reports: read and render any run", frozenset({"report"})),
+    ("stages over stages", frozenset({"ensemble"})),
+    ("stages that drive models", frozenset({"pipeline", "search"})),
+    ("stages", frozenset({"selection", "evaluation"})),
+    ("where sandboxes run: a Ray cluster", frozenset({"cluster"})),
+    ("tasks and their images", frozenset({"tasks"})),
+    ("engines", frozenset({"sandbox", "models", "trajectory"})),
+    ("run folders and their artefacts", frozenset({"store"})),
+    ("shared records, value checks, optional extras", frozenset({"records", "_checks", "_extras"})),
+    ("foundation: the error tree, the version", frozenset({"errors", "harness"})),
+]
+
+RANK = {pkg: len(LAYERS) - i for i, (_, pkgs) in enumerate(LAYERS) for pkg in pkgs}
+ROOT = Path(harness.__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Edge:
+    src: str
+    dst: str
+    where: str  # "harness/x/y.py:12 (in a function) imports harness.z"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "harness"
+
+
+def _imported(node: ast.Import | ast.ImportFrom, module: str, is_init: bool) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if node.level:  # relative: resolve against the importing module's package
+        base = module.split(".") if is_init else module.split(".")[:-1]
+        base = base[: len(base) - node.level + 1]
+        target = ".".join([*base, node.module] if node.module else base)
+    else:
+        target = node.module or ""
+    if target == "harness":  # from harness import errors: the names may be modules
+        return [f"harness.{alias.name}" for alias in node.names]
+    return [target]
+
+
+def _nested_imports(tree: ast.Module) -> set[int]:
+    """ids of the import nodes inside a function or under ``if TYPE_CHECKING:``."""
+    nested: set[int] = set()
+    for node in ast.walk(tree):
+        inside = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            inside = True
+        if inside:
+            nested.update(id(n) for n in ast.walk(node) if n is not node)
+    return nested
+
+
+def import_edges() -> list[Edge]:
+    """Every import of one harness package by another, with where it stands."""
+    edges = []
+    for path in sorted(ROOT.rglob("*.py")):
+        module = _module_name(path)
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        nested = _nested_imports(tree)
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            for target in _imported(node, module, path.name == "__init__.py"):
+                if target != "harness" and not target.startswith("harness."):
+                    continue
+                src, dst = _package(module), _package(target)
+                if src != dst:
+                    how = " (in a function or TYPE_CHECKING)" if id(node) in nested else ""
+                    where = f"{path.relative_to(ROOT.parent)}:{node.lineno}{how} imports {target}"
+                    edges.append(Edge(src, dst, where))
+    return edges
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One loop per strongly connected group of more than one package (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_every_package_has_a_layer() -> None:
+    packages = {_package(_module_name(p)) for p in ROOT.rglob("*.py")}
+    assert packages - RANK.keys() == set(), "add the new package to LAYERS (and docs/ARCHITECTURE.md)"
+
+
+def test_no_package_imports_one_above_it_or_beside_it() -> None:
+    wrong = [
+        f"{e.src} (layer {RANK[e.src]}) -> {e.dst} (layer {RANK[e.dst]}): {e.where}"
+        for e in import_edges()
+        if e.src in RANK and e.dst in RANK and RANK[e.dst] >= RANK[e.src]
+    ]
+    assert wrong == [], "imports that point up or sideways:\n" + "\n".join(wrong)
+
+
+def test_no_cycles_between_packages() -> None:
+    graph: dict[str, set[str]] = defaultdict(set)
+    for e in import_edges():
+        graph[e.src].add(e.dst)
+    assert _cycles(graph) == []
+
+
+def test_the_checker_sees_local_and_type_checking_imports() -> None:
+    source = (
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from harness.cli import x\n"
+        "def f():\n    from ..report import _load\n"
+    )
+    tree = ast.parse(source)
+    nested = _nested_imports(tree)
+    imports = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module != "typing"]
+    assert [id(n) in nested for n in imports] == [True, True]
+    assert _imported(imports[1], "harness.selection.run", False) == ["harness.report"]
+    assert _imported(imports[1], "harness.selection", True) == ["harness.report"]
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
