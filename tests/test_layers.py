@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import ast
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import harness
@@ -71,37 +73,36 @@ def _imported(node: ast.Import | ast.ImportFrom, module: str, is_init: bool) -> 
     return [target]
 
 
-def _nested_imports(tree: ast.Module) -> set[int]:
-    """ids of the import nodes inside a function or under ``if TYPE_CHECKING:``."""
-    nested: set[int] = set()
-    for node in ast.walk(tree):
-        inside = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            inside = True
-        if inside:
-            nested.update(id(n) for n in ast.walk(node) if n is not node)
-    return nested
+def _imports(tree: ast.AST, nested: bool = False) -> Iterator[tuple[ast.Import | ast.ImportFrom, bool]]:
+    """Every import node, and whether it stands inside a function or under ``if TYPE_CHECKING:``."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node, nested
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or (
+            isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        ):
+            yield from _imports(node, True)
+        else:
+            yield from _imports(node, nested)
 
 
-def import_edges() -> list[Edge]:
+@cache
+def import_edges() -> tuple[Edge, ...]:
     """Every import of one harness package by another, with where it stands."""
     edges = []
     for path in sorted(ROOT.rglob("*.py")):
         module = _module_name(path)
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        nested = _nested_imports(tree)
-        for node in ast.walk(tree):
-            if not isinstance(node, (ast.Import, ast.ImportFrom)):
-                continue
+        for node, nested in _imports(tree):
             for target in _imported(node, module, path.name == "__init__.py"):
                 if target != "harness" and not target.startswith("harness."):
                     continue
                 src, dst = _package(module), _package(target)
                 if src != dst:
-                    how = " (in a function or TYPE_CHECKING)" if id(node) in nested else ""
+                    how = " (in a function or TYPE_CHECKING)" if nested else ""
                     where = f"{path.relative_to(ROOT.parent)}:{node.lineno}{how} imports {target}"
                     edges.append(Edge(src, dst, where))
-    return edges
+    return tuple(edges)
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -163,10 +164,9 @@ def test_the_checker_sees_local_and_type_checking_imports() -> None:
         "if TYPE_CHECKING:\n    from harness.cli import x\n"
         "def f():\n    from ..report import _load\n"
     )
-    tree = ast.parse(source)
-    nested = _nested_imports(tree)
-    imports = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module != "typing"]
-    assert [id(n) in nested for n in imports] == [True, True]
+    found = [(n, nested) for n, nested in _imports(ast.parse(source)) if n.module != "typing"]
+    assert [nested for _, nested in found] == [True, True]
+    imports = [n for n, _ in found]
     assert _imported(imports[1], "harness.selection.run", False) == ["harness.report"]
     assert _imported(imports[1], "harness.selection", True) == ["harness.report"]
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
