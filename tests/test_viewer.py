@@ -99,6 +99,32 @@ def test_repository_task_shows_its_swebench_report(client: httpx.Client, results
     assert sneaky.status_code == 404
 
 
+def test_pipeline_task_shows_its_chosen_candidates_report(client: httpx.Client, results: Path) -> None:
+    from harness.evaluation._report import InstanceReport, TestGroup, TestsStatus
+
+    # As harness run keeps them: eval/<key>.json names the chosen candidate, eval/<key>/c<k>/ its report.
+    run = Run(results, "pipe", "pipeline", {})
+    append_outcomes(run.dir, [TaskOutcome(task_id="local__money-1", system="pipeline:agent", resolved=1.0)])
+    run.write_json("eval/local__money-1.json", {"version": 1, "task_id": "local__money-1", "chosen": 1})
+    for k, resolved in ((0, False), (1, True)):
+        rep = InstanceReport(
+            instance_id="local__money-1", resolved=resolved, patch_successfully_applied=True,
+            outcome="resolved" if resolved else "unresolved",
+            tests_status=TestsStatus(FAIL_TO_PASS=TestGroup(success=["t_a"] if resolved else [], failure=[] if resolved else ["t_a"])),
+        )  # fmt: skip
+        run.write_json(
+            f"eval/local__money-1/c{k}/report.json", {"local__money-1": rep.model_dump(mode="json")}
+        )
+    run.close()
+    task = client.get("/api/task", params={"run": "pipe", "task": "local__money-1"}).json()
+    assert task["evaluation"]["resolved"] is True and task["evaluation"]["outcome"] == "resolved"
+    assert task["evaluation"]["tests_status"]["FAIL_TO_PASS"]["success"] == ["t_a"]
+    (run.dir / "eval" / "local__money-1.json").write_text(json.dumps({"chosen": -1}))  # nothing chosen
+    assert (
+        client.get("/api/task", params={"run": "pipe", "task": "local__money-1"}).json()["evaluation"] is None
+    )
+
+
 def test_trajectory_paging_on_10000_events(client: httpx.Client) -> None:
     args = {"run": "big", "task": "HumanEval/7", "traj": "mcts-0"}
     first = client.get("/api/trajectory", params={**args, "offset": 0, "limit": 200}).json()

@@ -1,11 +1,12 @@
 """The viewer driven in headless Chromium (Debian's ``/usr/bin/chromium`` through Playwright; nothing
-is downloaded). Screenshots land in ``tests/artifacts/``; with ``HARNESS_DOCS_SCREENSHOTS=1`` the
-page screenshots also refresh ``docs/screenshots/``."""
+is downloaded). Screenshots land in ``tests/artifacts/``. The UI is asserted on the fabricated demo
+run (``harness.report._demo``: hostile text, a 10,000-event log, a live run) and on a real run that
+``harness run`` makes in Docker; the README's screenshots come from real runs, by
+``scripts/screenshots.py``."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -25,22 +26,15 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
-DOCS = ROOT / "docs" / "screenshots"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 
 
-def _shot(page: Any, name: str, *, docs: bool = False, full_page: bool = False) -> None:
+def _shot(page: Any, name: str, *, full_page: bool = False) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    if docs:
-        page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(path), full_page=full_page)
-    if docs and os.environ.get("HARNESS_DOCS_SCREENSHOTS") == "1":
-        DOCS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, DOCS / f"{name}.png")
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
 
 
 def _until(page: Any, expr: str, timeout_s: float = 30.0) -> None:
@@ -127,14 +121,14 @@ def test_click_through_runs_run_task_trajectory(page: Any, server: ViewerServer)
     page.goto(server.url + "/")
     page.wait_for_selector("#runs tr.run-row")
     assert page.locator("#runs tr.run-row").count() == 3
-    _shot(page, "runs", docs=True)
+    _shot(page, "runs")
 
     page.click("text=demo-select")
     page.wait_for_selector("#systems")
     _until(page, "[...document.querySelectorAll('img.plot')].every(i => i.complete && i.naturalWidth > 0)")
     assert page.locator("img.plot").count() == 3
     assert page.locator("#tasks tr.task-row").count() == 12
-    _shot(page, "run", docs=True, full_page=True)
+    _shot(page, "run", full_page=True)
 
     expected = page.request.get(server.url + "/api/tasks?run=demo-select&status=missed&system=codet").json()
     page.select_option("#f-system", "codet")
@@ -151,13 +145,13 @@ def test_click_through_runs_run_task_trajectory(page: Any, server: ViewerServer)
     page.wait_for_selector("#scores td.top")
     assert page.locator("#outcomes tbody tr").count() == 4
     page.select_option("#order", "codet")
-    _shot(page, "task", docs=True)
+    _shot(page, "task")
 
     page.click("#trajectories a")
     page.wait_for_selector("#events li.ev-end")
     assert page.locator("#events li").count() == 22
     assert page.locator("#events pre.diff .d-add").count() == 4
-    _shot(page, "trajectory", docs=True)
+    _shot(page, "trajectory")
 
 
 def test_hostile_model_output_is_shown_as_text(page: Any, server: ViewerServer) -> None:
@@ -300,6 +294,8 @@ def test_click_through_a_real_pipeline_run(real_server: ViewerServer, page: Any)
     names = page.locator("#trajectories a").all_inner_texts()
     assert sorted(names) == ["context", "selection", "t0", "t1"]  # two editing trajectories
     page.wait_for_selector("#heatmap")  # candidates x the reproduction test
+    evaluation = page.inner_text("#evaluation")  # the chosen candidate's hidden-test report
+    assert "not resolved" not in evaluation and "resolved" in evaluation and "FAIL_TO_PASS" in evaluation
     _shot(page, "real-task")
 
     page.click("#trajectories a:text('t0')")

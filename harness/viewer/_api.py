@@ -6,6 +6,8 @@ Every list that can be long is paged (``offset``/``limit``), so the browser neve
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from harness.errors import DataError
@@ -196,7 +198,7 @@ def task(state: ViewerState, run_id: str, task_id: str) -> dict[str, Any]:
         "candidates": [c.model_dump(mode="json") for c in candidates],
         "rankings": [r.model_dump(mode="json") for r in rankings],
         "correct": read_correct(data.dir, task_id),
-        "evaluation": read_instance_report(data.dir, task_id),
+        "evaluation": read_instance_report(data.dir, task_id) or _pipeline_report(state, data.dir, task_id),
         "matrix": None,
         "trajectories": [],
     }
@@ -215,6 +217,24 @@ def task(state: ViewerState, run_id: str, task_id: str) -> dict[str, Any]:
                 {"traj_id": traj_id, "n_events": n, "cost_usd": pager.total_cost, "types": pager.type_counts}
             )
     return out
+
+
+def _pipeline_report(state: ViewerState, run_dir: Path, task_id: str) -> dict[str, Any] | None:
+    """The swebench-shaped evaluation of a pipeline run's chosen candidate (``harness run`` keeps it as
+    ``eval/<key>/c<k>/report.json``, ``k`` being ``chosen`` in ``eval/<key>.json``), or None."""
+    key = task_key(task_id)
+    summary = run_dir / "eval" / f"{key}.json"
+    try:
+        chosen = json.loads(state.check(summary).read_text(encoding="utf-8")).get("chosen")
+        if not isinstance(chosen, int) or isinstance(chosen, bool) or chosen < 0:
+            return None
+        path = state.check(run_dir / "eval" / key / f"c{chosen}" / "report.json")
+        body = json.loads(path.read_text(encoding="utf-8")).get(task_id)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, AttributeError) as exc:
+        raise DataError(f"{run_dir.name}/eval/{key}: unreadable evaluation ({exc})") from exc
+    return body if isinstance(body, dict) else None
 
 
 def trajectory(

@@ -116,7 +116,7 @@ function evaluation(ev) {
       `${g.success.length} pass, ${g.failure.length} fail`,
       g.failure.length ? h("ul", {}, g.failure.slice(0, 50).map((t) => h("li", { class: "mono" }, t))) : null);
   };
-  const hx = ev.harness || {};
+  const hx = ev.harness || ev; // harness eval nests its own fields; harness run keeps them at the top
   return h("section", { id: "evaluation" }, h("h2", {}, "Hidden-test evaluation"),
     h("div", { class: "meta" }, ev.resolved ? badge("resolved", "ok") : badge("not resolved", "bad"),
       badge(ev.patch_successfully_applied ? "patch applied" : "patch not applied", ev.patch_successfully_applied ? "ok" : "bad"),
