@@ -154,6 +154,34 @@ def test_click_through_runs_run_task_trajectory(page: Any, server: ViewerServer)
     _shot(page, "trajectory")
 
 
+def test_task_table_draws_only_the_latest_filters_answer(page: Any, server: ViewerServer) -> None:
+    # Two quick filter changes send two requests; the first one's answer is held back until the
+    # second is drawn, as a loaded machine may do. The older answer must not replace the table.
+    want = page.request.get(server.url + "/api/tasks?run=demo-select&status=missed&system=codet").json()
+    assert 0 < want["filtered"] < want["total"]
+    page.goto(server.url + "/#/run/demo-select")
+    page.wait_for_selector("#tasks tr.task-row")
+    held: list[Any] = []
+
+    def hold_the_first(route: Any) -> None:
+        if not held and "system=codet" in route.request.url and "status=" not in route.request.url:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/api/tasks?*", hold_the_first)
+    page.select_option("#f-system", "codet")
+    page.select_option("#f-status", "missed")
+    _until(page, "document.getElementById('tasks').dataset.answered === '2'")
+    shown = "[...document.querySelectorAll('#tasks tr.task-row td:first-child')].map(td => td.textContent)"
+    assert page.evaluate(shown) == [r["task_id"] for r in want["rows"]]
+    assert len(held) == 1
+    held[0].continue_()
+    _until(page, "document.getElementById('tasks').dataset.answered === '3'")
+    assert page.evaluate(shown) == [r["task_id"] for r in want["rows"]]
+    assert page.input_value("#f-status") == "missed"
+
+
 def test_hostile_model_output_is_shown_as_text(page: Any, server: ViewerServer) -> None:
     page.goto(server.url + "/#/traj/demo-select/HumanEval%2F0/edit-0")
     page.wait_for_selector("#events li.ev-model_response")

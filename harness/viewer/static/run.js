@@ -74,9 +74,11 @@ function taskTable(ctx, runDir) {
   const holder = h("div", { id: "tasks" });
   let timer = null;
   let asked = 0;
+  let answered = 0;
   const load = async () => {
     const mine = ++asked;
     const data = await api("tasks", { run: runDir, ...state, limit: PAGE });
+    holder.dataset.answered = String(++answered); // answers received, drawn or not (tests wait on it)
     // Two filter changes in a row send two requests whose answers may come back in either order:
     // only the latest one is drawn, so the table never shows an older filter's rows.
     if (mine !== asked) return;
