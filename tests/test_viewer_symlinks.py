@@ -46,6 +46,8 @@ def _outside(tmp: Path) -> Path:
     ranking = Ranking(selector=SECRET, task_id="HumanEval/2", scores=[1.0], groups=[[0]])
     write_rankings(run, "HumanEval/2", [ranking], correct=[True])
     run.write_json("06_eval/iniconf__1/report.json", {"iniconf__1": {"resolved": True, "note": SECRET}})
+    run.write_json("eval/money__1.json", {"chosen": 0, "note": SECRET})  # as harness run keeps them
+    run.write_json("eval/money__1/c0/report.json", {"money__1": {"resolved": True, "note": SECRET}})
     with TrajectoryLog(run.path("trajectories", "t", "a.jsonl")) as log:
         log.append("note", {"text": SECRET})
     (run.dir / "search").mkdir()
@@ -92,6 +94,11 @@ def linked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Cli
     _link(demo / "plots", private / "search")  # a folder: plots/leak.png
     _link(_run(root, "eval-leak", "iniconf__1") / "06_eval", private / "06_eval")
     _link(_run(root, "traj-leak", "t") / "trajectories", private / "trajectories")
+    _link(_run(root, "pipe-leak", "money__1") / "eval", private / "eval")  # a pipeline run's evaluation
+    pipe = _run(root, "pipe-report-leak", "money__1")
+    (pipe / "eval").mkdir()
+    (pipe / "eval" / "money__1.json").write_text('{"chosen": 0}')
+    _link(pipe / "eval" / "money__1", private / "eval" / "money__1")
     seen: list[httpx.Response] = []
 
     def keep(resp: httpx.Response) -> None:
@@ -110,7 +117,15 @@ def test_runs_list_marks_runs_leading_out_and_reads_nothing_there(
 ) -> None:
     c, _ = linked
     runs = {r["run_id"]: r for r in c.get("/api/runs").json()["runs"]}
-    assert runs.keys() == {"demo", "linked", "summary-leak", "eval-leak", "traj-leak"}
+    assert runs.keys() == {
+        "demo",
+        "linked",
+        "summary-leak",
+        "eval-leak",
+        "traj-leak",
+        "pipe-leak",
+        "pipe-report-leak",
+    }
     for name in ("linked", "summary-leak"):
         assert OUT in runs[name]["error"] and runs[name]["partial"] and runs[name]["systems"] == []
     assert "error" not in runs["demo"] and runs["demo"]["n_tasks"] == 6
@@ -144,6 +159,8 @@ def test_a_run_leading_out_is_refused_everywhere(
         ("demo", "HumanEval/2", "05_selection/HumanEval__2.json"),
         ("demo", "HumanEval/3", "06_eval/HumanEval__3.json"),
         ("eval-leak", "iniconf__1", "eval-leak/06_eval"),
+        ("pipe-leak", "money__1", "pipe-leak/eval/money__1.json"),
+        ("pipe-report-leak", "money__1", "pipe-report-leak/eval/money__1/c0/report.json"),
     ],
 )
 def test_a_task_artefact_leading_out_is_refused(
