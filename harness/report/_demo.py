@@ -1,5 +1,7 @@
-"""A fabricated but realistic run, written through the real store APIs, for tests, docs and trying the
-viewer (``python -m harness.report._demo results``). Deterministic for a given ``seed``.
+"""A fabricated but realistic run, written through the real store APIs, for the unit and browser tests
+and for trying the viewer (``python -m harness.report._demo results``). Deterministic for a given
+``seed``. Its figures are invented: the README's screenshots are of real runs
+(``scripts/screenshots.py``), never of this one.
 
 It writes what a selection run writes: the manifest and index rows, ``outcomes.jsonl`` for several
 selectors (with ``resolved@N`` / ``oracle@N`` extras for the candidate-count curve), ``stages.json``,
