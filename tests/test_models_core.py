@@ -104,9 +104,9 @@ def test_meter_sums_per_stage_and_run() -> None:
     meter.count("programs", 3, stage="search")
     s = meter.summary()
     assert s["tests"]["calls"] == 1 and s["tests"]["output_tokens"] == 12
-    assert s["tests"]["dollars"] == pytest.approx(0.03)
-    assert s["edits"]["cached_completions"] == 1 and s["edits"]["paid_dollars"] == 0
-    assert s["total"]["dollars"] == pytest.approx(0.53) and s["total"]["paid_dollars"] == pytest.approx(0.03)
+    assert s["tests"]["cost_usd"] == pytest.approx(0.03)
+    assert s["edits"]["cached_completions"] == 1 and s["edits"]["paid_usd"] == 0
+    assert s["total"]["cost_usd"] == pytest.approx(0.53) and s["total"]["paid_usd"] == pytest.approx(0.03)
     assert s["total"]["programs"] == 3 and s["total"]["tokens"] == 182
 
 
@@ -131,19 +131,19 @@ async def test_token_budget_overshoots_by_at_most_one_call(tmp_path: Path) -> No
     assert 10 <= spent < 10 + 6  # one reply is about five tokens
 
 
-async def test_one_meter_shared_by_models_and_budgets_with_counters(tmp_path: Path) -> None:
+async def test_one_meter_shared_by_models_and_budgets_with_programs(tmp_path: Path) -> None:
     meter = CostMeter()
     a = load(echo, meter=meter, stage="tests")
     b = load(echo, meter=meter).for_stage("search")
     await a.sample(USER, n=2)
     await b.sample(USER, n=3)
-    search_budget = Budget(BudgetLimits(counters={"programs": 4}), meter=meter, stage="search")
+    search_budget = Budget(BudgetLimits(programs=4), meter=meter, stage="search")
     meter.count("programs", 3, stage="search")
     search_budget.check(programs=1)
     with pytest.raises(BudgetExceeded, match="programs"):
         search_budget.check(programs=2)
     assert meter.total.completions == 5 and meter.total.calls == 2
-    assert meter.stage("tests").completions == 2 and meter.stage("search").counters == {"programs": 3}
+    assert meter.stage("tests").completions == 2 and meter.stage("search").programs == 3
 
 
 # -- the response cache --------------------------------------------------------------------------------

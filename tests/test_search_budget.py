@@ -94,7 +94,7 @@ async def test_answers_from_the_response_cache_are_spent_but_not_paid(
         calls=1,
         input_tokens=third.input_tokens,
         output_tokens=third.output_tokens,
-        dollars=third.dollars,
+        cost_usd=third.cost_usd,
     )
     assert again.paid_by_purpose() == {"program": again.paid}
     rest, was = again.spent - again.paid, first.spent
@@ -104,4 +104,4 @@ async def test_answers_from_the_response_cache_are_spent_but_not_paid(
         was.input_tokens,
         was.output_tokens,
     )
-    assert rest.dollars == pytest.approx(was.dollars)
+    assert rest.cost_usd == pytest.approx(was.cost_usd)

@@ -110,7 +110,7 @@ def _assert_budget_accounting(run_dir: Path, units: list[dict[str, Any]], model:
         assert spent["programs"] == sum(len(c["outputs"]) for c in calls if c["purpose"] == "program"), where
         assert spent["input_tokens"] == sum(c["input_tokens"] for c in calls), where
         assert spent["output_tokens"] == sum(c["output_tokens"] for c in calls), where
-        assert spent["dollars"] == pytest.approx(0.001 * sum(len(c["outputs"]) for c in calls)), where
+        assert spent["cost_usd"] == pytest.approx(0.001 * sum(len(c["outputs"]) for c in calls)), where
         costs = [n["cost"]["calls"] for n in u["nodes"]]
         assert costs == sorted(costs) and costs[-1] <= spent["calls"], where
     # Every request the model received was counted by some unit, and by no more than one.

@@ -79,7 +79,7 @@ class Paid:
             "calls": len(used),
             "input_tokens": sum(u["prompt_tokens"] for u in used),
             "output_tokens": sum(u["completion_tokens"] for u in used),
-            "dollars": cost,
+            "cost_usd": cost,
         }
 
 
@@ -119,18 +119,18 @@ def _reported(results: Path, run_id: str, summary: dict[str, Any]) -> dict[str, 
     assert rep.returncode == 0, rep.stderr
     report = json.loads(rep.stdout)["report"]["total"]
     return {
-        "summary.json": {k: total[k] for k in ("calls", "input_tokens", "output_tokens", "dollars")},
+        "summary.json": {k: total[k] for k in ("calls", "input_tokens", "output_tokens", "cost_usd")},
         "stages.json": {
             "calls": sum(s.calls for s in stages),
             "input_tokens": sum(s.input_tokens for s in stages),
             "output_tokens": sum(s.output_tokens for s in stages),
-            "dollars": sum(s.cost_usd for s in stages),
+            "cost_usd": sum(s.cost_usd for s in stages),
         },
         "harness report": {
             "calls": report["calls"],
             "input_tokens": report["input_tokens"],
             "output_tokens": report["output_tokens"],
-            "dollars": report["cost_usd"],
+            "cost_usd": report["cost_usd"],
         },
     }
 
@@ -140,7 +140,7 @@ def _assert_counted_once(reported: dict[str, dict[str, float]], answered: dict[s
         assert {k: got[k] for k in ("calls", "input_tokens", "output_tokens")} == {
             k: answered[k] for k in ("calls", "input_tokens", "output_tokens")
         }, where
-        assert got["dollars"] == pytest.approx(answered["dollars"], rel=1e-9), where
+        assert got["cost_usd"] == pytest.approx(answered["cost_usd"], rel=1e-9), where
 
 
 def _summary(stdout: str) -> dict[str, Any]:

@@ -172,11 +172,11 @@ _INT_BUDGET_MAX = 10**12
 @dataclass(frozen=True)
 class Budget(Check):
     """A search budget: ``KEY=VALUE`` items (``,`` or ``|`` between them), each key once; counts are
-    whole numbers >= 1, ``dollars`` a finite amount > 0. Returned as written (``BudgetLimits.parse``
+    whole numbers >= 1, ``cost_usd`` (or its old spelling ``dollars``) a finite amount > 0. Returned as written (``BudgetLimits.parse``
     reads it in the command)."""
 
     def __call__(self, raw: Any) -> str:
-        from harness.search import BudgetLimits
+        from harness.models import BudgetLimits
 
         value = _text(raw)
         keys = list(BudgetLimits.model_fields)
@@ -185,6 +185,7 @@ class Budget(Check):
             if not part:
                 continue
             key, sep, num = (s.strip() for s in part.partition("="))
+            key = "cost_usd" if key == "dollars" else key
             if not sep or key not in keys:
                 fail(f"bad budget item {part!r}: use KEY=VALUE with KEY one of {', '.join(keys)}")
             if key in seen:
@@ -194,9 +195,9 @@ class Budget(Check):
                 x = float(num)
             except ValueError:
                 fail(f"budget {key}={num!r} is not a number")
-            if key == "dollars":
+            if key == "cost_usd":
                 if not (math.isfinite(x) and x > 0):
-                    fail(f"budget dollars={num} must be a finite amount above 0")
+                    fail(f"budget cost_usd={num} must be a finite amount above 0")
             elif not (math.isfinite(x) and x == int(x) and 1 <= x <= _INT_BUDGET_MAX):
                 fail(f"budget {key}={num} must be a whole number in 1..{_INT_BUDGET_MAX}")
         if not seen:

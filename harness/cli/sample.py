@@ -81,7 +81,7 @@ def sample(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
     """Sample completions from a model and print them with their usage and cost."""
-    from harness.models import Message, load
+    from harness.models import Message, Usage, load
 
     if (prompt is None) == (messages is None):
         raise ConfigError("give exactly one of --prompt TEXT or --messages FILE")
@@ -117,6 +117,7 @@ def sample(
 
     completions = asyncio.run(run())
     total = llm.meter.total
+    usage = sum((c.usage for c in completions), Usage())
     if as_json:
         print_json(
             {
@@ -125,8 +126,8 @@ def sample(
                     c.model_dump(include={"text", "finish_reason", "usage", "cost_usd", "logprobs", "cached"})
                     for c in completions
                 ],
-                "usage": total.usage.model_dump(),
-                "cost_usd": round(total.dollars, 8),
+                "usage": usage.model_dump(),
+                "cost_usd": round(total.cost_usd, 8),
                 "requests": total.requests,
             }
         )
@@ -135,10 +136,10 @@ def sample(
         if len(completions) > 1:
             typer.echo(f"--- completion {i} ({c.finish_reason}{', cached' if c.cached else ''})")
         typer.echo(c.text)
-    u = total.usage
+    u = usage
     typer.secho(
         f"[{llm.name}] input {u.input_tokens} (+{u.cache_read_tokens} cache read, {u.cache_write_tokens} "
-        f"cache write), output {u.output_tokens} tokens; ${total.dollars:.6f}; {total.requests} requests",
+        f"cache write), output {u.output_tokens} tokens; ${total.cost_usd:.6f}; {total.requests} requests",
         err=True,
         dim=True,
     )

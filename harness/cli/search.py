@@ -94,7 +94,7 @@ def _make_model(
     if base_url is not None:
         kwargs["base_url"] = base_url
     if max_dollars is not None:
-        kwargs["budget"] = Budget(BudgetLimits(dollars=max_dollars))
+        kwargs["budget"] = Budget(BudgetLimits(cost_usd=max_dollars))
     return load(spec, **kwargs)
 
 

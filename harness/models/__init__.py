@@ -2,7 +2,8 @@
 
 ``load(spec, **options)`` returns a :class:`HarnessModel` (a :class:`Model`): ``openai:``,
 ``anthropic:``, ``vllm:``, ``replay:`` or ``scripted:`` behind retries, a concurrency limit, a SQLite
-response cache and cost accounting (:class:`CostMeter`, :class:`Budget`). ``harness.models.testing``
+response cache and cost accounting (:class:`CostMeter`, :class:`Budget`) in one vocabulary shared by
+every layer (:class:`Usage`, :class:`Spend`, :class:`BudgetLimits`; money is ``cost_usd``). ``harness.models.testing``
 ships fake OpenAI/Anthropic HTTP servers with injectable faults. See ``docs/models.md``.
 
 Errors (from :mod:`harness.errors`): ``ConfigError`` for a bad spec or option; ``ModelAuthError``
@@ -13,11 +14,12 @@ timeouts, dropped connections after every retry); ``BudgetExceeded`` (checked be
 
 from __future__ import annotations
 
-from harness.models._budget import Budget, BudgetLimits, CostMeter, Spend
+from harness.models._accounting import BudgetLimits, Spend, Usage
+from harness.models._budget import Budget, CostMeter
 from harness.models._cache import ResponseCache, cache_key, default_cache_path
 from harness.models._pricing import Price, PricingTable, default_pricing
 from harness.models._spec import PROVIDERS, WrapperOptions, load
-from harness.models._types import Completion, Message, Model, Role, SampleParams, Usage
+from harness.models._types import Completion, Message, Model, Role, SampleParams
 from harness.models._wrapper import HarnessModel, RetryPolicy
 
 __all__ = [

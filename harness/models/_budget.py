@@ -1,14 +1,15 @@
 """Counting what model calls cost (:class:`CostMeter`) and stopping at a limit (:class:`Budget`).
 
-A :class:`CostMeter` is a ledger keyed by stage (``tests``, ``edits``, ``search``, ...): calls,
-requests, completions, usage and dollars, plus free-form counters such as ``programs`` that a higher
-layer counts itself. Every model wrapper records into a meter after each call; several wrappers and
+A :class:`CostMeter` is a ledger keyed by stage (``tests``, ``edits``, ``search``, ...) of
+:class:`~harness.models._accounting.Spend`: calls, requests, completions, tokens and ``cost_usd``, plus
+``programs``, which a higher layer counts itself. Every model wrapper records into a meter after each call; several wrappers and
 several strategies may share one meter, so every call is counted once, wherever it came from.
 
 A :class:`Budget` holds :class:`BudgetLimits` and reads a meter (one stage, or all of them). It is
 checked *before* each call, and refuses the call with :class:`harness.errors.BudgetExceeded` once a
-limit is reached, so a token or dollar limit may be overshot by at most the one call that crossed it;
-``calls`` and counters checked with ``check(programs=k)`` are exact.
+limit is reached (:meth:`BudgetLimits.reached`, the rule search's meter uses too), so a token or dollar
+limit may be overshot by at most the one call that crossed it; ``calls`` and ``programs`` checked with
+``check(programs=k)`` are exact.
 
 Calls in flight count too (:meth:`Budget.admit`): a model call reserves its worst case in the meter
 (one call; its estimated prompt and ``max_tokens`` of output per sample, priced) until it is recorded
@@ -16,8 +17,8 @@ or fails. A call is let through when the limits still hold with every reserved c
 worst case; while they would not, it waits for calls in flight to end, then the spent amounts decide.
 So N concurrent calls never pass a limit that only one of them fits under.
 
-Completions served from the response cache count like fresh ones (``dollars`` is the cost of the
-work, ``paid_dollars`` what this process actually paid), so a resumed run stops where the first run
+Completions served from the response cache count like fresh ones (``cost_usd`` is the cost of the
+work, ``paid_usd`` what this process actually paid), so a resumed run stops where the first run
 would have stopped.
 """
 
@@ -26,65 +27,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from harness.errors import BudgetExceeded
-from harness.models._types import Completion, Usage
+from harness.models._accounting import BudgetLimits, Spend
+from harness.models._types import Completion
 
 ALL_STAGES = "*"
-
-
-class Spend(BaseModel):
-    """What one stage (or a whole run) spent."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    calls: int = 0
-    """``Model.sample`` calls (one call may ask for ``n`` completions)."""
-    requests: int = 0
-    """Provider requests actually sent, retries excluded (cached completions need none)."""
-    completions: int = 0
-    cached_completions: int = 0
-    usage: Usage = Field(default_factory=Usage)
-    dollars: float = 0.0
-    """Cost of every completion, including those served from the response cache."""
-    paid_dollars: float = 0.0
-    """Cost of the completions this process paid for (not served from the cache)."""
-    counters: dict[str, int] = Field(default_factory=dict)
-    """Counts kept by higher layers, e.g. ``programs`` for search."""
-
-    @property
-    def tokens(self) -> int:
-        return self.usage.total_tokens
-
-    def flat(self) -> dict[str, float]:
-        """A flat mapping for :class:`BudgetExceeded` and reports."""
-        out: dict[str, float] = {
-            "calls": self.calls,
-            "requests": self.requests,
-            "completions": self.completions,
-            "cached_completions": self.cached_completions,
-            "input_tokens": self.usage.input_tokens
-            + self.usage.cache_read_tokens
-            + self.usage.cache_write_tokens,
-            "output_tokens": self.usage.output_tokens,
-            "tokens": self.tokens,
-            "dollars": round(self.dollars, 6),
-            "paid_dollars": round(self.paid_dollars, 6),
-        }
-        out.update(self.counters)
-        return out
-
-    def add(self, other: Spend) -> None:
-        self.calls += other.calls
-        self.requests += other.requests
-        self.completions += other.completions
-        self.cached_completions += other.cached_completions
-        self.usage = self.usage + other.usage
-        self.dollars += other.dollars
-        self.paid_dollars += other.paid_dollars
-        for k, v in other.counters.items():
-            self.counters[k] = self.counters.get(k, 0) + v
 
 
 class CostMeter:
@@ -115,17 +62,12 @@ class CostMeter:
         """Count one ``sample`` call that returned ``completions`` after ``requests`` provider requests.
 
         ``call=False``: the answered requests of a call that failed (paid for, but no call answered)."""
-        s = self.stage(stage)
-        s.calls += 1 if call else 0
-        s.requests += requests
-        for c in completions:
-            s.completions += 1
-            s.usage = s.usage + c.usage
-            s.dollars += c.cost_usd
-            if c.cached:
-                s.cached_completions += 1
-            else:
-                s.paid_dollars += c.cost_usd
+        work = Spend.of(completions, call=call)
+        work.requests = requests
+        work.completions = len(completions)
+        work.cached_completions = sum(1 for c in completions if c.cached)
+        work.paid_usd = sum(c.cost_usd for c in completions if not c.cached)
+        self.stage(stage).add(work)
 
     def pending_of(self, name: str) -> Spend:
         """What calls in flight of ``name`` (``"*"``: of every stage) reserved."""
@@ -157,32 +99,16 @@ class CostMeter:
         await fut
 
     def count(self, name: str, k: int = 1, *, stage: str = "default") -> None:
-        """Add ``k`` to a free-form counter such as ``programs``."""
-        s = self.stage(stage)
-        s.counters[name] = s.counters.get(name, 0) + k
+        """Add ``k`` to ``programs`` (the one count a higher layer keeps itself)."""
+        if name != "programs":
+            raise ValueError(f"no counter {name!r} in a Spend: the one counted by hand is 'programs'")
+        self.stage(stage).programs += k
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Per-stage flat totals plus ``"total"``, for reports and ``stages.json``."""
         out = {name: s.flat() for name, s in sorted(self.stages.items())}
         out["total"] = self.total.flat()
         return out
-
-
-class BudgetLimits(BaseModel):
-    """Upper limits; ``None`` means unlimited."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    calls: int | None = None
-    """``Model.sample`` calls."""
-    input_tokens: int | None = None
-    """Prompt tokens, cached or not."""
-    output_tokens: int | None = None
-    tokens: int | None = None
-    """Input plus output tokens."""
-    dollars: float | None = None
-    counters: dict[str, int] = Field(default_factory=dict)
-    """Limits on free-form counters, e.g. ``{"programs": 50}`` for search."""
 
 
 class Budget:
@@ -200,31 +126,20 @@ class Budget:
         return self.meter.stage(self.stage)
 
     def exhausted_by(self, **needed: int) -> str | None:
-        """The first limit that one more call (adding ``needed`` to counters) would break, else None."""
-        lim, flat = self.limits, self.spent.flat()
-        if lim.calls is not None and flat["calls"] + 1 > lim.calls:
-            return "calls"
-        for key in ("input_tokens", "output_tokens", "tokens", "dollars"):
-            cap = getattr(lim, key)
-            if cap is not None and flat[key] >= cap:
-                return key
-        for key, cap in lim.counters.items():
-            if flat.get(key, 0) + needed.get(key, 0) > cap or (
-                needed.get(key, 0) == 0 and flat.get(key, 0) >= cap
-            ):
-                return key
-        return None
+        """The first limit that one more call (making ``needed["programs"]`` programs) would break."""
+        unknown = set(needed) - {"programs"}
+        if unknown:
+            raise ValueError(f"no counter {sorted(unknown)} in a Spend: the one counted is 'programs'")
+        return self.limits.reached(self.spent, programs=needed.get("programs", 0))
 
     def fits_beside_pending(self) -> bool:
         """Whether one more call keeps every limit with each call in flight at its reserved worst case."""
         lim, spent, held = self.limits, self.spent, self.meter.pending_of(self.stage)
         if lim.calls is not None and spent.calls + held.calls + 1 > lim.calls:
             return False
-        flat, pending = spent.flat(), held.flat()
-        flat["dollars"], pending["dollars"] = spent.dollars, held.dollars  # unrounded
-        for key in ("input_tokens", "output_tokens", "tokens", "dollars"):
+        for key in ("input_tokens", "output_tokens", "tokens", "cost_usd"):
             cap = getattr(lim, key)
-            if cap is not None and held.calls and flat[key] + pending[key] >= cap:
+            if cap is not None and held.calls and spent.get(key) + held.get(key) >= cap:
                 return False
         return True
 
@@ -246,12 +161,9 @@ class Budget:
         """Raise :class:`BudgetExceeded` (carrying what was spent) if the next call is not affordable."""
         hit = self.exhausted_by(**needed)
         if hit is not None:
-            cap = getattr(self.limits, hit, None)
-            if cap is None:
-                cap = self.limits.counters.get(hit)
             where = "the run" if self.stage == ALL_STAGES else f"stage {self.stage!r}"
             raise BudgetExceeded(
-                f"budget reached for {where}: {hit} limit {cap} (spent {self.spent.flat()[hit]:g}); "
-                f"raise the {hit} limit to continue",
+                f"budget reached for {where}: {hit} limit {getattr(self.limits, hit)} "
+                f"(spent {self.spent.get(hit):g}); raise the {hit} limit to continue",
                 spent=self.spent.flat(),
             )

@@ -7,6 +7,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.models._accounting import Usage as Usage  # re-exported: the seam's records name it
+
 Role = Literal["system", "user", "assistant"]
 
 
@@ -18,34 +20,6 @@ class Message(BaseModel):
     cache: bool = False
     """A hint that the conversation up to and including this message is a shared prefix worth caching
     (Anthropic ``cache_control``); backends without prompt caching ignore it."""
-
-
-class Usage(BaseModel):
-    """Tokens one completion (or a sum of them) used.
-
-    ``input_tokens`` are the prompt tokens billed at the full input price; tokens read from or written
-    to the provider's prompt cache are counted only in ``cache_read_tokens`` / ``cache_write_tokens``
-    (Anthropic's convention; OpenAI's ``cached_tokens`` are moved out of ``prompt_tokens`` to match).
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens + self.output_tokens
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            input_tokens=self.input_tokens + other.input_tokens,
-            output_tokens=self.output_tokens + other.output_tokens,
-            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
-            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
-        )
 
 
 class Completion(BaseModel):

@@ -35,8 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
 
 from harness.errors import ModelResponseError, ModelTransientError
+from harness.models._accounting import Spend
 from harness.models._backend import Backend, messages_tokens
-from harness.models._budget import ALL_STAGES, Budget, CostMeter, Spend
+from harness.models._budget import ALL_STAGES, Budget, CostMeter
 from harness.models._cache import FlightAbandoned, InFlight, ResponseCache, cache_key
 from harness.models._errors import TransientFailure
 from harness.models._pricing import Price
@@ -151,12 +152,17 @@ class HarnessModel:
             input_tokens=messages_tokens(messages) * requests, output_tokens=params.max_tokens * params.n
         )
         return Spend(
-            calls=1, requests=requests, completions=params.n, usage=usage, dollars=self.price.cost(usage)
+            calls=1,
+            requests=requests,
+            completions=params.n,
+            input_tokens=usage.prompt_tokens,
+            output_tokens=usage.output_tokens,
+            cost_usd=self.price.cost(usage),
         )
 
     async def _paid_for(self, messages: Sequence[Message], params: SampleParams) -> list[Completion]:
         """:meth:`_sample`; when it fails, the requests it had answered were still paid, so they are
-        recorded (requests, completions, tokens, dollars; not a call)."""
+        recorded (requests, completions, tokens, cost; not a call)."""
         paid: list[dict[int, Completion]] = []
         try:
             return await self._sample(messages, params, paid)

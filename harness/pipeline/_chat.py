@@ -5,38 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict
-
-from harness.models._types import Completion, Message, Model, Usage
+from harness.models import Spend, Usage
+from harness.models._types import Completion, Message, Model
 from harness.trajectory import TrajectoryLog
 
-
-class Spent(BaseModel):
-    """Model calls, tokens, dollars and seconds of one stage or part of one (summed over resumes)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    time_s: float = 0.0
-
-    def add_completion(self, comp: Completion) -> None:
-        u = comp.usage
-        self.calls += 1
-        self.input_tokens += u.input_tokens + u.cache_read_tokens + u.cache_write_tokens
-        self.output_tokens += u.output_tokens
-        self.cost_usd += comp.cost_usd
-
-    def __add__(self, other: Spent) -> Spent:
-        return Spent(
-            calls=self.calls + other.calls,
-            input_tokens=self.input_tokens + other.input_tokens,
-            output_tokens=self.output_tokens + other.output_tokens,
-            cost_usd=self.cost_usd + other.cost_usd,
-            time_s=self.time_s + other.time_s,
-        )
+Spent = Spend
+"""Deprecated name of :class:`harness.models.Spend` (the pipeline once had its own)."""
 
 
 @dataclass
@@ -49,7 +23,7 @@ class Chat:
     log: TrajectoryLog | None = None
     temperature: float = 0.0
     max_tokens: int = 4096
-    spent: Spent = field(default_factory=Spent)
+    spent: Spend = field(default_factory=Spend)
     _logged: int = 0
 
     async def ask(self) -> Completion:
@@ -71,7 +45,7 @@ class Chat:
             )
         )[0]
         self.spent.time_s += time.monotonic() - start
-        self.spent.add_completion(comp)
+        self.spent.add(Spend.of([comp]))
         if self.log is not None:
             self.log.append(
                 "model_response",
@@ -87,5 +61,5 @@ class Chat:
         self.messages.append(Message(role="user", content=text))
 
 
-def usage_of(spent: Spent) -> Usage:
+def usage_of(spent: Spend) -> Usage:
     return Usage(input_tokens=spent.input_tokens, output_tokens=spent.output_tokens)

@@ -37,7 +37,7 @@ def load_models(cfg: PipelineConfig, base: Path) -> StageModelSet:
     A scripted policy given by path is imported once and shared by every stage that names it.
     """
     meter = CostMeter()
-    budget = Budget(BudgetLimits(dollars=cfg.budget_usd), meter=meter) if cfg.budget_usd else None
+    budget = Budget(BudgetLimits(cost_usd=cfg.budget_usd), meter=meter) if cfg.budget_usd else None
     policies: dict[str, Any] = {}
     out: dict[str, Any] = {}
     for stage in STAGES:

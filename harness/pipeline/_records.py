@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.pipeline._chat import Spent
+from harness.models import Spend
 from harness.pipeline._trajectory import TrajectoryRecord
 from harness.pipeline.context import ContextResult
 from harness.selection._types import Ranking
@@ -40,7 +40,7 @@ class SelectionRecord(BaseModel):
     """Index into ``candidates``."""
     reason: str = ""
     fell_back: bool = False
-    spent: Spent = Field(default_factory=Spent)
+    spent: Spend = Field(default_factory=Spend)
 
 
 class EvalRecord(BaseModel):
@@ -77,12 +77,12 @@ def set_aside(run_dir: Path, key: str, name: str) -> None:
     path.replace(folder / f"{name}.{n}.jsonl")
 
 
-def abandoned_spent(run_dir: Path, key: str) -> dict[str, Spent]:
+def abandoned_spent(run_dir: Path, key: str) -> dict[str, Spend]:
     """Calls, tokens and dollars per stage of the task's abandoned attempts, read from their logs
     (every event carrying usage is an answered call). Seconds are not counted. In a trajectory's log the
     testing loop's conversation comes first, the editing loop's second (each opens with its system
     message)."""
-    out = {s: Spent() for s in ("context", "testing", "editing", "selection")}
+    out = {s: Spend() for s in ("context", "testing", "editing", "selection")}
     folder = run_dir / ABANDONED / key
     for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
         name = path.name.split(".", 1)[0]
@@ -96,7 +96,7 @@ def abandoned_spent(run_dir: Path, key: str) -> dict[str, Spent]:
                 continue
             stage = name if name in ("context", "selection") else ("testing" if chats <= 1 else "editing")
             u = e.usage
-            out[stage] = out[stage] + Spent(
+            out[stage] = out[stage] + Spend(
                 calls=int(u is not None),
                 input_tokens=u.input_tokens + u.cache_read_tokens + u.cache_write_tokens if u else 0,
                 output_tokens=u.output_tokens if u else 0,
@@ -112,7 +112,7 @@ def task_outcome(
     records: list[TrajectoryRecord],
     sel: SelectionRecord,
     ev: EvalRecord | None,
-    abandoned: dict[str, Spent] | None = None,
+    abandoned: dict[str, Spend] | None = None,
 ) -> TaskOutcome:
     """The run summary's row for a task: the choice's resolution, oracle coverage over the distinct
     candidates, a random trajectory's expected resolution, cost and tokens of every stage, including
@@ -120,8 +120,8 @@ def task_outcome(
     the work's seconds summed over stages and finished trajectories, read from the artefacts (so a
     resumed run reports the same figure), not the wall time."""
     lost = abandoned or {}
-    lost_ctx, lost_sel = lost.get("context", Spent()), lost.get("selection", Spent())
-    lost_traj = lost.get("testing", Spent()) + lost.get("editing", Spent())
+    lost_ctx, lost_sel = lost.get("context", Spend()), lost.get("selection", Spend())
+    lost_traj = lost.get("testing", Spend()) + lost.get("editing", Spend())
     spent = ctx.spent + sel.spent + lost_ctx + lost_sel + lost_traj
     for r in records:
         spent = spent + r.testing + r.editing
@@ -173,7 +173,7 @@ def stage_totals(run_dir: Path, keys: Sequence[str]) -> list[StageTotals]:
     """Per stage, summed from the artefacts of the tasks ``keys`` (evaluation: time only), plus the
     calls, tokens and dollars of attempts that did not finish (:func:`abandoned_spent`), so a resumed
     run counts everything it paid for."""
-    totals = {s: Spent() for s in ("context", "testing", "editing", "selection")}
+    totals = {s: Spend() for s in ("context", "testing", "editing", "selection")}
     eval_time = 0.0
     for key in keys:
         for stage, lost in abandoned_spent(run_dir, key).items():

@@ -14,8 +14,8 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import SandboxError
+from harness.models import Spend
 from harness.models._types import Model
-from harness.pipeline._chat import Spent
 from harness.pipeline.loops import REPRO_DIR, LoopSandbox, Roots, editing_loop, testing_loop
 from harness.tasks._repo import PublicRepoTask
 from harness.trajectory import TrajectoryLog
@@ -75,8 +75,8 @@ class TrajectoryRecord(BaseModel):
     edited_exit: int | None = None
     edits_applied: int = 0
     edits_failed: int = 0
-    testing: Spent = Field(default_factory=Spent)
-    editing: Spent = Field(default_factory=Spent)
+    testing: Spend = Field(default_factory=Spend)
+    editing: Spend = Field(default_factory=Spend)
     time_s: float = 0.0
 
 

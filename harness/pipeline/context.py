@@ -26,10 +26,11 @@ from pathlib import PurePosixPath
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import BudgetExceeded, ModelError
+from harness.models import Spend
 from harness.models._backend import estimate_tokens
 from harness.models._types import Message, Model
 from harness.pipeline import prompts
-from harness.pipeline._chat import Chat, Spent
+from harness.pipeline._chat import Chat
 from harness.tasks._repo import PublicRepoTask
 from harness.trajectory import TrajectoryLog
 
@@ -68,7 +69,7 @@ class ContextResult(BaseModel):
     """The files shown to the trajectories, in ``order``."""
     tokens: int = 0
     """Estimated tokens of the included files."""
-    spent: Spent = Field(default_factory=Spent)
+    spent: Spend = Field(default_factory=Spend)
 
     @property
     def relevant(self) -> list[str]:
@@ -125,10 +126,10 @@ async def judge_relevance(
     max_file_chars: int = 100_000,
     concurrency: int = 8,
     log: TrajectoryLog | None = None,
-) -> tuple[list[FileVerdict], Spent]:
+) -> tuple[list[FileVerdict], Spend]:
     """One verdict per file of ``sources`` (already filtered to source files), in path order."""
     gate = asyncio.Semaphore(max(1, concurrency))
-    total = Spent()
+    total = Spend()
 
     async def one(path: str) -> FileVerdict:
         nonlocal total
@@ -236,13 +237,13 @@ async def rank_files(
     n_rankings: int = 1,
     temperature: float = 0.0,
     log: TrajectoryLog | None = None,
-) -> tuple[list[list[str]], list[str], Spent]:
+) -> tuple[list[list[str]], list[str], Spend]:
     """``n_rankings`` rankings of the relevant files and their averaged order (no call for < 2 files)."""
     relevant = [v.path for v in verdicts if v.relevant]
     if len(relevant) < 2:
-        return [], relevant, Spent()
+        return [], relevant, Spend()
     summaries = {v.path: v.summary or "(no summary)" for v in verdicts if v.relevant}
-    total = Spent()
+    total = Spend()
 
     async def one(k: int) -> list[str] | None:
         nonlocal total

@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from harness.errors import BudgetExceeded, ModelError, SandboxError
+from harness.models import Spend
 from harness.models._types import Message, Model
 from harness.pipeline import prompts
-from harness.pipeline._chat import Chat, Spent
+from harness.pipeline._chat import Chat
 from harness.pipeline.edits import FORMAT_HELP, EditFormatError, apply_edits, parse_edits
 from harness.sandbox._types import ExecResult
 from harness.tasks._repo import PublicRepoTask
@@ -100,7 +101,7 @@ class TestingResult:
     turns: int = 0
     done: bool = False
     stopped: str = ""
-    spent: Spent = field(default_factory=Spent)
+    spent: Spend = field(default_factory=Spend)
 
 
 @dataclass
@@ -113,7 +114,7 @@ class EditingResult:
     stopped: str = ""
     edits_applied: int = 0
     edits_failed: int = 0
-    spent: Spent = field(default_factory=Spent)
+    spent: Spend = field(default_factory=Spend)
 
 
 _CHECK = """

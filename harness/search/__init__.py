@@ -4,14 +4,18 @@ Strategies share one interface (:class:`SearchStrategy`): they take a :class:`Pu
 (never the hidden tests), a model, an :class:`Executor` for the visible tests and a
 :class:`BudgetMeter` through which every model call passes, and return a :class:`SearchResult` (the
 tree of :class:`Node` s and the chosen program).
+
+Limits and spending are the model layer's accounting types: ``harness.search.BudgetLimits`` is
+:class:`harness.models.BudgetLimits` and ``Spent`` is a deprecated name of :class:`harness.models.Spend`.
 """
 
 from __future__ import annotations
 
+from harness.models import BudgetLimits, Spend
 from harness.search._base import CommonConfig, Search, SearchResult, SearchStrategy
 from harness.search._best_first import BestFirst, BestFirstConfig
 from harness.search._best_of_n import BestOfN, BestOfNConfig
-from harness.search._budget import BudgetLimits, BudgetMeter, BudgetSummary, CallRecord, Spent
+from harness.search._budget import BudgetMeter, BudgetSummary, CallRecord, Spent
 from harness.search._executor import (
     ExecutionReport,
     Executor,
@@ -56,6 +60,7 @@ __all__ = [
     "Search",
     "SearchResult",
     "SearchStrategy",
+    "Spend",
     "Spent",
     "TestOutcome",
     "Tree",

@@ -27,7 +27,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.search._budget import BudgetMeter, Spent
+from harness.models import Spend
+from harness.search._budget import BudgetMeter
 from harness.store import atomic_write_json
 
 ATTEMPTS_VERSION = 2
@@ -46,14 +47,14 @@ class Attempt(BaseModel):
     status: AttemptStatus
     error: str | None = None
     """``ErrorType: message`` of a failed attempt."""
-    spent: Spent = Field(default_factory=Spent)
+    spent: Spend = Field(default_factory=Spend)
     """The work of the attempt's search, answers from the response cache included (its budget's)."""
-    by_purpose: dict[str, Spent] = Field(default_factory=dict)
+    by_purpose: dict[str, Spend] = Field(default_factory=dict)
     """The same spend per call purpose (``program``, ``reflection``, ...)."""
-    paid: Spent | None = None
+    paid: Spend | None = None
     """``spent`` without the answers the response cache served: what this attempt paid for.
     ``None`` in version-1 journals, where :attr:`cost` falls back on ``spent``."""
-    paid_by_purpose: dict[str, Spent] | None = None
+    paid_by_purpose: dict[str, Spend] | None = None
     started_at: float
     ended_at: float | None = None
 
@@ -62,12 +63,12 @@ class Attempt(BaseModel):
         return self.status in ("failed", "killed") or (self.status == "running" and not unit_done)
 
     @property
-    def cost(self) -> Spent:
+    def cost(self) -> Spend:
         """What this attempt paid for (what the run's totals count)."""
         return self.spent if self.paid is None else self.paid
 
     @property
-    def cost_by_purpose(self) -> dict[str, Spent]:
+    def cost_by_purpose(self) -> dict[str, Spend]:
         """:attr:`cost` per call purpose."""
         return self.by_purpose if self.paid_by_purpose is None else self.paid_by_purpose
 
@@ -118,7 +119,7 @@ class AttemptJournal:
             Attempt(
                 number=len(attempts) + 1,
                 status="running",
-                paid=Spent(),
+                paid=Spend(),
                 paid_by_purpose={},
                 started_at=time.time(),
             )

@@ -19,11 +19,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import ConfigError, HarnessError, MissingExtraError, ModelAuthError
+from harness.models import BudgetLimits, Spend
 from harness.models._types import Model
 from harness.search._adaptive import AdaptiveConfig, Difficulty, allocate
 from harness.search._attempts import Attempt, AttemptJournal
 from harness.search._base import SearchResult
-from harness.search._budget import BudgetLimits, BudgetMeter, Spent
+from harness.search._budget import BudgetMeter
 from harness.search._evaluate import HiddenEvaluator
 from harness.search._executor import Executor, VisibleTest
 from harness.search._registry import make_strategy
@@ -61,7 +62,7 @@ class NodeRecord(BaseModel):
     kind: str
     score: float
     correct: bool
-    cost: Spent
+    cost: Spend
 
 
 class UnitRecord(BaseModel):
@@ -75,7 +76,7 @@ class UnitRecord(BaseModel):
     seed: int
     stopped: str
     limits: BudgetLimits
-    spent: Spent
+    spent: Spend
     chosen: int | None
     resolved: bool
     oracle: bool
@@ -356,7 +357,7 @@ def _outcome(r: UnitRecord, failed: Sequence[Attempt] = ()) -> TaskOutcome:
     is at equal budget: answers replayed from the response cache included); ``extra`` also names the
     earlier attempts that failed and what they paid for."""
     first = r.first_correct()
-    lost = sum((a.cost for a in failed), Spent())
+    lost = sum((a.cost for a in failed), Spend())
     return TaskOutcome(
         task_id=r.task_id,
         system=r.system,
@@ -365,7 +366,7 @@ def _outcome(r: UnitRecord, failed: Sequence[Attempt] = ()) -> TaskOutcome:
         oracle=r.oracle,
         n_candidates=len(r.nodes),
         selected=None if r.chosen is None else str(r.chosen),
-        cost_usd=r.spent.dollars,
+        cost_usd=r.spent.cost_usd,
         input_tokens=r.spent.input_tokens,
         output_tokens=r.spent.output_tokens,
         extra={
@@ -376,6 +377,6 @@ def _outcome(r: UnitRecord, failed: Sequence[Attempt] = ()) -> TaskOutcome:
             "first_correct_tokens": None if first is None else first.cost.tokens,
             "failed_attempts": len(failed),
             "failed_attempts_calls": lost.calls,
-            "failed_attempts_cost_usd": lost.dollars,
+            "failed_attempts_cost_usd": lost.cost_usd,
         },
     )

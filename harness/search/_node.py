@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.search._budget import Spent
+from harness.models import Spend
 from harness.selection._types import Cell
 
 OriginKind = Literal["root", "seed", "refine", "direction"]
@@ -49,7 +49,7 @@ class Node:
     score: float = 0.0
     value: float = 0.0
     visits: int = 0
-    cost: Spent = field(default_factory=Spent)
+    cost: Spend = field(default_factory=Spend)
     logprob: float | None = None
     """Sum of the token log-probabilities of the completion, when the backend gives them."""
     n_tokens: int = 0
@@ -111,7 +111,7 @@ class Tree:
         origin: Origin,
         parent: Node | None,
         *,
-        cost: Spent,
+        cost: Spend,
         logprob: float | None = None,
         n_tokens: int = 0,
     ) -> Node:

@@ -34,7 +34,7 @@ class SystemSummary(BaseModel):
     mean_calls: float
     mean_tokens: float
     mean_programs: float
-    mean_dollars: float
+    mean_cost_usd: float
 
 
 class CurvePoint(BaseModel):
@@ -71,7 +71,7 @@ def summarise(records: Sequence[UnitRecord]) -> list[SystemSummary]:
                 mean_calls=sum(r.spent.calls for r in rs) / n,
                 mean_tokens=sum(r.spent.tokens for r in rs) / n,
                 mean_programs=sum(r.spent.programs for r in rs) / n,
-                mean_dollars=sum(r.spent.dollars for r in rs) / n,
+                mean_cost_usd=sum(r.spent.cost_usd for r in rs) / n,
             )
         )
     return out

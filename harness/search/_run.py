@@ -106,11 +106,11 @@ async def run_comparison(
 
 def _spend_line(spend: RunSpend) -> str:
     t, f, c = spend.total, spend.failed_attempts, spend.from_cache
-    line = f"paid: {t.calls} calls, {t.tokens} tokens, ${t.dollars:.4f}"
+    line = f"paid: {t.calls} calls, {t.tokens} tokens, ${t.cost_usd:.4f}"
     if f.attempts:
         line += (
             f" ({f.attempts} failed attempts of {len(f.units)} units: {f.spent.calls} calls, "
-            f"{f.spent.tokens} tokens, ${f.spent.dollars:.4f})"
+            f"{f.spent.tokens} tokens, ${f.spent.cost_usd:.4f})"
         )
     if c.calls:
         line += f"; the response cache served {c.calls} more calls ({c.tokens} tokens), not paid again"
@@ -147,6 +147,6 @@ def _table(records: Sequence[UnitRecord]) -> Any:
             _fmt(s.tokens_to_first_correct, 0),
             _fmt(s.mean_calls),
             _fmt(s.mean_tokens, 0),
-            f"{s.mean_dollars:.4f}",
+            f"{s.mean_cost_usd:.4f}",
         )
     return table

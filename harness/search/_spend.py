@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.models import Spend
 from harness.search._attempts import read_attempts
-from harness.search._budget import Spent
 from harness.search._compare import STAGE, UnitRecord, is_combined, unit_path
 from harness.store import Run, StageTotals
 
@@ -32,9 +32,9 @@ class FailedSpend(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     attempts: int = 0
-    spent: Spent = Field(default_factory=Spent)
+    spent: Spend = Field(default_factory=Spend)
     """What they paid for (answers the response cache served them are left out)."""
-    by_purpose: dict[str, Spent] = Field(default_factory=dict)
+    by_purpose: dict[str, Spend] = Field(default_factory=dict)
     units: dict[str, int] = Field(default_factory=dict)
     """Unit id -> how many of its attempts did not finish."""
 
@@ -44,10 +44,10 @@ class RunSpend(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    finished: Spent
+    finished: Spend
     failed_attempts: FailedSpend
-    total: Spent
-    from_cache: Spent = Field(default_factory=Spent)
+    total: Spend
+    from_cache: Spend = Field(default_factory=Spend)
     """The finished units' work that the response cache served (their records' spend minus
     ``finished``): in their budgets, not paid again."""
 
@@ -55,7 +55,7 @@ class RunSpend(BaseModel):
 def run_spend(run: Run) -> RunSpend:
     """The run's spend as its folder and index have it now."""
     done = {uid for _, uid, status in run.index.units(run.run_id, STAGE) if status == "done"}
-    finished, work = Spent(), Spent()
+    finished, work = Spend(), Spend()
     for uid in sorted(done):
         path = run.dir / unit_path("units", uid)
         if path.exists():
@@ -66,8 +66,8 @@ def run_spend(run: Run) -> RunSpend:
                 # Without a journal (a run older than journals) the record's spend is all there is.
                 finished = finished + (rec.spent if last is None else last.cost)
                 work = work + rec.spent
-    spent, n = Spent(), 0
-    by_purpose: dict[str, Spent] = {}
+    spent, n = Spend(), 0
+    by_purpose: dict[str, Spend] = {}
     units: dict[str, int] = {}
     for path in sorted((run.dir / STAGE / "attempts").glob("*.json")):
         journal = read_attempts(path)
@@ -97,7 +97,7 @@ def stage_totals(spend: RunSpend, time_s: float) -> list[StageTotals]:
             calls=spend.finished.calls,
             input_tokens=spend.finished.input_tokens,
             output_tokens=spend.finished.output_tokens,
-            cost_usd=spend.finished.dollars,
+            cost_usd=spend.finished.cost_usd,
             time_s=time_s,
         ),
         StageTotals(
@@ -105,6 +105,6 @@ def stage_totals(spend: RunSpend, time_s: float) -> list[StageTotals]:
             calls=spend.failed_attempts.spent.calls,
             input_tokens=spend.failed_attempts.spent.input_tokens,
             output_tokens=spend.failed_attempts.spent.output_tokens,
-            cost_usd=spend.failed_attempts.spent.dollars,
+            cost_usd=spend.failed_attempts.spent.cost_usd,
         ),
     ]
