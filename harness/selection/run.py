@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
 import time
 from collections.abc import Awaitable, Sequence
@@ -46,11 +45,12 @@ from harness.store import (
     ConfigDefaults,
     Run,
     StageTotals,
-    TaskEval,
     TaskOutcome,
     append_outcomes,
     atomic_write_bytes,
     task_key,
+    write_correct,
+    write_matrix,
     write_rankings,
     write_stages,
 )
@@ -178,13 +178,6 @@ def save_task(run: Run, data: TaskData) -> None:
     """The viewer's ``04_matrix`` npz, plus what selection needs to resume (correct, ran, outputs)."""
     m = data.matrix
     arrays: dict[str, Any] = {
-        "cells": m.cells,
-        "times_ms": m.times_ms,
-        "candidate_ids": np.array(m.candidate_ids, dtype=str),
-        "test_ids": np.array(m.test_ids, dtype=str),
-        "candidate_counts": m.candidate_counts,
-        "test_counts": m.test_counts,
-        "task_id": np.array(m.task_id),
         "correct": np.asarray(data.correct, dtype=np.bool_),
         "n_samples": np.array(data.n_samples),
     }
@@ -196,11 +189,8 @@ def save_task(run: Run, data: TaskData) -> None:
         arrays["readings"] = np.array(data.readings, dtype=str)
         arrays["cut_programs"] = np.array(data.cut_programs)
         arrays["main_blocks"] = np.array(data.main_blocks)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(_matrix_path(run, m.task_id), buf.getvalue())
-    verdict = TaskEval(task_id=m.task_id, correct=[bool(x) for x in data.correct])
-    run.write_json(f"06_eval/{task_key(m.task_id)}.json", verdict.model_dump())
+    write_matrix(run, m, extra=arrays)
+    write_correct(run, m.task_id, [bool(x) for x in data.correct])
 
 
 def load_task(run: Run, task_id: str) -> TaskData | None:

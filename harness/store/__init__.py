@@ -12,6 +12,7 @@ from harness.store._artefacts import (
     read_rankings,
     task_key,
     write_candidates,
+    write_correct,
     write_matrix,
     write_rankings,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "read_stages",
     "task_key",
     "write_candidates",
+    "write_correct",
     "write_matrix",
     "write_rankings",
     "write_stages",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,18 +52,23 @@ class TaskEval(BaseModel):
     correct: list[bool]
 
 
-def write_matrix(run: Run, m: PassMatrix) -> Path:
+def write_matrix(run: Run, m: PassMatrix, extra: Mapping[str, Any] | None = None) -> Path:
+    """``04_matrix/<key>.npz``; ``extra`` arrays (what a stage needs to resume from the same file, e.g.
+    ``harness select``'s ``correct`` and ``outputs``) follow the matrix's own, which readers rely on."""
+    arrays: dict[str, Any] = {
+        "cells": m.cells,
+        "times_ms": m.times_ms,
+        "candidate_ids": np.array(m.candidate_ids, dtype=str),
+        "test_ids": np.array(m.test_ids, dtype=str),
+        "candidate_counts": m.candidate_counts,
+        "test_counts": m.test_counts,
+        "task_id": np.array(m.task_id),
+    }
+    clash = arrays.keys() & (extra or {}).keys()
+    if clash:
+        raise ValueError(f"extra arrays would replace the matrix's own: {sorted(clash)}")
     buf = io.BytesIO()
-    np.savez_compressed(
-        buf,
-        cells=m.cells,
-        times_ms=m.times_ms,
-        candidate_ids=np.array(m.candidate_ids, dtype=str),
-        test_ids=np.array(m.test_ids, dtype=str),
-        candidate_counts=m.candidate_counts,
-        test_counts=m.test_counts,
-        task_id=np.array(m.task_id),
-    )
+    np.savez_compressed(buf, **arrays, **(extra or {}))
     path = run.path("04_matrix", f"{task_key(m.task_id)}.npz")
     atomic_write_bytes(path, buf.getvalue())
     return path
@@ -77,9 +83,15 @@ def write_rankings(
         TaskSelection(task_id=task_id, rankings=rankings).model_dump(),
     )
     if correct is not None:
-        atomic_write_json(
-            run.path("06_eval", f"{key}.json"), TaskEval(task_id=task_id, correct=correct).model_dump()
-        )
+        write_correct(run, task_id, correct)
+
+
+def write_correct(run: Run, task_id: str, correct: list[bool]) -> None:
+    """``06_eval/<key>.json``: which candidates of the task's matrix the hidden tests accepted."""
+    atomic_write_json(
+        run.path("06_eval", f"{task_key(task_id)}.json"),
+        TaskEval(task_id=task_id, correct=correct).model_dump(),
+    )
 
 
 def write_candidates(run: Run, task_id: str, candidates: list[Candidate]) -> None:
