@@ -11,6 +11,7 @@ so that a failure names the loop.
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -170,3 +171,10 @@ def test_the_checker_sees_local_and_type_checking_imports() -> None:
     assert _imported(imports[1], "harness.selection.run", False) == ["harness.report"]
     assert _imported(imports[1], "harness.selection", True) == ["harness.report"]
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_architecture_doc_shows_the_same_layers() -> None:
+    doc = (ROOT.parent / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    section = doc.split("## Layers", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[2] for line in section.splitlines() if line.startswith("| ") and "`" in line]
+    assert [frozenset(re.findall(r"`([^`]+)`", cell)) for cell in rows] == [pkgs for _, pkgs in LAYERS]
