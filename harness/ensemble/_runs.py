@@ -39,7 +39,7 @@ from harness.evaluation import patch_key
 from harness.evaluation._apply import applied_method, apply_failure, apply_script
 from harness.evaluation._script import ACTIVATE
 from harness.evaluation.parsers import PASSING, get_parser
-from harness.sandbox._types import ExecResult
+from harness.sandbox._types import CommandRunner, ExecResult
 from harness.store import atomic_write_json
 from harness.tasks._repo import EnvironmentSpec, PublicRepoTask
 from harness.tasks.images import TESTBED
@@ -57,11 +57,8 @@ _PATHS = (
 )
 
 
-class RunSandbox(Protocol):
+class RunSandbox(CommandRunner, Protocol):
     """What a run uses of a sandbox (:class:`harness.sandbox.DockerSandbox` has it all)."""
-
-    async def run(self, cmd: str | Sequence[str], *, timeout: float | None = None, cwd: str | None = None,
-                  env: Any = None, stdin: Any = None) -> ExecResult: ...  # fmt: skip
 
     async def write_file(self, path: str, content: str | bytes, *, mode: int = 0o644) -> None: ...
 

@@ -37,7 +37,7 @@ from harness.models._types import Message, Model
 from harness.pipeline import prompts
 from harness.pipeline._chat import Chat
 from harness.pipeline.edits import FORMAT_HELP, EditFormatError, apply_edits, parse_edits
-from harness.sandbox._types import ExecResult
+from harness.sandbox._types import CommandRunner
 from harness.tasks._repo import PublicRepoTask
 from harness.trajectory import TrajectoryLog
 
@@ -50,18 +50,8 @@ _FENCE = re.compile(r"^\s*```[a-zA-Z]*\n(.*?)\n?```\s*$", re.DOTALL)
 _SEARCH_MARK = re.compile(r"^\s*<{5,9} ?SEARCH\s*$", re.MULTILINE)
 
 
-class LoopSandbox(Protocol):
+class LoopSandbox(CommandRunner, Protocol):
     """What the loops use of a :class:`harness.sandbox.Sandbox`."""
-
-    async def run(
-        self,
-        cmd: str | Sequence[str],
-        *,
-        timeout: float | None = None,
-        cwd: str | None = None,
-        env: Mapping[str, str] | None = None,
-        stdin: str | bytes | None = None,
-    ) -> ExecResult: ...
 
     async def write_file(self, path: str, content: str | bytes, *, mode: int = 0o644) -> None: ...
 

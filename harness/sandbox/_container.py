@@ -19,23 +19,13 @@ from typing import Any, Protocol
 
 from harness.errors import EngineUnavailable, SandboxError
 from harness.sandbox import _cleanup
-from harness.sandbox._types import ExecResult, ExecStatus
+from harness.sandbox._types import CommandRunner, ExecResult, ExecStatus
 
 EVAL_LABEL = "harness.eval"
 
 
-class EvalSandbox(Protocol):
+class EvalSandbox(CommandRunner, Protocol):
     """What evaluation uses of a sandbox (a subset of ``harness.sandbox.Sandbox``)."""
-
-    async def run(
-        self,
-        cmd: str | Sequence[str],
-        *,
-        timeout: float | None = None,
-        cwd: str | None = None,
-        env: Mapping[str, str] | None = None,
-        stdin: str | bytes | None = None,
-    ) -> ExecResult: ...
 
     async def write_file(self, path: str, content: str | bytes, *, mode: int = 0o644) -> None: ...
 

@@ -90,11 +90,14 @@ class SandboxProfile(BaseModel):
         return cls.model_validate({**base, **overrides})
 
 
-@runtime_checkable
-class Sandbox(Protocol):
-    """An isolated place to run untrusted commands. Every backend passes ``harness.sandbox.conformance``."""
+class CommandRunner(Protocol):
+    """A thing that runs commands: the one ``run`` signature of every sandbox.
 
-    id: str
+    :class:`Sandbox` and the narrower protocols of what a stage uses of one (``EvalSandbox`` for
+    evaluation, ``LoopSandbox`` for the pipeline's loops, ``RunSandbox`` for ensemble runs) extend it
+    rather than declaring ``run`` again; ``DockerSandbox``, ``EvalContainer``,
+    ``harness.cluster.RaySandbox`` and the test fakes implement it (nothing inherits from it).
+    """
 
     async def run(
         self,
@@ -107,6 +110,13 @@ class Sandbox(Protocol):
     ) -> ExecResult:
         """Run ``cmd`` (a shell string or an argv list). Never raises for what the command does."""
         ...
+
+
+@runtime_checkable
+class Sandbox(CommandRunner, Protocol):
+    """An isolated place to run untrusted commands. Every backend passes ``harness.sandbox.conformance``."""
+
+    id: str
 
     async def write_file(self, path: str, content: str | bytes, *, mode: int = 0o644) -> None: ...
 
