@@ -130,3 +130,21 @@ def test_an_attempt_journal_written_before_the_vocabulary_reads_its_dollars(tmp_
     assert journal is not None
     (lost,) = journal.unfinished(unit_done=False)
     assert lost.cost.cost_usd == 0.02 and lost.cost_by_purpose["program"].cost_usd == 0.02
+
+
+async def test_search_counts_into_the_model_layers_meter_and_budget(tmp_path: Path) -> None:
+    """Search's BudgetMeter is the pipeline's meter and budget (CostMeter + Budget), a stage a purpose."""
+    meter, model = BudgetMeter(BudgetLimits(programs=3)), _model(tmp_path)
+    await meter.sample(model, USER, purpose="program", n=2)
+    await meter.sample(model, USER, purpose="reflection")
+    assert isinstance(meter.budget, Budget) and isinstance(meter.budget.meter, models.CostMeter)
+    ledger = meter.budget.meter
+    assert ledger.stage("program").programs == 2 and ledger.stage("program").completions == 2
+    assert ledger.stage("reflection").calls == 1 and ledger.stage("reflection").programs == 0
+    assert meter.spent.calls == ledger.total.calls == 2 and meter.spent.cost_usd == ledger.total.cost_usd
+    # one program fits; a reflection after it would leave no room for another
+    assert meter.exhausted_by(programs=1) is None and meter.budget.exhausted_by(programs=1) is None
+    assert len(await meter.sample(model, USER, purpose="program", n=5)) == 1  # cut to what fits
+    assert ledger.total.programs == 3
+    with pytest.raises(BudgetExceeded, match="programs"):
+        await meter.sample(model, USER, purpose="reflection")

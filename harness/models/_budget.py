@@ -125,12 +125,13 @@ class Budget:
     def spent(self) -> Spend:
         return self.meter.stage(self.stage)
 
-    def exhausted_by(self, **needed: int) -> str | None:
-        """The first limit that one more call (making ``needed["programs"]`` programs) would break."""
+    def exhausted_by(self, *, calls: int = 1, **needed: int) -> str | None:
+        """The first limit that a next step of ``calls`` calls (making ``needed["programs"]`` programs)
+        would break, else None (:meth:`BudgetLimits.reached`)."""
         unknown = set(needed) - {"programs"}
         if unknown:
             raise ValueError(f"no counter {sorted(unknown)} in a Spend: the one counted is 'programs'")
-        return self.limits.reached(self.spent, programs=needed.get("programs", 0))
+        return self.limits.reached(self.spent, calls=calls, programs=needed.get("programs", 0))
 
     def fits_beside_pending(self) -> bool:
         """Whether one more call keeps every limit with each call in flight at its reserved worst case."""

@@ -2,8 +2,10 @@
 
 A :class:`~harness.models.BudgetLimits` says how much a search may spend (programs, calls, tokens,
 ``cost_usd``); a :class:`BudgetMeter` counts what was spent (a :class:`~harness.models.Spend`) and
-refuses the next call once any limit is reached (:meth:`BudgetLimits.reached`, the rule the model
-layer's :class:`~harness.models.Budget` uses too), by raising :class:`harness.errors.BudgetExceeded`.
+refuses the next call once any limit is reached, by raising :class:`harness.errors.BudgetExceeded`. It
+counts into the model layer's :class:`~harness.models.CostMeter` (one stage per call purpose) and asks
+the model layer's :class:`~harness.models.Budget` whether a call fits, the meter and the rule the
+pipeline's budget uses (:meth:`BudgetLimits.reached`).
 These are the model layer's accounting types: search has none of its own. Strategies never call a model directly: they call
 :meth:`BudgetMeter.sample`, so generation of programs, reflections, directions, insights and visible
 tests are all counted the same way for every strategy.
@@ -26,7 +28,7 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from harness.errors import BudgetExceeded
-from harness.models import BudgetLimits, Spend
+from harness.models import Budget, BudgetLimits, Spend
 from harness.models._types import Completion, Message, Model
 
 Spent = Spend
@@ -80,22 +82,21 @@ class BudgetMeter:
         self.keep_records = keep_records
         self.on_record = on_record
         self.records: list[CallRecord] = []
-        self._programs = 0
-        self._calls = 0
-        self._input = 0
-        self._output = 0
-        self._cost = 0.0
+        self.budget = Budget(limits)
+        """The model layer's budget over this search's own :class:`~harness.models.CostMeter` (one
+        stage per call purpose): the meter and the rule the pipeline's budget uses."""
         self._paid = Spend()
         self._paid_by_purpose: dict[str, Spend] = {}
 
     @property
     def spent(self) -> Spend:
+        t = self.budget.spent
         return Spend(
-            programs=self._programs,
-            calls=self._calls,
-            input_tokens=self._input,
-            output_tokens=self._output,
-            cost_usd=self._cost,
+            programs=t.programs,
+            calls=t.calls,
+            input_tokens=t.input_tokens,
+            output_tokens=t.output_tokens,
+            cost_usd=t.cost_usd,
         )
 
     def exhausted_by(self, *, programs: int = 0) -> str | None:
@@ -104,7 +105,7 @@ class BudgetMeter:
         ``programs=0`` is a call that makes no program (reflection, directions, ...): it must leave room
         for a program after it, one more program and, under ``calls``, one more call.
         """
-        return self.limits.reached(self.spent, calls=1 if programs > 0 else 2, programs=programs)
+        return self.budget.exhausted_by(calls=1 if programs > 0 else 2, programs=programs)
 
     @property
     def exhausted(self) -> bool:
@@ -145,7 +146,7 @@ class BudgetMeter:
         what fits, so the limit is exact.
         """
         if purpose == "program" and self.limits.programs is not None:
-            n = max(1, min(n, self.limits.programs - self._programs))
+            n = max(1, min(n, self.limits.programs - self.budget.spent.programs))
         self.check(programs=n if purpose == "program" else 0)
         out = await model.sample(
             messages,
@@ -163,11 +164,9 @@ class BudgetMeter:
     def record(self, purpose: Purpose, messages: Sequence[Message], out: Sequence[Completion]) -> None:
         """Count a call that was made (also used by code that calls a model itself)."""
         work = _spend_of(purpose, out)
-        self._calls += 1
-        self._input += work.input_tokens
-        self._output += work.output_tokens
-        self._cost += work.cost_usd
-        self._programs += work.programs
+        self.budget.meter.record(purpose, out, requests=0)
+        if work.programs:
+            self.budget.meter.count("programs", work.programs, stage=purpose)
         # A call paid for a request when some answer did not come from the response cache.
         fresh = [c for c in out if not c.cached]
         paid = _spend_of(purpose, fresh, call=bool(fresh))
