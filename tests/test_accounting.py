@@ -5,6 +5,7 @@ budget) and search's BudgetMeter; artefacts that spelled money ``dollars`` still
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,35 @@ async def test_search_counts_into_the_model_layers_meter_and_budget(tmp_path: Pa
     assert ledger.total.programs == 3
     with pytest.raises(BudgetExceeded, match="programs"):
         await meter.sample(model, USER, purpose="reflection")
+
+
+def test_a_search_run_whose_manifest_says_dollars_resumes(tmp_path: Path) -> None:
+    """A comparison started before the vocabulary stored ``budget.dollars`` in its manifest; resuming it
+    with the same budget (now ``budget.cost_usd``) is no config change, another amount still is."""
+    from harness.errors import StoreError
+    from harness.search._compare import CompareConfig
+    from harness.store import Run
+    from harness.store._run import ConfigDefaults
+
+    def config(**budget: float) -> dict[str, object]:
+        cfg = CompareConfig(
+            suite="s",
+            model="scripted:x",
+            strategies=["best_of_n"],
+            budget=BudgetLimits.model_validate(budget),
+        )
+        return cfg.model_dump(mode="json")
+
+    old = config(programs=4, cost_usd=0.5)
+    old["budget"] = {("dollars" if k == "cost_usd" else k): v for k, v in old["budget"].items()}  # type: ignore[attr-defined]
+    defaults = ConfigDefaults.of(CompareConfig)
+    first = Run(tmp_path, "r1", "search", old, defaults=defaults)
+    first.close()
+    again = Run(tmp_path, "r1", "search", config(programs=4, cost_usd=0.5), defaults=defaults)
+    assert again.resumed and again.manifest.config["budget"]["cost_usd"] == 0.5
+    assert "dollars" not in json.loads((tmp_path / "r1" / "manifest.json").read_text())["config"]["budget"]
+    again.close()
+    other = Run(tmp_path, "r2", "search", old, defaults=defaults)
+    other.close()
+    with pytest.raises(StoreError, match=re.escape("budget.cost_usd: 0.5 in the manifest, 0.25 now")):
+        Run(tmp_path, "r2", "search", config(programs=4, cost_usd=0.25), defaults=defaults)

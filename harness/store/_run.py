@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from pydantic_core import to_jsonable_python
 
 import harness
@@ -105,13 +105,22 @@ class ConfigDefaults:
 
     values: Mapping[str, Any] = field(default_factory=dict)
     nested: Mapping[str, ConfigDefaults] = field(default_factory=dict)
+    renamed: Mapping[str, str] = field(default_factory=dict)
+    """An old spelling of a key -> the key now (a field's ``validation_alias`` choices, e.g. a budget's
+    ``dollars`` -> ``cost_usd``), so a manifest that spells an option the old way, with the same value,
+    is no change."""
 
     @classmethod
     def of(cls, model: type[BaseModel]) -> ConfigDefaults:
         """The defaults a pydantic config model declares, its nested models' included."""
         values: dict[str, Any] = {}
         nested: dict[str, ConfigDefaults] = {}
+        renamed: dict[str, str] = {}
         for name, info in model.model_fields.items():
+            if isinstance(info.validation_alias, AliasChoices):
+                for old in info.validation_alias.choices:
+                    if isinstance(old, str) and old != name:
+                        renamed[old] = name
             # A factory that reads the other fields has no default of its own: the key must be given.
             if not info.is_required() and not info.default_factory_takes_validated_data:
                 # by field name, as ``model_dump`` writes the config (``to_jsonable_python`` uses aliases)
@@ -120,7 +129,7 @@ class ConfigDefaults:
             sub = _model_in(info.annotation)
             if sub is not None and sub is not model:
                 nested[name] = cls.of(sub)
-        return cls(values, nested)
+        return cls(values, nested, renamed)
 
 
 def config_changes(
@@ -129,9 +138,14 @@ def config_changes(
     """How ``new`` differs from ``old`` (both in JSON form), one line per key; empty when a run made with
     ``old`` may resume with ``new``. A key absent from ``old`` is no change when ``new`` holds the
     default ``defaults`` declares for it: a newer harness added the option, and its default is what the
-    older one did. A key absent from ``new`` (a removed option) is always a change: nothing says the
+    older one did. A key ``old`` spells as an older harness did (``defaults.renamed``) is compared under
+    its name now. A key absent from ``new`` (a removed option) is always a change: nothing says the
     run's artefacts match what this harness does without it."""
     defaults = defaults or ConfigDefaults()
+    old = {
+        (defaults.renamed[k] if k in defaults.renamed and defaults.renamed[k] not in old else k): v
+        for k, v in old.items()
+    }
     changes: list[str] = []
     for key in sorted(old.keys() | new.keys()):
         name = f"{prefix}{key}"
