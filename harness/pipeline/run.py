@@ -40,8 +40,8 @@ from pydantic import BaseModel
 from harness.errors import SandboxError
 from harness.evaluation._instance import SandboxFactory, default_sandbox, evaluate_patch
 from harness.evaluation._report import InstanceReport
+from harness.models import Spend
 from harness.models._types import Completion, Message, Model
-from harness.pipeline._chat import Spent
 from harness.pipeline._config import PipelineConfig
 from harness.pipeline._records import (
     EvalRecord,
@@ -391,7 +391,7 @@ class Pipeline:
             concurrency=self.cfg.limits.vote_sandboxes,
             cache=self.cfg.vote_cache(self.run.dir),
         )
-        method, reason, fell_back, spent = self.cfg.selector, "", False, Spent()
+        method, reason, fell_back, spent = self.cfg.selector, "", False, Spend()
         if self.cfg.selector == "agent":
             log = self._log(key, "selection", fresh=True)
             if note:
@@ -412,7 +412,7 @@ class Pipeline:
                 log.close()
             chosen, reason, fell_back = res.index, res.reason, res.fell_back
             u = res.usage
-            spent = Spent(
+            spent = Spend(
                 calls=res.calls,
                 input_tokens=u.input_tokens + u.cache_read_tokens + u.cache_write_tokens,
                 output_tokens=u.output_tokens,
