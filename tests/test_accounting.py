@@ -33,8 +33,21 @@ def _model(tmp_path: Path, **options: object) -> models.HarnessModel:
 
 def test_one_set_of_types_under_every_public_name() -> None:
     assert search.BudgetLimits is models.BudgetLimits
-    assert search.Spend is models.Spend and search.Spent is models.Spend  # Spent: deprecated alias
-    assert _chat.Spent is models.Spend
+    assert search.Spend is models.Spend
+
+
+def test_the_old_names_are_the_same_class_and_warn() -> None:
+    with pytest.warns(DeprecationWarning, match="use harness.models.Spend"):
+        assert search.Spent is models.Spend
+    with pytest.warns(DeprecationWarning, match="use harness.models.Spend"):
+        assert _chat.Spent is models.Spend
+    spend, limits = Spend(cost_usd=0.5, paid_usd=0.25), BudgetLimits(cost_usd=1.0)
+    with pytest.warns(DeprecationWarning, match="Spend.cost_usd"):
+        assert spend.dollars == 0.5
+    with pytest.warns(DeprecationWarning, match="Spend.paid_usd"):
+        assert spend.paid_dollars == 0.25
+    with pytest.warns(DeprecationWarning, match="BudgetLimits.cost_usd"):
+        assert limits.dollars == 1.0
     assert model_types.Usage is models.Usage
     fields = set(Spend.model_fields)
     assert "cost_usd" in fields and "dollars" not in fields and "paid_usd" in fields

@@ -65,8 +65,8 @@ async def test_dollar_limit_is_overshot_by_at_most_one_call_under_concurrency(
     assert all(isinstance(r, list | BudgetExceeded) for r in out)
     assert answered, "the limit fits some calls"
     one_call = max(r[0].cost_usd for r in answered)
-    assert budget.spent.dollars < cap + worst
-    assert budget.spent.dollars <= cap + one_call + 1e-12
+    assert budget.spent.cost_usd < cap + worst
+    assert budget.spent.cost_usd <= cap + one_call + 1e-12
     assert fake_server.stats.received == len(answered)
 
 
@@ -109,5 +109,5 @@ async def test_a_failed_call_records_the_requests_that_were_answered(
     assert spent.calls == 0 and spent.requests == 2 and spent.completions == 2
     # the fake prices each answer alike: 2 answers of (input + 2 * output) / 1e6 dollars
     ok = await connect(fake_server, "anthropic", cache=False).sample(chat("three samples"), seed=1)
-    assert spent.paid_dollars == pytest.approx(2 * ok[0].cost_usd) and spent.paid_dollars > 0
-    assert spent.dollars == pytest.approx(spent.paid_dollars)
+    assert spent.paid_usd == pytest.approx(2 * ok[0].cost_usd) and spent.paid_usd > 0
+    assert spent.cost_usd == pytest.approx(spent.paid_usd)

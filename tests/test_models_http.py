@@ -46,7 +46,7 @@ async def test_openai_native_n_logprobs_usage_and_cost(fake_server: FakeProvider
     assert sum(c.usage.input_tokens for c in out) == prompt_tokens
     assert all(c.usage.output_tokens == 5 and c.logprobs is not None and len(c.logprobs) == 5 for c in out)
     total = sum((c.usage for c in out), Usage())
-    assert m.meter.total.dollars == pytest.approx(PRICE.cost(total))
+    assert m.meter.total.cost_usd == pytest.approx(PRICE.cost(total))
     assert sum(c.cost_usd for c in out) == pytest.approx(PRICE.cost(total))
 
 
@@ -60,7 +60,7 @@ async def test_anthropic_parallel_n_and_prompt_cache_markers(fake_server: FakePr
     assert fake_server.stats.received == 4  # n=3 is three requests
     assert all(c.usage.cache_read_tokens == 43 and c.usage.input_tokens == 5 for c in more)
     total = sum((c.usage for c in [*first, *more]), Usage())
-    assert m.meter.total.dollars == pytest.approx(PRICE.cost(total))
+    assert m.meter.total.cost_usd == pytest.approx(PRICE.cost(total))
     assert PRICE.cost(more[0].usage) < PRICE.cost(first[0].usage)  # cache reads are cheaper
 
 
@@ -173,7 +173,7 @@ async def test_batch_under_faults_loses_and_duplicates_nothing(
     assert stats.faults == 14 and stats.received == 40 + 14
     expected = sum((c.usage for out in results for c in out), Usage())
     assert m.meter.total.completions == 40 and m.meter.total.calls == 40
-    assert m.meter.total.dollars == pytest.approx(PRICE.cost(expected))
+    assert m.meter.total.cost_usd == pytest.approx(PRICE.cost(expected))
     assert expected.output_tokens == 40 * 5
 
 
@@ -187,8 +187,8 @@ async def test_cache_means_zero_duplicate_calls_on_rerun(fake_server: FakeProvid
     b = await asyncio.gather(*(rerun.sample(chat(p), n=2, seed=3) for p in prompts))
     assert fake_server.stats.received == 25  # nothing sent again
     assert [[c.text for c in o] for o in a] == [[c.text for c in o] for o in b]
-    assert rerun.meter.total.paid_dollars == 0 and rerun.meter.total.dollars == pytest.approx(
-        first.meter.total.dollars
+    assert rerun.meter.total.paid_usd == 0 and rerun.meter.total.cost_usd == pytest.approx(
+        first.meter.total.cost_usd
     )
 
 

@@ -36,8 +36,8 @@ async def main() -> None:
     total = m.meter.total
     with open(out, "w") as fh:
         json.dump({"texts": [r[0].text for r in results], "requests": total.requests,
-                   "cached": total.cached_completions, "paid": total.paid_dollars,
-                   "dollars": total.dollars}, fh)
+                   "cached": total.cached_completions, "paid": total.paid_usd,
+                   "dollars": total.cost_usd}, fh)
     await m.aclose()
 
 asyncio.run(main())

@@ -61,7 +61,7 @@ async def test_eight_identical_requests_reach_the_server_once(
     one = outs[0][0].cost_usd
     assert one > 0
     # Paid once; ``dollars`` is the cost of the work, merged samples included, as for cache hits.
-    assert total.paid_dollars == pytest.approx(one) and total.dollars == pytest.approx(8 * one)
+    assert total.paid_usd == pytest.approx(one) and total.cost_usd == pytest.approx(8 * one)
     await assert_nothing_in_flight(m)
     again = await m.sample(chat(), **SAME)  # landed in the cache: a plain hit now
     assert again[0].cached and again[0].text == outs[0][0].text and fake_server.stats.received == 1

@@ -17,7 +17,7 @@ from test_search_fakes import ScriptedModel, ladder_policy, make_task
 from harness.errors import BudgetExceeded
 from harness.models._types import Message
 from harness.models.testing import FakeProvider
-from harness.search import BudgetLimits, BudgetMeter, LocalExecutor, Spent, make_strategy
+from harness.search import BudgetLimits, BudgetMeter, LocalExecutor, Spend, make_strategy
 
 pytestmark = pytest.mark.usefixtures("close_models")
 
@@ -89,7 +89,7 @@ async def test_answers_from_the_response_cache_are_spent_but_not_paid(
     assert [r.cached for r in again.records] == [1, 1, 0]
     assert again.spent.calls == 3 and again.spent.programs == 3
     third = again.records[2]
-    assert again.paid == Spent(
+    assert again.paid == Spend(
         programs=1,
         calls=1,
         input_tokens=third.input_tokens,

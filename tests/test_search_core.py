@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import BudgetExceeded, ConfigError
+from harness.models import Spend
 from harness.models._types import Completion, Message, Usage
 from harness.search import (
     MCTS,
@@ -25,7 +26,6 @@ from harness.search import (
     extract_program,
 )
 from harness.search._best_first import priority
-from harness.search._budget import Spent
 from harness.search._prompts import DIRECTIONS, parse_directions, parse_insights
 from harness.search._sfs import has_better_child, unvisited_directions
 from harness.search._uct import backup_max, backup_mean, best_uct_child, uct
@@ -35,7 +35,7 @@ from harness.selection._types import Cell
 
 def _tree(*scores: float) -> tuple[Tree, list[Node]]:
     t = Tree()
-    nodes = [t.new_node(f"p{i}", Origin(kind="seed"), None, cost=Spent()) for i in range(len(scores))]
+    nodes = [t.new_node(f"p{i}", Origin(kind="seed"), None, cost=Spend()) for i in range(len(scores))]
     for n, s in zip(nodes, scores, strict=True):
         n.score = n.value = s
         n.visits = 1
@@ -64,13 +64,13 @@ def test_best_uct_child_prefers_less_visited_and_breaks_ties_by_order() -> None:
 
 def test_max_backup_propagates_the_best_value_to_every_ancestor() -> None:
     t, (a,) = _tree(0.2)
-    b = t.new_node("b", Origin(kind="refine"), a, cost=Spent())
+    b = t.new_node("b", Origin(kind="refine"), a, cost=Spend())
     b.value = 0.6
-    c = t.new_node("c", Origin(kind="refine"), b, cost=Spent())
+    c = t.new_node("c", Origin(kind="refine"), b, cost=Spend())
     c.value = 0.4
     backup_max(c)
     assert (b.value, a.value, t.root.value) == (0.6, 0.6, 0.6)
-    d = t.new_node("d", Origin(kind="refine"), b, cost=Spent())
+    d = t.new_node("d", Origin(kind="refine"), b, cost=Spend())
     d.value = 1.0
     backup_max(d)
     assert (b.value, a.value, t.root.value) == (1.0, 1.0, 1.0)
@@ -80,12 +80,12 @@ def test_max_backup_propagates_the_best_value_to_every_ancestor() -> None:
 def test_mean_backup_is_the_running_mean_with_visits() -> None:
     t, (a,) = _tree(0.0)
     t.root.visits, t.root.value = 1, 0.0
-    b = t.new_node("b", Origin(kind="refine"), a, cost=Spent())
+    b = t.new_node("b", Origin(kind="refine"), a, cost=Spend())
     b.value, b.visits = 1.0, 1
     backup_mean(b)
     assert (a.visits, a.value) == (2, 0.5)
     assert (t.root.visits, t.root.value) == (2, 0.5)
-    c = t.new_node("c", Origin(kind="refine"), a, cost=Spent())
+    c = t.new_node("c", Origin(kind="refine"), a, cost=Spend())
     c.value, c.visits = 0.5, 1
     backup_mean(c)
     assert a.visits == 3 and a.value == pytest.approx((0.0 + 1.0 + 0.5) / 3)
@@ -108,7 +108,7 @@ def test_best_first_priority_orders_by_score_then_normalised_logprob_then_age() 
 def test_budget_spec_parsing() -> None:
     assert BudgetLimits.parse("programs=10").programs == 10
     lim = BudgetLimits.parse("calls=30|tokens=2000,dollars=0.5")
-    assert (lim.calls, lim.tokens, lim.dollars) == (30, 2000, 0.5)
+    assert (lim.calls, lim.tokens, lim.cost_usd) == (30, 2000, 0.5)
     assert lim.axis == "calls"
     with pytest.raises(ConfigError):
         BudgetLimits.parse("progs=3")
@@ -150,7 +150,7 @@ async def test_meter_counts_every_call_and_refuses_past_limits() -> None:
     await meter.sample(_Echo(), MSG, purpose="reflection")
     s = meter.spent
     assert (s.calls, s.programs, s.input_tokens, s.output_tokens) == (3, 2, 30, 20)
-    assert s.dollars == pytest.approx(0.04)
+    assert s.cost_usd == pytest.approx(0.04)
     # Only one program fits: n is cut to 1, so the program limit is exact.
     out = await meter.sample(_Echo(), MSG, purpose="program", n=5)
     assert len(out) == 1 and meter.spent.programs == 3
@@ -211,8 +211,8 @@ def test_sfs_selection_follows_the_released_rule() -> None:
     s = _search_state()
     t = s.tree
     t.root.score, t.root.value, t.root.visits = -1.0, 0.0, 1
-    a = t.new_node("a", Origin(kind="seed"), None, cost=Spent())
-    b = t.new_node("b", Origin(kind="seed"), None, cost=Spent())
+    a = t.new_node("a", Origin(kind="seed"), None, cost=Spend())
+    b = t.new_node("b", Origin(kind="seed"), None, cost=Spend())
     for n, sc in ((a, 0.5), (b, 0.25)):
         n.score = n.value = sc
         n.visits = 1
@@ -221,7 +221,7 @@ def test_sfs_selection_follows_the_released_rule() -> None:
     assert sfs.select(s) is a and (t.root.visits, a.visits) == (2, 2)
     # a has directions left: stop at a even though it has a better child.
     a.directions = ["d1", "d2"]
-    c = t.new_node("c", Origin(kind="direction", direction="d1"), a, cost=Spent())
+    c = t.new_node("c", Origin(kind="direction", direction="d1"), a, cost=Spend())
     c.score = c.value = 1.0
     c.visits = 1
     backup_max(c)
@@ -229,7 +229,7 @@ def test_sfs_selection_follows_the_released_rule() -> None:
     assert unvisited_directions(a) == ["d2"]
     assert sfs.select(s) is a
     # All directions used and a better child exists: descend to the child by UCT.
-    t.new_node("e", Origin(kind="direction", direction="d2"), a, cost=Spent()).visits = 1
+    t.new_node("e", Origin(kind="direction", direction="d2"), a, cost=Spend()).visits = 1
     assert has_better_child(a)
     assert sfs.select(s) is c
     # A leaf (no children) is where selection stops.
@@ -241,13 +241,13 @@ def test_mcts_selection_descends_only_through_fully_expanded_nodes() -> None:
     t = s.tree
     mcts = MCTS(MCTSConfig(width=2, seeds=1))
     assert mcts.select(s) is t.root  # no seed yet: expand the root
-    a = t.new_node("a", Origin(kind="seed"), None, cost=Spent())
+    a = t.new_node("a", Origin(kind="seed"), None, cost=Spend())
     a.visits, t.root.visits = 1, 1
     assert mcts.select(s) is a  # root has its one seed; a has 0 < 2 children
-    b = t.new_node("b", Origin(kind="refine"), a, cost=Spent())
+    b = t.new_node("b", Origin(kind="refine"), a, cost=Spend())
     b.visits = 1
     assert mcts.select(s) is a  # 1 < 2 children
-    c = t.new_node("c", Origin(kind="refine"), a, cost=Spent())
+    c = t.new_node("c", Origin(kind="refine"), a, cost=Spend())
     c.visits, a.visits = 1, 3
     b.value, c.value = 0.2, 0.9
     assert mcts.select(s) is c  # fully expanded: UCT picks the better child (equal visits)

@@ -25,12 +25,12 @@ from typing import Any
 import pytest
 from test_search_cli import _policy
 
+from harness.models import Spend
 from harness.models._fake_wire import openai_completion
 from harness.models._pricing import default_pricing
 from harness.models._types import Message, Usage
 from harness.models.testing import FakeProvider
 from harness.search._attempts import Attempt, read_attempts
-from harness.search._budget import Spent
 from harness.search._compare import unit_path
 from harness.store import read_stages
 
@@ -253,5 +253,5 @@ def test_an_attempt_journaled_before_paid_was_kept_counts_its_spend_as_paid() ->
         }
     )
     assert old.cost == old.spent and old.cost_by_purpose == old.by_purpose
-    new = old.model_copy(update={"paid": Spent(calls=1), "paid_by_purpose": {"reflection": Spent(calls=1)}})
-    assert new.cost == Spent(calls=1) and new.cost_by_purpose == {"reflection": Spent(calls=1)}
+    new = old.model_copy(update={"paid": Spend(calls=1), "paid_by_purpose": {"reflection": Spend(calls=1)}})
+    assert new.cost == Spend(calls=1) and new.cost_by_purpose == {"reflection": Spend(calls=1)}

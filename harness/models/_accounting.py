@@ -13,6 +13,7 @@ journals and configs) and ``paid_dollars``; those keys are still read.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,10 @@ LIMIT_KEYS = ("programs", "calls", "tokens", "input_tokens", "output_tokens", "c
 
 _OLD_KEYS = {"dollars": "cost_usd"}
 """Spellings of a limit read from older configs and ``--budget`` specs."""
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"{old} is deprecated: use {new}", DeprecationWarning, stacklevel=3)
 
 
 class Usage(BaseModel):
@@ -96,12 +101,14 @@ class Spend(BaseModel):
 
     @property
     def dollars(self) -> float:
-        """Deprecated spelling of :attr:`cost_usd`."""
+        """Deprecated spelling of :attr:`cost_usd` (it warns)."""
+        _deprecated("Spend.dollars", "Spend.cost_usd")
         return self.cost_usd
 
     @property
     def paid_dollars(self) -> float:
-        """Deprecated spelling of :attr:`paid_usd`."""
+        """Deprecated spelling of :attr:`paid_usd` (it warns)."""
+        _deprecated("Spend.paid_dollars", "Spend.paid_usd")
         return self.paid_usd
 
     def get(self, key: str) -> float:
@@ -180,7 +187,8 @@ class BudgetLimits(BaseModel):
 
     @property
     def dollars(self) -> float | None:
-        """Deprecated spelling of :attr:`cost_usd`."""
+        """Deprecated spelling of :attr:`cost_usd` (it warns)."""
+        _deprecated("BudgetLimits.dollars", "BudgetLimits.cost_usd")
         return self.cost_usd
 
     @classmethod

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 from harness.models import Spend, Usage
 from harness.models._types import Completion, Message, Model
 from harness.trajectory import TrajectoryLog
 
-Spent = Spend
-"""Deprecated name of :class:`harness.models.Spend` (the pipeline once had its own)."""
+
+def __getattr__(name: str) -> object:
+    if name == "Spent":  # the pipeline's own spending record, before harness.models.Spend
+        warnings.warn(
+            "harness.pipeline._chat.Spent is deprecated: use harness.models.Spend (the same class)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return Spend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass

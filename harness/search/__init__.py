@@ -6,16 +6,19 @@ Strategies share one interface (:class:`SearchStrategy`): they take a :class:`Pu
 tree of :class:`Node` s and the chosen program).
 
 Limits and spending are the model layer's accounting types: ``harness.search.BudgetLimits`` is
-:class:`harness.models.BudgetLimits` and ``Spent`` is a deprecated name of :class:`harness.models.Spend`.
+:class:`harness.models.BudgetLimits`; ``harness.search.Spent`` is a deprecated name of :class:`harness.models.Spend`
+(it warns).
 """
 
 from __future__ import annotations
+
+import warnings
 
 from harness.models import BudgetLimits, Spend
 from harness.search._base import CommonConfig, Search, SearchResult, SearchStrategy
 from harness.search._best_first import BestFirst, BestFirstConfig
 from harness.search._best_of_n import BestOfN, BestOfNConfig
-from harness.search._budget import BudgetMeter, BudgetSummary, CallRecord, Spent
+from harness.search._budget import BudgetMeter, BudgetSummary, CallRecord
 from harness.search._executor import (
     ExecutionReport,
     Executor,
@@ -61,7 +64,6 @@ __all__ = [
     "SearchResult",
     "SearchStrategy",
     "Spend",
-    "Spent",
     "TestOutcome",
     "Tree",
     "VisibleTest",
@@ -70,3 +72,14 @@ __all__ = [
     "make_strategy",
     "parse_generated_tests",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "Spent":
+        warnings.warn(
+            "harness.search.Spent is deprecated: use harness.models.Spend (the same class)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return Spend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

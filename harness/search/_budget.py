@@ -31,9 +31,6 @@ from harness.errors import BudgetExceeded
 from harness.models import Budget, BudgetLimits, Spend
 from harness.models._types import Completion, Message, Model
 
-Spent = Spend
-"""Deprecated name of :class:`harness.models.Spend`, the one spending record (search once had its own)."""
-
 Purpose = Literal["program", "reflection", "directions", "insights", "tests"]
 """Why a call was made. Only ``program`` calls produce programs (nodes)."""
 
