@@ -29,7 +29,7 @@ import shlex
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,6 +42,7 @@ from harness.evaluation.parsers import PASSING, get_parser
 from harness.sandbox._types import CommandRunner, ExecResult
 from harness.store import atomic_write_json
 from harness.tasks._repo import EnvironmentSpec, PublicRepoTask
+from harness.tasks._swebench import swebench_test_spec
 from harness.tasks.images import TESTBED
 
 WORKSPACE = "/workspace"
@@ -112,33 +113,11 @@ def _parser(task: PublicRepoTask, env: EnvironmentSpec) -> Callable[[str], dict[
 
         parsers = require("swebench.harness.log_parsers", "swebench").MAP_REPO_TO_PARSER
         if task.repo in parsers:
-            spec = _test_spec(task)
+            spec = swebench_test_spec(task)  # the public fields only: no test names are known
             parser = parsers[task.repo]
             return lambda text: dict(parser(text, spec))
     named = get_parser(env.log_parser)
     return lambda text: dict(named(text))
-
-
-def _test_spec(task: PublicRepoTask) -> Any:
-    """A swebench ``TestSpec`` with the public fields only (no FAIL_TO_PASS/PASS_TO_PASS: none are known)."""
-    from harness._extras import require
-
-    ts = require("swebench.harness.test_spec.test_spec", "swebench")
-    consts = require("swebench.harness.constants", "swebench")
-    return ts.TestSpec(
-        instance_id=task.instance_id,
-        repo=task.repo,
-        version=task.version,
-        repo_script_list=[],
-        eval_script_list=[],
-        env_script_list=[],
-        arch="x86_64",
-        FAIL_TO_PASS=[],
-        PASS_TO_PASS=[],
-        language=consts.MAP_REPO_TO_EXT.get(task.repo, "py"),
-        docker_specs={},
-        namespace=None,
-    )
 
 
 def test_script(env: EnvironmentSpec, test_files: Sequence[str]) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from harness._extras import require
 from harness.tasks._repo import RepoTask
+from harness.tasks._swebench import swebench_test_spec
 
 EXTRA = "swebench"
 START_TEST_OUTPUT = ">>>>> Start Test Output"
@@ -79,25 +80,9 @@ def modified_files(test_patch: str) -> list[str]:
 
 
 def test_spec(task: RepoTask) -> Any:
-    """A swebench ``TestSpec`` carrying what its log parsers and grading read.
-
-    Built directly: ``make_test_spec`` also writes the environment scripts, which fetch requirements
-    files from GitHub. The script lists are left empty; nothing here reads them."""
-    m = _modules()
-    return m["test_spec.test_spec"].TestSpec(
-        instance_id=task.instance_id,
-        repo=task.repo,
-        version=task.version,
-        repo_script_list=[],
-        eval_script_list=[],
-        env_script_list=[],
-        arch="x86_64",
-        FAIL_TO_PASS=list(task.FAIL_TO_PASS),
-        PASS_TO_PASS=list(task.PASS_TO_PASS),
-        language=m["constants"].MAP_REPO_TO_EXT[task.repo],
-        docker_specs={},
-        namespace=None,
-    )
+    """A swebench ``TestSpec`` carrying what its log parsers and grading read, the hidden test names
+    included (:func:`harness.tasks.swebench_test_spec`)."""
+    return swebench_test_spec(task, fail_to_pass=task.FAIL_TO_PASS, pass_to_pass=task.PASS_TO_PASS)
 
 
 def parse_log(task: RepoTask, text: str) -> dict[str, str]:

@@ -24,7 +24,7 @@ from harness.tasks._pools import (
 from harness.tasks._repo import EnvironmentSpec, PublicRepoTask, RepoSource, RepoTask
 from harness.tasks._sources import REPOS_ENV, local_repo, with_repos
 from harness.tasks._specs import prepare_tasks, swebench_environment, swebench_test_directives
-from harness.tasks._swebench import load_swebench, record_to_task
+from harness.tasks._swebench import load_swebench, record_to_task, swebench_test_spec
 
 __all__ = [
     "FUNCTION_SUITES",
@@ -58,6 +58,7 @@ __all__ = [
     "record_to_task",
     "swebench_environment",
     "swebench_test_directives",
+    "swebench_test_spec",
     "with_repos",
     "write_pool",
 ]

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from harness._extras import require
 from harness.errors import DataError
-from harness.tasks._repo import RepoTask
+from harness.tasks._repo import PublicRepoTask, RepoTask
 
 _FIELDS = frozenset(RepoTask.model_fields)
 _TEST_LISTS = ("FAIL_TO_PASS", "PASS_TO_PASS")
@@ -90,3 +90,36 @@ def record_to_task(record: Mapping[str, Any], *, source: str = "record", suite: 
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise DataError(f"{source} ({rid}): not a valid SWE-bench record: {problems}") from exc
+
+
+def swebench_test_spec(
+    task: RepoTask | PublicRepoTask,
+    *,
+    fail_to_pass: Iterable[str] = (),
+    pass_to_pass: Iterable[str] = (),
+    namespace: str | None = None,
+) -> Any:
+    """swebench's ``TestSpec`` of a record, carrying what its log parsers, grading and image names read.
+
+    Made directly, not by ``make_test_spec``: that one also writes the environment scripts, which read
+    requirements files from GitHub; the script lists are left empty, nothing here reads them. The
+    hidden test names are given only by evaluation (``fail_to_pass``, ``pass_to_pass``); a selector's
+    parser gets none."""
+    import platform
+
+    ts = require("swebench.harness.test_spec.test_spec", "swebench")
+    consts = require("swebench.harness.constants", "swebench")
+    return ts.TestSpec(
+        instance_id=task.instance_id,
+        repo=task.repo,
+        version=task.version,
+        repo_script_list=[],
+        eval_script_list=[],
+        env_script_list=[],
+        arch="arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64",
+        FAIL_TO_PASS=list(fail_to_pass),
+        PASS_TO_PASS=list(pass_to_pass),
+        language=consts.MAP_REPO_TO_EXT.get(task.repo, "py"),
+        docker_specs={},
+        namespace=namespace,
+    )

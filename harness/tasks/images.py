@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -34,7 +33,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from harness._extras import require
 from harness.errors import DataError, EngineUnavailable, ImageError
 from harness.tasks._local import default_cache_dir, git
 from harness.tasks._pipbuild import (
@@ -47,6 +45,7 @@ from harness.tasks._pipbuild import (
 )
 from harness.tasks._pybase import ensure_base
 from harness.tasks._repo import EnvironmentSpec, RepoTask
+from harness.tasks._swebench import swebench_test_spec
 
 RECIPE_VERSION = "1"
 SWEBENCH_NAMESPACE = "swebench"
@@ -376,21 +375,7 @@ def swebench_image_name(task: RepoTask, namespace: str = SWEBENCH_NAMESPACE) -> 
     (``TestSpec.instance_image_key``: ``<namespace>/sweb.eval.<arch>.<id>:latest``, ``__`` written
     ``_1776_``). The TestSpec is made directly, not by ``make_test_spec``: that one also writes the
     environment scripts, which read requirements from GitHub."""
-    test_spec = require("swebench.harness.test_spec.test_spec", "swebench")
-    spec = test_spec.TestSpec(
-        instance_id=task.instance_id,
-        repo=task.repo,
-        version=task.version,
-        repo_script_list=[],
-        eval_script_list=[],
-        env_script_list=[],
-        arch="arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64",
-        FAIL_TO_PASS=[],
-        PASS_TO_PASS=[],
-        language="py",
-        docker_specs={},
-        namespace=namespace,
-    )
+    spec = swebench_test_spec(task, namespace=namespace)
     return str(spec.instance_image_key)
 
 
