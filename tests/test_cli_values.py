@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from harness.cli import _values as V
 from harness.cli import app
 from harness.cli import sample as sample_cli
+from harness.errors import ConfigError
 
 ROOT_USER = os.geteuid() == 0
 
@@ -102,7 +103,9 @@ BAD: dict[type[V.Check], Callable[[Any], list[str]]] = {
     V.Names: _names_bad,
     V.Budget: lambda c: BUDGET_BAD,
     V.KeyValue: lambda c: (
-        ["novalue", "=1", "b4beta0=1", ".x=1", "b4.=1", ""] if c.dotted else ["novalue", "=1", " =1", ""]
+        ["novalue", "=1", "b4beta0=1", ".x=1", "b4.=1", "b4. =1", "b4.1x=1", "b4.beta-0=1", "b4beta0", ""]
+        if c.dotted
+        else ["novalue", "=1", " =1", ""]
     ),
     V.ModelSpec: lambda c: ["nosuch:x", "openai:", "anthropic: ", "gpt-4o", ""],
     V.Url: lambda c: [
@@ -157,7 +160,11 @@ GOOD: dict[type[V.Check], Callable[[Any], list[str]]] = {
     V.OneOf: lambda c: list(c.choices),
     V.Names: lambda c: [",".join(list(c.source())[:2]), *([c.all_word] if c.all_word else [])],
     V.Budget: lambda c: ["programs=10", "calls=30,tokens=1e5", "dollars=0.25|programs=3"],
-    V.KeyValue: lambda c: ["b4.beta0=1e4", "sfs.seeds=3"] if c.dotted else ["match=contains", "x="],
+    V.KeyValue: lambda c: (
+        ["b4.beta0=1e4", "sfs.seeds=3", "b4:v1.5.beta0=1e4", " sfs.seeds =3", "x.prompt=a=b", "x.y="]
+        if c.dotted
+        else ["match=contains", "x="]
+    ),
     V.ModelSpec: lambda c: ["scripted", "openai:gpt-4o-mini", "vllm:/models/qwen", "replay:pool.jsonl"],
     V.Url: lambda c: ["http://127.0.0.1:8000/v1", "https://api.example.com"],
     V.ClusterAddress: lambda c: [
@@ -441,3 +448,44 @@ def test_the_sweep_size() -> None:
     n_checked = sum(isinstance(c, V.Check) for c in checks)
     print(f"\nsweep: {len(commands)} commands, {n_checked} checked options, {total} bad command lines")
     assert total > 300
+
+
+@pytest.mark.parametrize(
+    ("items", "parsed"),
+    [
+        (["b4.beta0=1e4", "sfs.seeds=3"], {"b4": {"beta0": 10000.0}, "sfs": {"seeds": 3}}),
+        (["b4:v1.5.beta0=1e4"], {"b4:v1.5": {"beta0": 10000.0}}),  # a label with dots: the field is last
+        (["x.prompt=a=b", "x.flag=true"], {"x": {"prompt": "a=b", "flag": True}}),  # '=' in a value
+        ([" sfs.seeds =3", "sfs.seeds=4"], {"sfs": {"seeds": 4}}),  # spaces dropped, the last one wins
+        (["x.y=", "x.z= a "], {"x": {"y": "", "z": " a "}}),  # the value as given
+    ],
+)
+def test_one_set_parser(items: list[str], parsed: dict[str, dict[str, Any]]) -> None:
+    """``harness select`` and ``harness search`` read ``--set`` with this one function (they split
+    ``b4:v1.5.beta0`` differently before: rpartition and partition)."""
+    assert V.parse_settings(items) == parsed
+
+
+@pytest.mark.parametrize(
+    ("item", "words"),
+    [
+        ("b4beta0=1", "no '.' between the strategy and the field in 'b4beta0'"),
+        ("b4.beta0", "no '=' before the value"),
+        (".beta0=1", "no strategy before the '.'"),
+        ("b4.=1", "no field after the '.'"),
+        ("b4.beta-0=1", "'beta-0' is not a field name"),
+    ],
+)
+def test_set_refusals_name_the_fix(item: str, words: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        V.parse_settings([item], example="sfs.seeds=3")
+    assert str(exc.value) == f"bad --set {item!r}: {words}; use STRATEGY.FIELD=VALUE, e.g. sfs.seeds=3"
+
+
+@pytest.mark.parametrize("command", ["select", "search"])
+def test_both_commands_take_set_through_the_one_parser(command: str) -> None:
+    """Both ``--set`` options are checked by ``KeyValue(dotted=True)`` (the sweep above gives both the
+    same good and bad values), which splits by :func:`split_setting`, as the commands then do."""
+    params = dict(_commands())[command].params
+    check = _check_of(command, next(p for p in params if "--set" in p.opts))
+    assert isinstance(check, V.KeyValue) and check.dotted

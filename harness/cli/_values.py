@@ -11,6 +11,7 @@ there.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -27,6 +28,7 @@ from harness._checks import ImageNamespace as ImageNamespace
 from harness._checks import ImageRef as ImageRef
 from harness._checks import fail as fail
 from harness._checks import text as _text
+from harness.errors import ConfigError
 
 # Kernel interfaces, not places for data: reading /proc/self/environ or writing under /sys is never
 # what a results folder or an input file is for.
@@ -205,22 +207,71 @@ class Budget(Check):
         return value
 
 
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def split_setting(item: str, example: str = "b4.beta0=1e4") -> tuple[str, str, str]:
+    """``STRATEGY.FIELD=VALUE`` -> ``(strategy, field, raw value)``: the one split rule of ``--set``
+    (``harness select`` and ``harness search``), or a :class:`ConfigError` that says how to write it.
+
+    The key ends at the first ``=``: a value may hold ``=`` (``x.prompt=a=b``), a key never does. The
+    field starts after the key's last ``.``: a field is a key of a strategy's config (an identifier,
+    never dotted), while a strategy of ``harness select`` may carry a label with dots
+    (``b4:v1.5.beta0=1e4`` sets ``beta0`` of ``b4:v1.5``). Spaces around the strategy and the field are
+    dropped; the value is kept as given."""
+    key, eq, raw = item.partition("=")
+    strategy, dot, field = key.rpartition(".")
+    strategy, field = strategy.strip(), field.strip()
+    if not eq:
+        problem = "no '=' before the value"
+    elif not dot:
+        problem = f"no '.' between the strategy and the field in {key.strip()!r}"
+    elif not strategy:
+        problem = "no strategy before the '.'"
+    elif not _FIELD.fullmatch(field):
+        problem = f"{field!r} is not a field name" if field else "no field after the '.'"
+    else:
+        return strategy, field, raw
+    raise ConfigError(f"bad --set {item!r}: {problem}; use STRATEGY.FIELD=VALUE, e.g. {example}")
+
+
+def parse_settings(items: Iterable[str], example: str = "b4.beta0=1e4") -> dict[str, dict[str, Any]]:
+    """``--set`` items -> ``{strategy: {field: value}}`` by :func:`split_setting`, values parsed as JSON
+    when they parse (``1e4`` is a number, ``true`` a bool, ``contains`` stays a string); a later item
+    for the same field wins."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        strategy, field, raw = split_setting(item, example)
+        out.setdefault(strategy, {})[field] = json_or_text(raw)
+    return out
+
+
+def json_or_text(raw: str) -> Any:
+    """``raw`` parsed as JSON when it parses, else the text as it is."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
 @dataclass(frozen=True)
 class KeyValue(Check):
-    """``KEY=VALUE`` (``dotted``: ``STRATEGY.FIELD=VALUE``); the value is free (JSON when it parses)."""
+    """``KEY=VALUE`` (``dotted``: ``STRATEGY.FIELD=VALUE`` by :func:`split_setting`); the value is free
+    (JSON when it parses)."""
 
     dotted: bool = False
     example: str = "match=contains"
 
     def __call__(self, raw: Any) -> str:
         value = _text(raw)
-        key, sep, _ = value.partition("=")
-        key = key.strip()
         if self.dotted:
-            strategy, dot, field = key.rpartition(".")
-            if not sep or not dot or not strategy.strip() or not field.strip():
-                fail(f"bad --set {value!r}: use STRATEGY.FIELD=VALUE, e.g. {self.example}")
-        elif not sep or not key:
+            try:
+                split_setting(value, self.example)
+            except ConfigError as exc:
+                fail(str(exc))
+            return value
+        key, sep, _ = value.partition("=")
+        if not sep or not key.strip():
             fail(f"bad {value!r}: use KEY=VALUE, e.g. {self.example}")
         return value
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,24 +27,8 @@ from harness.cli._common import (
     print_json,
     seconds,
 )
-from harness.cli._values import ClusterAddress
+from harness.cli._values import ClusterAddress, json_or_text, parse_settings
 from harness.errors import ConfigError
-
-
-def _overrides(items: list[str]) -> dict[str, dict[str, Any]]:
-    """``sfs.seeds=3`` -> ``{"sfs": {"seeds": 3}}`` (values parsed as JSON when they parse)."""
-    out: dict[str, dict[str, Any]] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        strategy, dot, field = key.partition(".")
-        if not sep or not dot or not field:
-            raise ConfigError(f"bad --set {item!r}: use STRATEGY.FIELD=VALUE, e.g. sfs.seeds=3")
-        try:
-            value: Any = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        out.setdefault(strategy, {})[field] = value
-    return out
 
 
 def _check_overrides(names: list[str], overrides: dict[str, dict[str, Any]]) -> None:
@@ -73,10 +56,7 @@ def _model_options(items: list[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"bad --model-option {item!r}: use KEY=VALUE, e.g. match=contains")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
+        out[key.strip()] = json_or_text(raw)
     return out
 
 
@@ -253,7 +233,7 @@ def register(app: typer.Typer) -> None:
                 "runs sandboxes on a cluster: use it with --executor docker", param_hint="'--cluster'"
             )
         names = [s.strip() for s in strategies.split(",") if s.strip()]
-        overrides = _overrides(set_ or [])
+        overrides = parse_settings(set_ or [], example="sfs.seeds=3")
         _check_overrides(names, overrides)
         all_tasks = load_function_suite(suite)
         if tasks:

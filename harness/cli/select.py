@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,24 +21,8 @@ from harness.cli._common import (
     print_json,
     seconds,
 )
-from harness.cli._values import ClusterAddress
+from harness.cli._values import ClusterAddress, parse_settings
 from harness.errors import ConfigError
-
-
-def parse_sets(items: list[str]) -> dict[str, dict[str, Any]]:
-    """``b4.beta0=1e4`` -> ``{"b4": {"beta0": 10000.0}}`` (values parsed as JSON when they parse)."""
-    out: dict[str, dict[str, Any]] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        strategy, dot, field = key.rpartition(".")
-        if not sep or not dot or not strategy or not field:
-            raise ConfigError(f"bad --set {item!r}: use STRATEGY.FIELD=VALUE, e.g. b4.beta0=1e4")
-        try:
-            value: Any = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        out.setdefault(strategy, {})[field] = value
-    return out
 
 
 def parse_strategies(text: str) -> list[str]:
@@ -204,7 +187,7 @@ def register(app: typer.Typer) -> None:
         from harness.tasks._loaders import cache_dir as harness_cache_dir
 
         names = parse_strategies(strategies)
-        params = parse_sets(set_ or [])
+        params = parse_settings(set_ or [], example="b4.beta0=1e4")
         check_params(names, params)
         run_seeds = seeds_of(seed, seeds)
         suite_tasks = load_function_suite(suite)
