@@ -50,10 +50,14 @@ def test_the_real_folder_gives_four_systems_with_their_published_verdicts() -> N
         "moatless_gpt4o_20240609.lite",
         "sweagent_gpt4_acr_rerun1.lite",
     ]
-    assert systems["20240604_CodeR.lite"].verdicts == str(PREDS / "20240604_CodeR.lite.results.json")
-    assert systems["moatless_gpt4o_20240609.lite"].verdicts == str(
-        PREDS / "moatless_gpt4o_20240609.lite.resolved.json"
+    # Paths are recorded absolute and resolved (../shared may be a symbolic link beside the checkout).
+    coder, moatless = (
+        systems["20240604_CodeR.lite"].verdicts,
+        systems["moatless_gpt4o_20240609.lite"].verdicts,
     )
+    assert coder is not None and moatless is not None
+    assert Path(coder) == (PREDS / "20240604_CodeR.lite.results.json").resolve()
+    assert Path(moatless) == (PREDS / "moatless_gpt4o_20240609.lite.resolved.json").resolve()
     # model_name_or_path names the model, not the system: it is kept, not used as the name.
     assert systems["autocoderover_gpt4_run1.lite"].model_name_or_path == ["gpt-4-0125-preview"]
 
