@@ -21,7 +21,7 @@ from harness.ensemble._select import SelectorName, choose
 from harness.ensemble._votes import SystemPatch, vote_groups
 from harness.errors import ConfigError
 from harness.evaluation import patch_key
-from harness.evaluation._apply import patch_files
+from harness.evaluation._diff import patch_files
 from harness.store import atomic_write_json
 from harness.tasks._repo import EnvironmentSpec, PublicRepoTask
 

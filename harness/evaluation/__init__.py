@@ -7,7 +7,7 @@ must get the same verdict. Hidden tests are read here and nowhere
 else.
 """
 
-from harness.evaluation._apply import APPLY_METHODS, applied_method, apply_failure, apply_script, patch_files
+from harness.evaluation._apply import APPLY_METHODS, applied_method, apply_failure, apply_script
 from harness.evaluation._batch import (
     Evaluator,
     Prediction,
@@ -16,6 +16,7 @@ from harness.evaluation._batch import (
     read_report,
     summarize,
 )
+from harness.evaluation._diff import patch_files
 from harness.evaluation._instance import SandboxFactory, evaluate_patch
 from harness.evaluation._official import OfficialVerdicts, differences, read_verdicts
 from harness.evaluation._patchkey import patch_key

@@ -68,13 +68,3 @@ def apply_failure(output: str, patch: str | None = None) -> str:
         if patch is not None and _BINARY.search(patch):
             return f"{_PATCH} exited 0 on a diff with binary parts it cannot apply"
     return "no method of the chain applied it (" + ", ".join(APPLY_METHODS) + ")"
-
-
-def patch_files(patch: str) -> list[str]:
-    """Paths a unified diff touches on its ``b/`` side (files it deletes are left out)."""
-    files: list[str] = []
-    for m in re.finditer(r"^diff --git a/(\S+) b/(\S+)$", patch, re.MULTILINE):
-        if m.group(2) not in files:
-            files.append(m.group(2))
-    deleted = set(re.findall(r"^--- a/(\S+)\n\+\+\+ /dev/null$", patch, re.MULTILINE))
-    return [f for f in files if f not in deleted]

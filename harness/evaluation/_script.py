@@ -23,7 +23,7 @@ from __future__ import annotations
 import shlex
 
 from harness.evaluation import _swebench
-from harness.evaluation._apply import patch_files
+from harness.evaluation._diff import patch_files
 from harness.evaluation._swebench import END_TEST_OUTPUT, START_TEST_OUTPUT
 from harness.tasks._repo import RepoTask
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ import numpy.typing as npt
 
 from harness.errors import ConfigError
 from harness.evaluation._apply import applied_method, apply_script
+from harness.evaluation._diff import changed_lines
 from harness.evaluation._instance import SandboxFactory, default_sandbox
 from harness.pipeline._matrix_cache import Row, RowCache, runner_digest
 from harness.sandbox._container import EvalSandbox
@@ -80,27 +80,18 @@ class Dedup:
         return next(k for k, g in enumerate(self.groups) if original in g)
 
 
-_HUNK_FILE = re.compile(r"^\+\+\+ (?:b/)?(\S+)")
-
-
 def normalize_diff(diff: str) -> str:
-    """The part of a diff that decides what it does, insensitive to whitespace, comments and context."""
+    """The part of a diff that decides what it does, insensitive to whitespace, comments and context:
+    per file (``@path``, in the diff's order), its added and removed lines with whitespace runs
+    collapsed, blank and comment-only lines dropped (read by :func:`harness.evaluation._diff.changed_lines`)."""
     out: list[str] = []
-    path = ""
-    for line in diff.splitlines():
-        m = _HUNK_FILE.match(line)
-        if m:
-            path = m.group(1)
-            out.append(f"@{path}")
-            continue
-        if line.startswith(("---", "diff ", "index ", "@@", "new file", "deleted file", "\\")):
-            continue
-        if line[:1] not in "+-" or not line:
-            continue
-        body = " ".join(line[1:].split())
-        if not body or body.startswith("#"):
-            continue
-        out.append(line[0] + body)
+    for changes in changed_lines(diff):
+        if changes.path:
+            out.append(f"@{changes.path}")
+        for line in changes.lines:
+            body = " ".join(line[1:].split())
+            if body and not body.startswith("#"):
+                out.append(line[0] + body)
     return "\n".join(out)
 
 
