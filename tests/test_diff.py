@@ -4,7 +4,7 @@ diffs unidiff cannot read."""
 from __future__ import annotations
 
 from harness.ensemble._votes import vote_key
-from harness.evaluation._diff import changed_lines, patch_files, read_diff
+from harness.evaluation._diff import changed_lines, old_files, patch_files, read_diff
 from harness.pipeline.voting import normalize_diff
 
 TWO = (
@@ -96,3 +96,11 @@ def test_votes_ignore_order_and_context() -> None:
     a = "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n ctx\n-a\n+b\n@@ -9 +9 @@\n-c\n+d\n"
     b = "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -9 +9 @@\n-c\n+d\n@@ -1,2 +1,2 @@\n other\n-a\n+b\n"
     assert normalize_diff(a) != normalize_diff(b) and vote_key(a) == vote_key(b)
+
+
+def test_old_files_as_swebench_reads_them() -> None:
+    """The ``a/`` side, as swebench's ``get_modified_files``: a deleted file and a rename's old name
+    count, a new file does not."""
+    new = "diff --git a/n.py b/n.py\nnew file mode 100644\n--- /dev/null\n+++ b/n.py\n@@ -0,0 +1 @@\n+x\n"
+    assert old_files(TWO + new) == ["src/a.py", "old.py", "r.py"]
+    assert patch_files(TWO + new) == ["src/a.py", "s.py", "n.py"]

@@ -59,6 +59,15 @@ def patch_files(patch: str) -> list[str]:
     return files
 
 
+def old_files(patch: str) -> list[str]:
+    """Paths a unified diff changes that exist before it (its ``--- a/`` side), as swebench's
+    ``get_modified_files`` reads them (files it creates are left out)."""
+    diff = read_diff(patch)
+    if diff is None:
+        return [line[6:] for line in patch.splitlines() if line.startswith("--- a/")]
+    return [pf.source_file[2:] for pf in diff if pf.source_file.startswith("a/")]
+
+
 def changed_lines(patch: str) -> list[FileChanges]:
     """Each file's added and removed lines, in the diff's order (context lines, headers and markers
     left out); files without hunks (renames, mode changes, binary parts) are not listed."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 import shlex
 
 from harness.evaluation import _swebench
-from harness.evaluation._diff import patch_files
+from harness.evaluation._diff import old_files, patch_files
 from harness.evaluation._swebench import END_TEST_OUTPUT, START_TEST_OUTPUT
 from harness.tasks._repo import RepoTask
 
@@ -41,16 +41,11 @@ def _files(task: RepoTask) -> tuple[list[str], list[str], list[str]]:
         modified = _swebench.modified_files(task.test_patch)
         directives = _swebench.test_directives(task)
     else:
-        created_or_deleted = set(touched) - set(_old_files(task.test_patch))
+        created_or_deleted = set(touched) - set(old_files(task.test_patch))
         modified = [f for f in touched if f not in created_or_deleted]
         directives = touched
     created = [f for f in touched if f not in modified]
     return modified, created, directives
-
-
-def _old_files(patch: str) -> list[str]:
-    """Files a diff changes that exist before it (its ``--- a/...`` side)."""
-    return [line[6:] for line in patch.splitlines() if line.startswith("--- a/")]
 
 
 def eval_script(task: RepoTask) -> str:
