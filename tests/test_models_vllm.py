@@ -96,7 +96,7 @@ def test_offline_n_samples_with_usage_and_logprobs(offline: dict[str, Any]) -> N
         # n = 4 are four samples at temperature 1, not one sample copied (random weights over a
         # 1000-token vocabulary: two equal 12-token samples would be a bug, not chance).
         assert len({c["text"] for c in completions}) == 4
-    assert offline["meter"]["completions"] == 20 and offline["meter"]["dollars"] == 0
+    assert offline["meter"]["completions"] == 20 and offline["meter"]["cost_usd"] == 0
 
 
 def test_offline_batches_concurrent_requests_into_one_generate(offline: dict[str, Any]) -> None:
