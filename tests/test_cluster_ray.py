@@ -98,6 +98,7 @@ def ray_cluster() -> Iterator[RayTestCluster]:
         assert addresses == {"127.0.0.1"}, f"Ray left loopback: {addresses}"
         yield RayTestCluster(nodes, cluster, workers, run_id, seen)
         asyncio.run(cluster.aclose())
+        cluster.disconnect()  # also gives Ray's printing back (connect() sends it to stderr)
     finally:
         seen |= descendants()
         ray.shutdown()
@@ -196,7 +197,9 @@ def test_eval_on_the_cluster_gives_the_local_outcomes(
 ) -> None:
     """``harness eval --cluster auto`` over local tasks: containers on both workers, their images made
     on the nodes from the recipes (nothing built by the driver), and the same reports as the same
-    command without ``--cluster``."""
+    command without ``--cluster``. Each folder then resumes the other way round (the cluster's
+    locally, the local one's on the cluster) and evaluates nothing again: the reports name the same
+    image on a cluster and locally."""
     from typer.testing import CliRunner
 
     from harness.cli import app
@@ -251,6 +254,71 @@ def test_eval_on_the_cluster_gives_the_local_outcomes(
     on_cluster, local = summaries
     assert on_cluster == local
     assert len(on_cluster["resolved_ids"]) == 3 and len(on_cluster["unresolved_ids"]) == 1
+    for where, extra in (("cluster", []), ("local", ["--cluster", "auto"])):
+        out = tmp_path / where
+        reports = sorted(out.glob("*/report.json"))
+        assert len(reports) == 5
+        written = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in reports}
+        opened = len(placed)
+        res = CliRunner().invoke(app, [*base, "--out", str(out), *extra])
+        assert res.exit_code == 0, res.output
+        assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in reports} == written, where
+        assert len(placed) == opened  # no evaluation container started on the cluster either
+        assert json.loads((out / "summary.json").read_text()) == local
+
+
+def test_eval_of_many_systems_takes_retries_and_registry_on_a_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``harness eval A.jsonl B.jsonl --cluster ... --retries N --registry R`` evaluates as single-file
+    eval does on a cluster: the instance retried ``N`` more times, the images pushed to ``R``, the
+    evaluator's sandboxes from the cluster. (The cluster is a stand-in: only the wiring is checked.)"""
+    from typer.testing import CliRunner
+
+    import harness.cluster
+    import harness.evaluation
+    from harness.cli import app
+    from harness.cluster import Registry
+    from harness.tasks import load_suite
+
+    task = sorted(load_suite(ROOT / "tasks" / "local"), key=lambda t: t.instance_id)[0]
+    for name in ("a", "b"):
+        pred = {"instance_id": task.instance_id, "model_name_or_path": name, "model_patch": task.patch}
+        (tmp_path / f"{name}.jsonl").write_text(json.dumps(pred) + "\n")
+    seen: dict[str, Any] = {}
+
+    class Stop(Exception):
+        pass
+
+    class FakeCluster:
+        def eval_sandboxes(self, registry: Any = None, images: Any = None) -> Any:
+            seen["registry"], seen["images"] = registry, images
+            return "factory"
+
+    async def run_systems(evaluator: Any, *args: Any, **kw: Any) -> Any:
+        seen["retries"], seen["factory"] = evaluator.retries, evaluator.sandbox_factory
+        raise Stop
+
+    def run_on_cluster(address: str, main: Any, **kw: Any) -> Any:
+        seen["address"] = address
+        return asyncio.run(main(FakeCluster()))
+
+    monkeypatch.setattr(harness.evaluation, "run_systems", run_systems)
+    monkeypatch.setattr(harness.cluster, "run_on_cluster", run_on_cluster)
+    files = [str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]
+    common = [*files, "--suite", str(ROOT / "tasks" / "local"), "--out", str(tmp_path / "out")]
+    res = CliRunner().invoke(
+        app, ["eval", *common, "--cluster", "auto", "--retries", "4", "--registry", "127.0.0.1:5000/ns"]
+    )
+    assert isinstance(res.exception, Stop), res.output
+    assert seen["address"] == "auto" and seen["retries"] == 4 and seen["factory"] == "factory"
+    assert isinstance(seen["registry"], Registry) and seen["registry"].address == "127.0.0.1:5000/ns"
+    assert seen["images"] is None  # the driver builds and pushes; the nodes pull
+    seen.clear()
+    res = CliRunner().invoke(app, ["eval", *common, "--cluster", "auto"])
+    assert isinstance(res.exception, Stop), res.output
+    assert seen["retries"] == 2 and seen["registry"] is None  # the default, as single-file eval's
+    assert isinstance(seen["images"], harness.cluster.RecipeImages)  # the nodes build the images
 
 
 DRIVER = """

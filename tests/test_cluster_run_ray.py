@@ -399,7 +399,10 @@ def test_eval_with_a_worker_lost_retries_the_instance_elsewhere(
 ) -> None:
     """``harness eval --cluster auto`` over three local tasks; the first evaluation container lands on
     a third worker node, which is removed before its test script runs. That instance is evaluated again
-    on the other workers: the summary is the local run's, plus ``retried`` naming it."""
+    on the other workers: the summary is the local run's, plus ``retried`` naming it. What Ray prints
+    of the lost node (``(raylet) Raylet is terminated ...``) goes to stderr: stdout is exactly the one
+    JSON document of the summary."""
+    from ray._private import worker as ray_worker
     from ray.util.placement_group import placement_group, remove_placement_group
 
     from harness.cluster import _sandbox
@@ -435,7 +438,26 @@ def test_eval_with_a_worker_lost_retries_the_instance_elsewhere(
             remove_placement_group(hold)
         return await real_run(self, cmd, **kw)
 
-    monkeypatch.setattr(_sandbox.RaySandbox, "run", run)
+    heard = threading.Event()
+    printed: list[tuple[str, bool]] = []  # what Ray printed, and whether on stdout
+    real_print = ray_worker.print_worker_logs
+
+    def spy_print(data: dict[str, Any], print_file: Any, ignore_prefix: bool = False) -> None:
+        printed.append((str(data.get("pid")), print_file is sys.stdout))
+        if data.get("pid") == "raylet":
+            heard.set()
+        real_print(data, print_file, ignore_prefix)
+
+    async def run_and_hear(self: Any, cmd: Any, **kw: Any) -> Any:
+        removing = not state["removed"]
+        try:
+            return await run(self, cmd, **kw)  # the node's loss: a SandboxError
+        finally:
+            if removing and state["removed"]:  # Ray's message of it, printed while harness runs
+                state["heard"] = await asyncio.to_thread(heard.wait, 60)
+
+    monkeypatch.setattr(ray_worker, "print_worker_logs", spy_print)
+    monkeypatch.setattr(_sandbox.RaySandbox, "run", run_and_hear)
     try:
         res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "cluster"), "--cluster", "auto"])
     finally:
@@ -444,12 +466,16 @@ def test_eval_with_a_worker_lost_retries_the_instance_elsewhere(
     assert res.exit_code == 0, res.output
     assert state["removed"], "no evaluation reached the victim node"
     on_cluster = json.loads((tmp_path / "cluster" / "summary.json").read_text())
+    assert "retried" in on_cluster, (res.output, printed, state)
     retried = on_cluster.pop("retried")
     assert list(retried.values()) == [1] and next(iter(retried)) in {t.instance_id for t in tasks}
     assert on_cluster == json.loads((tmp_path / "local" / "summary.json").read_text())
     assert victim.node_id in spy.nodes[: state["opened"]]
     assert set(spy.nodes[state["opened"] :]) <= set(ray_cluster.workers) and spy.nodes[state["opened"] :]
     assert len(on_cluster["resolved_ids"]) == 2 and len(on_cluster["unresolved_ids"]) == 1
+    assert state.get("heard"), f"Ray printed nothing of the lost node: {printed}"
+    assert not [pid for pid, on_stdout in printed if on_stdout], printed
+    assert res.stdout.count("\n") == 1 and json.loads(res.stdout) == {**on_cluster, "retried": retried}
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable
 
     from harness.cluster import Cluster
-    from harness.evaluation import SystemsRun
+    from harness.evaluation import Evaluator, SystemsRun
     from harness.tasks import RepoTask
     from harness.tasks.images import TaskImages
 
@@ -224,6 +225,7 @@ def eval_cmd(
             cluster,
             filtered=bool(instance or local_repos_only),
             evaluator_args=(base_image, images, image_namespace, concurrency, test_timeout),
+            on_cluster=(retries, registry),
         )
         return
     preds = load_predictions(predictions[0])
@@ -238,14 +240,10 @@ def eval_cmd(
     if cluster is None:
         summary = asyncio.run(evaluator.run_predictions(tasks, preds, out))
     else:
-        from harness.cluster import RecipeImages, Registry, run_on_cluster
+        from harness.cluster import run_on_cluster
 
         def on(c: Cluster) -> Awaitable[dict[str, object]]:
-            pushing = None if registry is None else Registry(registry)  # built here, pulled there
-            if pushing is None:  # each node builds the image of the recipe the evaluator names
-                evaluator.images = _images(base_image, images, image_namespace, RecipeImages)
-            on_nodes = evaluator.images if isinstance(evaluator.images, RecipeImages) else None
-            evaluator.sandbox_factory, evaluator.retries = c.eval_sandboxes(pushing, on_nodes), retries
+            _to_cluster(c, evaluator, registry, retries, (base_image, images, image_namespace))
             return evaluator.run_predictions(tasks, preds, out)
 
         summary = run_on_cluster(cluster, on)
@@ -273,6 +271,7 @@ def _eval_systems(
     *,
     filtered: bool,
     evaluator_args: tuple[str | None, str, str, int, float],
+    on_cluster: tuple[int, str | None] = (0, None),
 ) -> None:
     """``harness eval A.jsonl B.jsonl ...`` or ``harness eval FOLDER``: many systems, one evaluation."""
     from harness.evaluation import Evaluator, failures, load_systems, run_systems
@@ -300,10 +299,12 @@ def _eval_systems(
         from harness.cluster import run_on_cluster
 
         def on(c: Cluster) -> Awaitable[SystemsRun]:
-            evaluator.sandbox_factory = c.eval_sandbox
+            _to_cluster(c, evaluator, on_cluster[1], on_cluster[0], (base_image, images, namespace))
             return run_systems(evaluator, tasks, systems, out, notify=notify)
 
         run = run_on_cluster(cluster, on)
+        if evaluator.retried:  # evaluations tried again after their sandbox failed (a lost node)
+            notify(f"retried: {json.dumps(dict(sorted(evaluator.retried.items())))}")
     result = run.evaluation
     infra = 0
     for system, _ in systems:
@@ -322,6 +323,25 @@ def _eval_systems(
     )
     if infra:
         raise typer.Exit(3)
+
+
+def _to_cluster(
+    c: Cluster,
+    evaluator: Evaluator,
+    registry: str | None,
+    retries: int,
+    image_args: tuple[str | None, str, str],
+) -> None:
+    """Evaluate in containers on the nodes of ``c``, trying an instance whose sandbox failed (a lost
+    node) ``retries`` more times. With ``registry`` the images are built here and pulled there; else
+    each node builds the image of the recipe the evaluator names (``image_args``: :func:`_images`'s)."""
+    from harness.cluster import RecipeImages, Registry
+
+    pushing = None if registry is None else Registry(registry)
+    if pushing is None:
+        evaluator.images = _images(*image_args, RecipeImages)
+    on_nodes = evaluator.images if isinstance(evaluator.images, RecipeImages) else None
+    evaluator.sandbox_factory, evaluator.retries = c.eval_sandboxes(pushing, on_nodes), retries
 
 
 def _images(

@@ -8,6 +8,9 @@ by that node's host actor. Closing the sandbox removes the placement group, whic
 from __future__ import annotations
 
 import asyncio
+import sys
+import threading
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -32,6 +35,8 @@ class Cluster:
         self._owns = owns_connection
         self.run_id = run_id
         self._hosts: dict[str, Any] = {}
+        self._hosts_lock = threading.Lock()  # image_tag() starts host actors from evaluation's threads
+        self._undo_output = _ray_output_to_stderr()
 
     @property
     def slots(self) -> float:
@@ -42,12 +47,27 @@ class Cluster:
         """This driver's host actor on ``node_id``, started there on first use (pinned: it never moves).
         Each driver has its own (unnamed) actors, so two runs on one cluster never close each other's
         sandboxes."""
-        if node_id not in self._hosts:
-            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        with self._hosts_lock:
+            if node_id not in self._hosts:
+                from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-            strategy = NodeAffinitySchedulingStrategy(node_id, soft=False)
-            self._hosts[node_id] = host_actor_class().options(scheduling_strategy=strategy).remote()
-        return self._hosts[node_id]
+                strategy = NodeAffinitySchedulingStrategy(node_id, soft=False)
+                self._hosts[node_id] = host_actor_class().options(scheduling_strategy=strategy).remote()
+            return self._hosts[node_id]
+
+    def image_tag(self, recipe: ImageRecipe) -> str:
+        """The tag of ``recipe``'s image on a node that offers slots (built or pulled there first): the
+        same tag as the same recipe has locally, so reports name it alike wherever they were made.
+        Blocking: evaluation calls it from a thread, as it calls a local build."""
+        alive = [n["NodeID"] for n in self._ray.nodes() if n["Alive"] and n["Resources"].get(SLOTS, 0) >= 1]
+        if not alive:
+            raise SandboxError("no node of the Ray cluster offers sandbox slots any more (lost?)")
+        node = alive[
+            zlib.crc32(recipe.key.encode()) % len(alive)
+        ]  # recipes spread over the nodes, each to one
+        with ray_errors(f"making the image of {recipe.key} on node {node[:12]}"):
+            tag: str = self._ray.get(self.host(node).resolve.remote(recipe))
+        return tag
 
     async def sandbox(
         self,
@@ -77,7 +97,10 @@ class Cluster:
     ) -> Callable[..., Awaitable[RaySandbox]]:
         """``harness eval``'s ``sandbox_factory``: with ``registry``, each image the driver built is
         pushed there once and the node pulls it when it lacks it; with ``images`` (the evaluator's,
-        which builds nothing here), the node builds the image of the recipe the name stands for."""
+        which builds nothing here), the node builds the image of the recipe the name stands for; that
+        name is the image's tag (:meth:`image_tag`), the one a local evaluation gives it."""
+        if images is not None:
+            images.resolve = self.image_tag
 
         async def factory(image: str, *, network: bool = False) -> RaySandbox:
             if registry is not None:
@@ -138,8 +161,35 @@ class Cluster:
 
     def disconnect(self) -> None:
         """Leave the cluster (when :func:`connect` joined it)."""
-        if self._owns and self._ray.is_initialized():
-            self._ray.shutdown()
+        try:
+            if self._owns and self._ray.is_initialized():
+                self._ray.shutdown()
+        finally:
+            self._undo_output()
+
+
+def _ray_output_to_stderr() -> Callable[[], None]:
+    """Send to stderr what Ray prints for its processes on the driver; the undo.
+
+    Ray's listener thread prints the cluster's error messages (a node lost: ``(raylet) Raylet is
+    terminated ...``) on the driver's *stdout*, and flushes what it held back there again when the
+    driver leaves; no option of ``ray.init`` moves them (``log_to_driver`` covers the workers' output
+    only). stdout carries the ``--json`` documents, so while harness is connected every line Ray
+    prints goes through ``print_worker_logs`` (the one function they all go through) to stderr."""
+    from ray._private import worker
+
+    printer = worker.print_worker_logs
+
+    def to_stderr(data: dict[str, Any], print_file: Any, ignore_prefix: bool = False) -> None:
+        printer(data, sys.stderr, ignore_prefix)
+
+    worker.print_worker_logs = to_stderr
+
+    def undo() -> None:
+        if worker.print_worker_logs is to_stderr:
+            worker.print_worker_logs = printer
+
+    return undo
 
 
 async def _awaited(ref: Awaitable[T]) -> T:

@@ -66,6 +66,10 @@ class SandboxHost:
         """Per image tag, how many times this actor built it, found it already there, or pulled it."""
         return self._images.counts.as_dict()
 
+    async def resolve(self, recipe: ImageRecipe) -> str:
+        """The tag of ``recipe``'s image on this node, built or pulled first when it is not here."""
+        return await self._images.ensure(recipe)
+
     async def open(self, spec: SandboxSpec) -> str:
         """Start a sandbox of ``spec`` on this node; its key for the other calls."""
         sb: EvalSandbox

@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,13 +70,17 @@ class ImageRecipe(BaseModel):
 
 class RecipeImages(TaskImages):
     """``TaskImages`` for a driver whose sandboxes run on the nodes: an instance image is not built
-    here; its name is its recipe's key (:attr:`recipes`), which the node's host actor builds or finds.
-    The checks that refuse an environment before anything is built stay."""
+    here; its name is its recipe's key, or with :attr:`resolve` the tag a node made it under, and
+    :attr:`recipes` maps either back to the recipe, which the node's host actor builds or finds. The
+    checks that refuse an environment before anything is built stay."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._base_arg: str | None = kwargs.get("base_image")
         self.recipes: dict[str, ImageRecipe] = {}
+        self.resolve: Callable[[ImageRecipe], str] | None = None
+        """The tag of a recipe's image as a node has it (``Cluster.image_tag``): ``harness eval``'s
+        reports key their resume on the image's name, which must then be the local one."""
 
     def env_image(self, spec: EnvironmentSpec) -> str:
         if spec.unsupported:
@@ -87,8 +92,9 @@ class RecipeImages(TaskImages):
     def instance_image(self, task: RepoTask, env_tag: str | None = None) -> str:
         self.env_image(task.environment)
         recipe = ImageRecipe.of(task, base_image=self._base_arg)
-        self.recipes[recipe.key] = recipe
-        return recipe.key
+        name = recipe.key if self.resolve is None else self.resolve(recipe)
+        self.recipes[name] = recipe
+        return name
 
 
 class Registry:
