@@ -134,6 +134,14 @@ def register(app: typer.Typer) -> None:
                 "in its child (docs/security.md).",
             ),
         ] = 1,
+        clock: Annotated[
+            str,
+            typer.Option(
+                parser=OneOf(("wall", "cpu")),
+                help="What the per-test timeout measures: wall (default, as CodeT's executor) or cpu "
+                "(the test's own CPU time: the same cells on a busy machine; isolated mode).",
+            ),
+        ] = "wall",
         extraction: Annotated[
             str,
             typer.Option(
@@ -217,6 +225,7 @@ def register(app: typer.Typer) -> None:
                 "timeout_s": timeout,
                 "extraction": extraction,
                 "chunk": chunk,
+                "clock": clock,
                 "cluster": cluster,
             }
         )

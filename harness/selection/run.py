@@ -85,6 +85,9 @@ class SelectConfig(BaseModel):
     """Per-test timeout; None keeps the engine's default (0.1 s, as CodeT)."""
     chunk: int = Field(default=1, ge=1)
     """Candidates per forked child (``EngineConfig.chunk``): above 1 for trusted pools only."""
+    clock: Literal["wall", "cpu"] = "wall"
+    """What the per-test timeout measures (``EngineConfig.clock``): ``wall`` as CodeT's executor does,
+    ``cpu`` the test's own CPU time, which a busy machine does not move (isolated mode)."""
     extraction: Literal["codet", "program", "auto"] = "auto"
     """How solution samples become programs (``ExtractionOptions.reading``): ``auto`` runs a sample that
     defines the entry point as written and cuts completions as CodeT does (on CodeT's pools: all cut)."""
@@ -242,7 +245,7 @@ def _extraction_options(cfg: SelectConfig) -> ExtractionOptions:
 
 
 def _engine_config(cfg: SelectConfig) -> EngineConfig:
-    fields: dict[str, Any] = {"chunk": cfg.chunk}
+    fields: dict[str, Any] = {"chunk": cfg.chunk, "clock": cfg.clock}
     if cfg.timeout_s is not None:
         fields["timeout_s"] = cfg.timeout_s
     return EngineConfig(**fields)
