@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -433,8 +434,12 @@ def test_eval_with_a_worker_lost_retries_the_instance_elsewhere(
     async def run(self: Any, cmd: Any, **kw: Any) -> Any:
         if self.node_id == victim.node_id and "eval.sh" in str(cmd) and not state["removed"]:
             state["removed"], state["opened"] = True, len(spy.opened)
+            host_pid = (await self._host.where.remote())["pid"]
             ray_cluster.seen.update(descendants())
             await asyncio.to_thread(nodes.remove_node, victim, allow_graceful=False)
+            # Actor calls go straight to the actor's process: until it has exited, one may still
+            # be answered (seen once: no retry).
+            await asyncio.to_thread(_exited, host_pid)
             remove_placement_group(hold)
         return await real_run(self, cmd, **kw)
 
@@ -476,6 +481,18 @@ def test_eval_with_a_worker_lost_retries_the_instance_elsewhere(
     assert state.get("heard"), f"Ray printed nothing of the lost node: {printed}"
     assert not [pid for pid, on_stdout in printed if on_stdout], printed
     assert res.stdout.count("\n") == 1 and json.loads(res.stdout) == {**on_cluster, "retried": retried}
+
+
+def _exited(pid: int, bound_s: float = 60.0) -> None:
+    """Wait until process ``pid`` (not a child of ours) has exited, at most ``bound_s``."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        select.select([fd], [], [], bound_s)  # readable once the process has exited
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
