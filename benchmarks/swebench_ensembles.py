@@ -127,7 +127,7 @@ def analyse(out: Path, systems: list[str], ids: list[str], n_boot: int) -> dict[
                 if sel in ("votes", "regression")
                 else {}
             ),
-            **cost_of_selector(out / f"ens-{sel}", ids),
+            **cost_of_selector(out, sel, ids),
         }
     return {
         "instances": ids,
@@ -143,20 +143,30 @@ def analyse(out: Path, systems: list[str], ids: list[str], n_boot: int) -> dict[
     }
 
 
+def ensemble_names(out: Path, sel: str, systems: list[str]) -> dict[str, str]:
+    """The ensemble's name of each system -> ours. It names systems its own way, in the order it was
+    given them: the same files, reversed for a ``-rev`` run."""
+    named = json.loads((out / f"ens-{sel}" / "summary.json").read_text(encoding="utf-8"))["systems"]
+    return dict(zip(named, systems[::-1] if sel.endswith("-rev") else systems, strict=True))
+
+
+def read_choice(out: Path, sel: str, instance_id: str) -> dict[str, Any]:
+    """The selector's ``choice.json`` for an instance (empty when it made none)."""
+    path = out / f"ens-{sel}" / instance_id / "choice.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
 def wrong(
     out: Path, sel: str, ev: SystemsEvaluation, systems: list[str], ids: list[str]
 ) -> list[dict[str, Any]]:
     """Instances some system resolved where the selector's choice is unresolved, with its reason."""
     res = []
+    ours = ensemble_names(out, sel, systems)
     for i in ids:
         good = [s for s in systems if ev.cells[s][i].resolved]
         if not good or ev.cells[f"ens-{sel}"][i].resolved:
             continue
-        path = out / f"ens-{sel}" / i / "choice.json"
-        choice = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-        # The ensemble names systems its own way, in the order given (the same files, the same order).
-        named = json.loads((out / f"ens-{sel}" / "summary.json").read_text(encoding="utf-8"))["systems"]
-        ours = dict(zip(named, systems[::-1] if sel.endswith("-rev") else systems, strict=True))
+        choice = read_choice(out, sel, i)
         winner = ours.get((choice.get("winner") or {}).get("system", ""))
         dropped = {ours[c["system"]]: c["dropped"] for c in choice.get("candidates", []) if c.get("dropped")}
         res.append(
@@ -175,14 +185,12 @@ def random_ties(out: Path, sel: str, ev: SystemsEvaluation, systems: list[str], 
     """Per instance, the expected verdict of ``sel`` (votes or regression) if its last ties were broken
     uniformly at random instead of by the order systems are given: a group drawn among the largest vote
     groups of the candidates it kept. Where it kept none (regression's fallback), its own choice."""
-    named = json.loads((out / f"ens-{sel}" / "summary.json").read_text(encoding="utf-8"))["systems"]
-    ours = dict(zip(named, systems, strict=True))
+    ours = ensemble_names(out, sel, systems)
     v = np.zeros(len(ids))
     for k, i in enumerate(ids):
-        path = out / f"ens-{sel}" / i / "choice.json"
-        if not path.exists():
+        choice = read_choice(out, sel, i)
+        if not choice:
             continue
-        choice = json.loads(path.read_text(encoding="utf-8"))
         kept = {c["system"] for c in choice["candidates"] if not c.get("dropped")}
         groups = [[m for m in g if m in kept] for g in choice["groups"]]
         groups = [g for g in groups if g]
@@ -195,12 +203,11 @@ def random_ties(out: Path, sel: str, ev: SystemsEvaluation, systems: list[str], 
     return v
 
 
-def cost_of_selector(folder: Path, ids: list[str]) -> dict[str, float]:
+def cost_of_selector(out: Path, sel: str, ids: list[str]) -> dict[str, float]:
     s = runs = cached = 0.0
     for i in ids:
-        p = folder / i / "choice.json"
-        if p.exists():
-            c = json.loads(p.read_text(encoding="utf-8")).get("cost", {})
+        c = read_choice(out, sel, i).get("cost", {})
+        if c:
             s += c.get("sandbox_s", 0.0)
             runs += c.get("runs", 0)
             cached += c.get("cached_runs", 0)
