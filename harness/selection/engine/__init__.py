@@ -210,6 +210,10 @@ class Engine:
             fields.update(load=c.load_timeout_s, reuse_lhs=c.reuse_lhs)
             if c.clock == "wall":
                 fields.update(demote_ms=c.demote_ms)
+            if c.detail:  # options off by default add nothing: existing keys stay as they were
+                fields.update(detail=True)
+            if c.program_name != "__main__":
+                fields.update(program_name=c.program_name)
         return settings_key(**fields)
 
     def _keys(self, request: Request) -> list[str]:
@@ -320,6 +324,10 @@ class Engine:
                 "shard": c.shard,
                 "chunk": c.chunk,
             }
+            if r.kind == "tests" and c.detail:
+                req["detail"] = True
+            if r.kind == "tests" and c.program_name != "__main__":
+                req["program_name"] = c.program_name
             lines.append(json.dumps(req))
             n_tests = 1 if r.kind == "whole" else max(1, len(r.tests))
             per_program = c.load_timeout_s + n_tests * (timeout + 0.05) + c.grace_s * (1 + n_tests / c.shard)
@@ -454,6 +462,7 @@ class _Row:
         self.out = np.zeros(n, dtype=np.int64)
         self.ran = True
         self.seen = n == 0
+        self.detail: list[str] | None = None
 
     def fill(self, msg: dict[str, Any]) -> None:
         idx = np.asarray(msg["tests"], dtype=np.int64)
@@ -462,12 +471,16 @@ class _Row:
         self.out[idx] = np.asarray(msg["out"], dtype=np.int64)
         self.ran = self.ran and bool(msg["ran"])
         self.seen = True
+        if "detail" in msg:
+            self.detail = self.detail or [""] * len(self.cells)
+            for j, text in zip(msg["tests"], msg["detail"], strict=True):
+                self.detail[j] = str(text)
 
     def complete(self) -> bool:
         return self.seen and bool((self.cells >= 0).all())
 
     def result(self) -> ProgramResult:
-        return ProgramResult(cells=self.cells, ms=self.ms, out=self.out, ran=self.ran)
+        return ProgramResult(cells=self.cells, ms=self.ms, out=self.out, ran=self.ran, detail=self.detail)
 
 
 def _batches(todo: list[tuple[int, int]], size: int) -> list[list[tuple[int, int]]]:

@@ -68,6 +68,13 @@ class EngineConfig(BaseModel):
     cpus: float = 0
     """CPUs given to the engine's sandbox; 0 is every CPU of the machine."""
     sandbox_memory: str = "6g"
+    detail: bool = False
+    """Kind ``tests``: each result also carries a text per test (:attr:`ProgramResult.detail`): ``repr`` of
+    the left side of a failing ``assert LHS == RHS``, the error, or the timeout (what ``harness search``
+    shows its models). Texts are not cached: use it without a cache, as search does."""
+    program_name: str = "__main__"
+    """Kind ``tests``: the programs' ``__name__`` (search's ``"__candidate__"`` keeps a program's
+    ``if __name__ == "__main__":`` block from running)."""
 
 
 @dataclass
@@ -89,3 +96,5 @@ class ProgramResult:
     ms: npt.NDArray[np.float32]
     out: npt.NDArray[np.int64]
     ran: bool
+    detail: list[str] | None = None
+    """With :attr:`EngineConfig.detail`: a text per test ("" where there is none); else None."""

@@ -7,12 +7,17 @@ finished job, then ``{"id": ..., "done": true}`` when a request's last job is in
 
     {"id": str, "kind": "tests" | "faithful" | "whole", "programs": [src, ...], "tests": [src, ...],
      "timeout": s, "load_timeout": s, "grace": s, "memory_mb": int, "reuse_lhs": bool, "parallel": int,
-     "shard": int, "chunk": int, "clock": "wall" | "cpu", "demote_ms": float}
+     "shard": int, "chunk": int, "clock": "wall" | "cpu", "demote_ms": float,
+     "detail": bool, "program_name": str}
 
 is answered per job (a program and a shard of the tests, see ``shard``) by ``{"id", "program": i,
 "tests": [j, ...], "cells": "0132...", "ms": [...], "out": [...], "ran": bool}``, aligned with ``tests``. Cell codes: 0 fail (AssertionError), 1 pass, 2 error (raised, did not compile, exited,
 crashed the interpreter), 3 timeout. ``out[j]`` is a signed 64-bit hash of ``repr(LHS)`` when test ``j`` is
-``assert LHS == RHS`` (0 where unknown).
+``assert LHS == RHS`` (0 where unknown). With ``detail`` (kind ``tests``; off by default) each job's answer
+also has ``"detail": [text, ...]``: ``repr(LHS)[:300]`` for a failing ``assert LHS == RHS``, ``Type: message``
+for an error (the program's own, when it did not load), ``timed out after Xs`` for a timer's timeout, ``""``
+otherwise or where the parent filled the cell (a crash, the watchdog). ``program_name``: the program's
+``__name__`` (default ``"__main__"``).
 
 Kinds:
 
@@ -185,6 +190,8 @@ def _timed_exec(code, env, timeout, mode="exec", demotable=True):
         cell = PASS
     except BaseException as exc:  # the test's own failure (incl. SystemExit): data, not our error
         cell = _classify(exc)
+        if _Detail.on:
+            _Detail.exc = exc
     return cell, value, (time.perf_counter() - start) * 1000.0
 
 
@@ -237,18 +244,91 @@ _CHANNEL = _Channel()
 COUNT = struct.Struct("<q")
 
 
-def _put(j, cell, ms, out):
+def _put(j, cell, ms, out, text=""):
     """Append one record to the shared buffer (no system call: the parent reads it when the child
     exits or its watchdog fires), then publish the new count."""
     record = RECORD.pack(_CHANNEL.unit, j, cell, ms, out)
     mm, n = _CHANNEL.mm, _CHANNEL.n
     mm[COUNT.size + n * RECORD.size : COUNT.size + (n + 1) * RECORD.size] = record
+    if text:
+        _Detail.write(mm, n, text)
     _CHANNEL.n = n + 1
     COUNT.pack_into(mm, 0, n + 1)
 
 
 def _detach():
     _CHANNEL.mm = None
+
+
+# -- detail: the text of a cell (a request's ``detail``) -------------------------------------------
+
+TEXT = 1024
+"""Bytes per record for its text, in a detail request's buffer (after the records): a length, then UTF-8."""
+TEXT_SIZE = struct.Struct("<H")
+
+
+class _Detail:
+    """Detail mode: a text per cell besides its code (see the module's docstring), e.g. for a model's
+    feedback. Off (the default), none of this runs and the buffers have no room for texts."""
+
+    on = False
+    exc: typing.Any = None
+    """In the child: the exception of the code just run (set by ``_timed_exec``), until its text is made."""
+
+    @staticmethod
+    def text(cell, env, timeout, src=None):
+        """In the child, right after a test (or the program) ran: the text of its cell, made under the
+        timer (a ``repr`` or ``str`` is the program's code). Never raises."""
+        exc, _Detail.exc = _Detail.exc, None
+        if cell == PASS:
+            return ""
+        if cell == TIMEOUT:
+            return f"timed out after {timeout:.1f}s"
+        try:
+            signal.setitimer(_Clock.which, timeout)
+            try:
+                if cell == FAIL:
+                    return repr(env[LHS_NAME])[:300] if LHS_NAME in env else ""
+                if exc is None and src is not None:  # the test did not compile: say why
+                    try:
+                        compile(src, "<test>", "exec")
+                    except BaseException as err:
+                        exc = err
+                return "" if exc is None else type(exc).__name__ + ": " + str(exc)[:200]
+            finally:
+                signal.setitimer(_Clock.which, 0)
+        except BaseException:
+            return ""
+
+    @staticmethod
+    def _area(mm):
+        """(offset of the texts, slots) of a detail request's buffer."""
+        slots = (len(mm) - COUNT.size) // (RECORD.size + TEXT)
+        return COUNT.size + slots * RECORD.size, slots
+
+    @staticmethod
+    def write(mm, n, text):
+        data = text.encode("utf-8", "replace")[: TEXT - TEXT_SIZE.size]
+        at = _Detail._area(mm)[0] + n * TEXT
+        mm[at : at + TEXT_SIZE.size + len(data)] = TEXT_SIZE.pack(len(data)) + data
+
+    @staticmethod
+    def read(mm, k):
+        """In the parent: the text of record ``k`` (a program may have written anything there)."""
+        start, slots = _Detail._area(mm)
+        if k >= slots:
+            return ""
+        at = start + k * TEXT
+        size = min(TEXT_SIZE.unpack_from(mm, at)[0], TEXT - TEXT_SIZE.size)
+        return bytes(mm[at + TEXT_SIZE.size : at + TEXT_SIZE.size + size]).decode("utf-8", "replace")
+
+    @staticmethod
+    def take(job, j, text):
+        if j == LOAD_FAILED:  # every test the program did not reach
+            for t in job.order:
+                job.detail.setdefault(t, text)
+        elif j >= 0:
+            job.detail[j] = text
 
 
 def _child_setup(mm, memory_mb, clock, demote_ms=0, keep=-1, uid=-1):
@@ -423,22 +503,25 @@ there, which a fresh process per cell never sees."""
 
 def _child_tests(program, tests, order, req):
     """Define the program, then run ``tests[j]`` for each ``j`` in ``order``; one record per test."""
-    env = {"__name__": "__main__", "__builtins__": builtins}
+    env = {"__name__": req.get("program_name", "__main__"), "__builtins__": builtins}
     _KEPT.append(env)
     try:
         code = compile(program, "<candidate>", "exec")
         cell, _, ms = _timed_exec(code, env, req["load_timeout"], demotable=False)
-    except BaseException:
+    except BaseException as exc:
         cell, ms = ERROR, 0.0
+        _Detail.exc = exc if _Detail.on else None
     if cell != PASS:
-        _put(LOAD_FAILED, cell, ms, 0)
+        text = _Detail.text(ERROR if cell == FAIL else cell, env, req["load_timeout"]) if _Detail.on else ""
+        _put(LOAD_FAILED, cell, ms, 0, text)
         return False
     _put(LOADED, PASS, ms, 0)
     lhs_cache: dict[str, tuple[int, object, int, float]] = {}
     for j in order:
         cell, ms, out = _run_test(tests[j], env, req, lhs_cache)
+        text = _Detail.text(cell, env, req["timeout"], req["tests"][j]) if _Detail.on else ""
         env.pop(LHS_NAME, None)
-        _put(j, cell, ms, out)
+        _put(j, cell, ms, out, text)
         if _Clock.demoted:  # the rest deserve a child at normal priority
             _put(RESPAWN, PASS, 0.0, 0)
             return True
@@ -552,6 +635,7 @@ class _Job:
         self.cells = {}
         self.ms = {}
         self.out = {}
+        self.detail = {}
         self.next = 0
         """Position in ``order`` of the next test without a cell."""
         self.ran = True
@@ -751,7 +835,7 @@ def _child_main(child):
 def _spawn(child):
     req = child.req
     slots = sum(len(job.order) + 4 for job in child.jobs)
-    mm = mmap.mmap(-1, COUNT.size + slots * RECORD.size)
+    mm = mmap.mmap(-1, COUNT.size + slots * (RECORD.size + (TEXT if req.get("detail") else 0)))
     rfd, wfd = os.pipe() if not _PIDFDS else (-1, -1)
     uid = _next_uid()
     pid = os.fork()
@@ -762,6 +846,7 @@ def _spawn(child):
             clock = req.get("clock", "wall")
             demote = req.get("demote_ms", 0) if req["kind"] == "tests" else 0
             _child_setup(mm, req.get("memory_mb", 0), clock, demote, keep=wfd, uid=uid)
+            _Detail.on = bool(req.get("detail")) and req["kind"] == "tests"
             _child_main(child)
         finally:
             os._exit(0)
@@ -841,6 +926,8 @@ def _drain(child):
             continue
         elif (j >= 0 and _expected(job, j)) or j in (LOADED, LOAD_FAILED, FAITHFUL_DONE):
             _on_record(job, j, cell, ms if math.isfinite(ms) and ms >= 0 else 0.0, out)
+            if job.req.get("detail"):
+                _Detail.take(job, j, _Detail.read(child.mm, k))
     child.seen = count
     _set_deadline(child)
     return True
@@ -1016,6 +1103,8 @@ def main():
         out = [job.out[j] for j in order]
         msg = {"id": job.req["id"], "program": job.index, "tests": order, "cells": cells, "ms": ms}
         msg.update(out=out, ran=job.ran)
+        if job.req.get("detail"):
+            msg["detail"] = [job.detail.get(j, "") for j in order]
         proto.write(json.dumps(msg, separators=(",", ":")) + "\n")
 
     def emit_done(req):
