@@ -33,7 +33,10 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
     ("tasks and their images", frozenset({"tasks"})),
     ("engines", frozenset({"sandbox", "models", "trajectory"})),
     ("run folders and their artefacts", frozenset({"store"})),
-    ("shared records, value checks, optional extras", frozenset({"records", "_checks", "_extras"})),
+    (
+        "shared records, value checks, optional extras, logging, progress",
+        frozenset({"records", "_checks", "_extras", "_log", "_progress"}),
+    ),
     ("foundation: the error tree, the version", frozenset({"errors", "harness"})),
 ]
 

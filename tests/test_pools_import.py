@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 import harness.selection.run as select_run
+from harness._progress import LineProgress
 from harness.cli import app
 from harness.errors import DataError, StoreError
 from harness.report import build_report, load_run
@@ -471,7 +472,7 @@ def test_tasks_the_tests_pool_lacks_are_said(tmp_path: Path, capsys: pytest.Capt
     )
     tests = Pool("tests", [PoolRecord(task_id="t0", kind="tests", samples=["f() == 1\n"])])
     report = run_select(cfg, _tiny_suite(), (sols, tests), results_dir=tmp_path, run_id="gaps", build=build,
-                        progress=True)  # fmt: skip
+                        progress=LineProgress())  # fmt: skip
     assert report.summary["n_tasks"] == 3 and report.summary["tasks_without_tests"] == 2
     assert "the tests pool has no record for 2 of 3 tasks (e.g. t1)" in capsys.readouterr().err
 

@@ -6,7 +6,7 @@ import importlib
 
 import typer
 
-from harness.cli._common import OneLineErrors
+from harness.cli._common import OneLineErrors, friendly_errors
 
 app = typer.Typer(
     name="harness",
@@ -28,6 +28,7 @@ def _register_all() -> None:
 
 
 @app.command()
+@friendly_errors
 def version() -> None:
     """Print harness's version."""
     import harness

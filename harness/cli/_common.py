@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import typer
@@ -15,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from harness import _log, _progress
 from harness.cli._values import (
     SEED,
     SELECTOR_LIST,
@@ -64,7 +67,9 @@ __all__ = [
     "Url",
     "console",
     "friendly_errors",
+    "log_file",
     "print_json",
+    "progress_bar",
     "seconds",
 ]
 
@@ -74,11 +79,25 @@ R = TypeVar("R")
 console = Console(stderr=True)
 
 
+VERBOSE = typer.Option(
+    False,
+    "--verbose",
+    "-v",
+    help="Log DEBUG lines to stderr and to the log file (default: warnings on stderr, INFO in the file).",
+)
+
+
 def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn a :class:`HarnessError` into a one-paragraph message and exit code 2 (no traceback)."""
+    """Turn a :class:`HarnessError` into a one-paragraph message and exit code 2 (no traceback).
+
+    Also gives the command ``-v/--verbose`` (every command is wrapped so): the option is added to the
+    signature Typer reads, and sets the ``harness`` logger's terminal handler before the command runs
+    (:func:`harness._log.configure`)."""
 
     @wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if "verbose" in kwargs:  # called by Typer (a test calling the function itself configures nothing)
+            _log.configure(verbose=bool(kwargs.pop("verbose")), console=console)
         try:
             return fn(*args, **kwargs)
         except HarnessError as exc:
@@ -86,7 +105,23 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
             console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(2) from exc
 
+    sig = inspect.signature(fn, eval_str=True)
+    if "verbose" not in sig.parameters:
+        flag = inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=VERBOSE, annotation=bool)
+        wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), flag])  # type: ignore[attr-defined]
     return wrapper
+
+
+def progress_bar(show: bool = True) -> _progress.Progress:
+    """The progress of a long command on stderr (a bar on a terminal, lines otherwise), or nothing at
+    all when not ``show`` (e.g. ``--json`` where the command kept stderr quiet before)."""
+    return _progress.for_stderr(console) if show else _progress.SilentProgress()
+
+
+def log_file(path: Path, what: str) -> Any:
+    """``with log_file(run_dir / "harness.log", "select run r1"):`` the command's log (INFO, DEBUG with
+    ``-v``; :func:`harness._log.log_file`)."""
+    return _log.log_file(path, what)
 
 
 def print_json(obj: Any) -> None:

@@ -18,7 +18,9 @@ from harness.cli._common import (
     RunId,
     console,
     friendly_errors,
+    log_file,
     print_json,
+    progress_bar,
     seconds,
 )
 from harness.cli._values import ClusterAddress, parse_settings
@@ -229,16 +231,19 @@ def register(app: typer.Typer) -> None:
                 "cluster": cluster,
             }
         )
-        report = run_select(
-            cfg,
-            suite_tasks,
-            pools,
-            results_dir=results_dir or default_results_dir(),
-            run_id=check_run_id(run_id or new_run_id("select")),
-            progress=True,  # on stderr: stdout keeps the one JSON object of --json
-            cache=cache_dir or harness_cache_dir() / "selection",
-            curves=not no_curves,
-        )
+        results, rid = results_dir or default_results_dir(), check_run_id(run_id or new_run_id("select"))
+        # On stderr, with --json too: stdout keeps the one JSON object of --json.
+        with log_file(results / rid / "harness.log", f"select run {rid}"), progress_bar() as progress:
+            report = run_select(
+                cfg,
+                suite_tasks,
+                pools,
+                results_dir=results,
+                run_id=rid,
+                progress=progress,
+                cache=cache_dir or harness_cache_dir() / "selection",
+                curves=not no_curves,
+            )
         if as_json:
             print_json({k: v for k, v in report.summary.items() if k != "rows"})
             return

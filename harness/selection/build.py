@@ -16,16 +16,15 @@ Ground truth runs through :mod:`harness.selection.ground_truth` in both modes; s
 
 from __future__ import annotations
 
-import sys
-import time
+import logging
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from harness._progress import Progress, SilentProgress
 from harness.errors import DataError
 from harness.selection._types import PassMatrix
 from harness.selection.engine import Engine, EngineConfig, ProgramResult, Request
@@ -35,6 +34,7 @@ from harness.selection.ground_truth import ground_truth_request, verdicts
 from harness.tasks import FunctionTask, Pool
 
 Mode = Literal["isolated", "faithful"]
+log = logging.getLogger(__name__)
 
 
 def task_inputs(
@@ -97,13 +97,14 @@ async def build_task_data(
     options: ExtractionOptions | None = None,
     engine: EngineConfig | Engine | None = None,
     mode: Mode = "isolated",
-    progress: bool = False,
+    progress: Progress | None = None,
     cache: Path | None = None,
 ) -> dict[str, TaskData]:
     """Every task's pass matrix (generated tests) and ground truth (hidden tests), keyed by task id.
 
     ``engine``: a config (an engine is started and closed here, caching under ``cache``) or a running
-    :class:`Engine` (its own cache applies).
+    :class:`Engine` (its own cache applies). ``progress`` counts programs, generated and hidden tests'
+    runs together (cache hits count at once).
     """
     inputs = task_inputs(tasks, solutions, tests, options or ExtractionOptions())
     own = not isinstance(engine, Engine)
@@ -115,9 +116,21 @@ async def build_task_data(
         hidden = [ground_truth_request(t, ti.programs) for t, ti in zip(tasks, inputs, strict=True)]
         mixed = [r for pair in zip(matrix_requests(inputs, mode), hidden, strict=True) for r in pair]
         misses = _cache_misses(eng, mixed)
-        with _progress(progress, total, mode) as advance:
-            both = await eng.run(mixed, progress=advance)
-            rows, correct = both[0::2], verdicts(both[1::2])
+        log.info(
+            "pass matrices (%s) of %d tasks: %d programs to run, %d answered by the engine's cache",
+            mode, len(inputs), sum(misses), total - sum(misses),
+        )  # fmt: skip
+        bar = progress or SilentProgress()
+        bar.start(total, f"pass matrices ({mode}) + ground truth: programs")
+        both = await eng.run(mixed, progress=bar.advance)  # the engine counts in ints
+        rows, correct = both[0::2], verdicts(both[1::2])
+        stats = eng.stats
+        log.log(
+            logging.WARNING if stats["retries"] else logging.INFO,
+            "engine: %d programs (%d cached) in %d batches, %d batches run again after their lane's "
+            "sandbox was lost",
+            stats["programs"], stats["cached"], stats["batches"], stats["retries"],
+        )  # fmt: skip
     finally:
         if own:
             await eng.close()
@@ -133,79 +146,3 @@ def _cache_misses(eng: Engine, requests: Sequence[Request]) -> list[int]:
     keys = [eng._keys(r) for r in requests]
     hits = eng.cache.get_many(sorted({k for ks in keys for k in ks}))
     return [sum(k not in hits for k in ks) for ks in keys]
-
-
-def _progress(enabled: bool, total: int, mode: str) -> AbstractContextManager[Any]:
-    """A bar on a terminal's stderr; plain lines (every 10% or 15 s) when stderr is a file or a pipe,
-    where a bar would print nothing until the end (``--json`` runs, logs)."""
-    if not enabled:
-        return nullcontext(None)
-    label = f"pass matrices ({mode}) + ground truth"
-    if sys.stderr.isatty():
-        return _RichProgress(total, label)
-    return _LineProgress(total, label)
-
-
-class _LineProgress:
-    """Progress as lines on stderr: ``pass matrices (isolated) + ground truth: 1200/24816 programs, 12 s``."""
-
-    def __init__(self, total: int, label: str, every_s: float = 15.0) -> None:
-        self._total, self._label, self._every = total, label, every_s
-        self._done = 0
-        self._start = self._last_t = time.monotonic()
-        self._last_share = -1
-
-    def _say(self) -> None:
-        elapsed = time.monotonic() - self._start
-        print(
-            f"{self._label}: {self._done}/{self._total} programs, {elapsed:.0f} s",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def __enter__(self) -> Any:
-        self._say()
-
-        def advance(n: int) -> None:
-            self._done += n
-            share = 10 * self._done // max(self._total, 1)
-            now = time.monotonic()
-            if share > self._last_share or now - self._last_t >= self._every:
-                self._last_share, self._last_t = share, now
-                self._say()
-
-        return advance
-
-    def __exit__(self, *exc: object) -> None:
-        if self._last_share < 10:
-            self._say()
-
-
-class _RichProgress:
-    """A rich progress bar over programs (generated tests, then hidden tests) on stderr."""
-
-    def __init__(self, total: int, label: str) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("programs"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=False,
-        )
-        self._task = self._bar.add_task(label, total=total)
-
-    def __enter__(self) -> Any:
-        self._bar.start()
-
-        def advance(n: int) -> None:
-            self._bar.advance(self._task, n)
-
-        return advance
-
-    def __exit__(self, *exc: object) -> None:
-        self._bar.stop()

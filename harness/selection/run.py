@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness._progress import Progress, SilentProgress
 from harness.errors import ConfigError, DataError
 from harness.selection._types import PassMatrix
 from harness.selection.curves import CurveKey, curve_extras, curve_summary
@@ -58,6 +60,7 @@ from harness.tasks import FunctionTask, Pool, PoolRecord
 from harness.tasks._pools import PoolKind
 
 SUMMARY_VERSION = 1
+log = logging.getLogger(__name__)
 
 
 class SelectConfig(BaseModel):
@@ -109,7 +112,7 @@ class BuildFn(Protocol):
         options: Any,
         engine: Any,
         mode: Literal["isolated", "faithful"],
-        progress: bool,
+        progress: Progress,
         cache: Path | None,
     ) -> Awaitable[dict[str, TaskData]]: ...
 
@@ -258,7 +261,7 @@ async def _matrices(
     pools: tuple[Pool, Pool],
     *,
     build: BuildFn,
-    progress: bool,
+    progress: Progress,
     cache: Path | None,
     counts: dict[str, int] | None = None,
 ) -> tuple[dict[str, TaskData], int, int]:
@@ -273,11 +276,8 @@ async def _matrices(
             todo.append(task)
         else:
             out[task.task_id] = loaded
-    if progress:
-        from rich.console import Console
-
-        reused = f", {len(out)} reused from {run.dir}" if out else ""
-        Console(stderr=True).print(f"pass matrices: {len(todo)} task(s) to build ({cfg.mode} mode){reused}")
+    reused = f", {len(out)} reused from {run.dir}" if out else ""
+    progress.note(f"pass matrices: {len(todo)} task(s) to build ({cfg.mode} mode){reused}")
     counts = {} if counts is None else counts
     counts.update(_work_counts([], {}), matrices_reused=len(out))
     if todo:
@@ -344,7 +344,7 @@ def run_select(
     *,
     results_dir: Path,
     run_id: str,
-    progress: bool = False,
+    progress: Progress | None = None,
     cache: Path | None = None,
     build: BuildFn | None = None,
     curves: bool = True,
@@ -353,18 +353,14 @@ def run_select(
     ``curves``: compute the pool-size curves (``harness select --no-curves`` skips them)."""
     if not cfg.seeds:
         raise ConfigError("a selection run needs at least one seed")
+    progress = progress or SilentProgress()
     started = time.monotonic()
     tasks, tests = select_tasks(cfg, suite_tasks, pools[0], pools[1])
     untested = [t.task_id for t in tasks if t.task_id not in pools[1]]
-    if progress and untested:
-        from rich.console import Console
-
-        Console(stderr=True).print(
+    if untested:
+        progress.note(
             f"the tests pool has no record for {len(untested)} of {len(tasks)} tasks (e.g. {untested[0]}): "
-            "they get no generated tests, so no selector can rank them",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
+            "they get no generated tests, so no selector can rank them"
         )
     config, defaults = cfg.model_dump(mode="json", exclude={"cluster"}), ConfigDefaults.of(type(cfg))
     # A run made before --extraction existed read every sample as CodeT does: it resumes as that only.
@@ -382,6 +378,7 @@ def run_select(
                 programs_run=0,
                 programs_cached=0,
             )
+            log.info("select %s: done earlier, its table is read back from %s", run.run_id, table_path)
             rows = [ResultRow.model_validate(r) for r in summary["rows"]]
             result = ExperimentResult(rows=rows, rankings=[], n_samples=cfg.n_samples, seeds=cfg.seeds)
             run.finish("done")
@@ -393,6 +390,7 @@ def run_select(
         )  # fmt: skip
         matrix_s = time.monotonic() - started
         t0 = time.monotonic()
+        progress.start(None, f"selection: {len(cfg.strategies)} strategies x {len(cfg.seeds)} seed(s)")
         result = run_experiment(
             data,
             strategies=cfg.strategies,
@@ -415,6 +413,12 @@ def run_select(
             "selection": round(select_s, 3),
             "curves": round(curve_s, 3),
         }
+        log.info(
+            "select %s: %d tasks; matrices %d built, %d from the engine's cache, %d reused (%.1f s); "
+            "selection %.1f s, curves %.1f s",
+            run.run_id, len(tasks), counts.get("matrices_built", 0), counts.get("matrices_cached", 0),
+            counts.get("matrices_reused", 0), matrix_s, select_s, curve_s,
+        )  # fmt: skip
         _write_outputs(run, cfg, data, result, summary, curve_data)
         write_stages(
             run.dir,
@@ -449,7 +453,7 @@ def _reading_counts(data: dict[str, TaskData]) -> dict[str, int]:
 
 
 def _curves(
-    cfg: SelectConfig, data: dict[str, TaskData], result: ExperimentResult, *, progress: bool = False
+    cfg: SelectConfig, data: dict[str, TaskData], result: ExperimentResult, *, progress: Progress
 ) -> dict[CurveKey, dict[str, float]]:
     """Selected pass@1 and oracle coverage against the pool size (``harness.selection.curves``), under
     CodeT's protocol: none for a run under B4's protocol only."""
@@ -457,11 +461,8 @@ def _curves(
         return {}
 
     def started(draws: int, processes: int) -> None:
-        if progress:
-            from rich.console import Console
-
-            where = f"in {processes} worker processes" if processes else "in this process"
-            Console(stderr=True).print(f"pool-size curves: {draws} subsample draws {where}")
+        where = f"in {processes} worker processes" if processes else "in this process"
+        progress.start(None, f"pool-size curves: {draws} subsample draws {where}")
 
     return curve_extras(
         data,
