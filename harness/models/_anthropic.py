@@ -12,15 +12,13 @@ onto OpenAI's words: ``end_turn``/``stop_sequence`` -> ``stop``, ``max_tokens`` 
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.errors import ModelAuthError, ModelResponseError
-from harness.models._errors import translate_sdk_error
+from harness.errors import ModelResponseError
+from harness.models._hosted import HostedBackend
 from harness.models._types import Completion, Message, SampleParams, Usage
 
 _STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
@@ -46,35 +44,18 @@ class AnthropicConfig(BaseModel):
     """Extra request fields passed through as they are (e.g. ``thinking``)."""
 
 
-class AnthropicBackend:
+class AnthropicBackend(HostedBackend[AnthropicConfig]):
     """One messages request per sample; retries, cache and cost live in the wrapper."""
 
     provider = "anthropic"
     native_n = False
-    cache_by_default = True
 
-    def __init__(self, config: AnthropicConfig) -> None:
-        self.config = config
-        self.model_id = config.model
-        self.default_concurrency = config.max_concurrency
-        self.name = f"anthropic:{config.model}"
-        self.cache_options: dict[str, Any] = {"extra_body": config.extra_body} if config.extra_body else {}
-        self._client: Any = None
-        self._loop: object = None
+    def _make_client(self, key: str) -> Any:
+        import anthropic  # a core dependency, imported late to keep `import harness` light
 
-    def _client_for_loop(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            import anthropic  # a core dependency, imported late to keep `import harness` light
-
-            key = os.environ.get(self.config.api_key_env)
-            if not key:
-                raise ModelAuthError(f"{self.name}: no API key: set {self.config.api_key_env}")
-            self._client = anthropic.AsyncAnthropic(
-                api_key=key, base_url=self.config.base_url, timeout=self.config.timeout, max_retries=0
-            )
-            self._loop = loop
-        return self._client
+        return anthropic.AsyncAnthropic(
+            api_key=key, base_url=self.config.base_url, timeout=self.config.timeout, max_retries=0
+        )
 
     def request_body(self, messages: Sequence[Message], params: SampleParams) -> dict[str, Any]:
         system = [_block(m) for m in messages if m.role == "system"]
@@ -98,21 +79,9 @@ class AnthropicBackend:
 
     async def generate(self, messages: Sequence[Message], params: SampleParams) -> list[Completion]:
         client = self._client_for_loop()
-        try:
+        with self._mapped_errors():
             resp = await client.messages.create(**self.request_body(messages, params))
-        except Exception as exc:
-            mapped = translate_sdk_error(
-                exc, model=self.name, key_env=self.config.api_key_env, base_url=self.config.base_url
-            )
-            if mapped is None:
-                raise
-            raise mapped from exc
         return [parse_message(resp, self.name)]
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
 
 
 def _block(m: Message) -> dict[str, Any]:

@@ -21,9 +21,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.errors import ModelAuthError, ModelError, ModelResponseError
+from harness.errors import ModelAuthError, ModelResponseError
 from harness.models._backend import split_prompt
-from harness.models._errors import translate_sdk_error
+from harness.models._hosted import HostedBackend
 from harness.models._openai_wire import ChatWire
 from harness.models._types import Completion, Message, SampleParams, Usage
 
@@ -58,41 +58,24 @@ class OpenAIConfig(BaseModel):
     falls back to ``sdk`` when the ``aiohttp`` package is not installed."""
 
 
-class OpenAIBackend:
+class OpenAIBackend(HostedBackend[OpenAIConfig]):
     """One chat-completions request per call; retries, cache and cost live in the wrapper."""
 
     provider = "openai"
     native_n = True
-    cache_by_default = True
 
-    def __init__(self, config: OpenAIConfig) -> None:
-        self.config = config
-        self.model_id = config.model
-        self.default_concurrency = config.max_concurrency
-        self.name = f"openai:{config.model}"
-        self.cache_options: dict[str, Any] = {"extra_body": config.extra_body} if config.extra_body else {}
-        self._client: Any = None
-        """A :class:`ChatWire` or an ``openai.AsyncOpenAI``, for the event loop in ``_loop``."""
-        self._loop: object = None
-
-    def _client_for_loop(self) -> Any:
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            key = os.environ.get(self.config.api_key_env)
-            if not key:
-                if self.config.base_url is None:
-                    raise ModelAuthError(
-                        f"{self.name}: no API key: set {self.config.api_key_env} "
-                        "(or pass --base-url for a local OpenAI-compatible server)"
-                    )
-                key = "EMPTY"
-            self._client = self._make_client(key)
-            self._loop = loop
-        return self._client
+    def _api_key(self) -> str:
+        """A ``base_url`` server may take no key (``vllm serve`` without ``--api-key``): it gets ``EMPTY``."""
+        key = os.environ.get(self.config.api_key_env)
+        if key or self.config.base_url is not None:
+            return key or "EMPTY"
+        raise ModelAuthError(
+            f"{self.name}: no API key: set {self.config.api_key_env} "
+            "(or pass --base-url for a local OpenAI-compatible server)"
+        )
 
     def _make_client(self, key: str) -> Any:
+        """A :class:`ChatWire`, or an ``openai.AsyncOpenAI`` (``transport="sdk"`` or no ``aiohttp``)."""
         if self.config.transport == "aiohttp" and importlib.util.find_spec("aiohttp") is not None:
             return ChatWire(
                 name=self.name, api_key=key, base_url=self.config.base_url, timeout=self.config.timeout
@@ -129,27 +112,13 @@ class OpenAIBackend:
     async def generate(self, messages: Sequence[Message], params: SampleParams) -> list[Completion]:
         client = self._client_for_loop()
         body = self.request_body(messages, params)
-        try:
+        with self._mapped_errors():  # the wire client maps its own failures; they pass through
             if isinstance(client, ChatWire):
                 body.update(body.pop("extra_body", {}))  # merged over the body, as the SDK does
                 resp = await client.post(body)
             else:
                 resp = await client.chat.completions.create(**body)
-        except ModelError:
-            raise  # the wire client's own, already mapped
-        except Exception as exc:
-            mapped = translate_sdk_error(
-                exc, model=self.name, key_env=self.config.api_key_env, base_url=self.config.base_url
-            )
-            if mapped is None:
-                raise
-            raise mapped from exc
         return parse_chat_completion(resp, self.name, params.n)
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await (client.aclose() if isinstance(client, ChatWire) else client.close())
 
 
 def parse_chat_completion(resp: Any, name: str, n: int) -> list[Completion]:

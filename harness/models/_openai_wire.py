@@ -132,7 +132,8 @@ class ChatWire:
             return f" {self.given_base_url} (is the server up? check --base-url)"
         return " the provider"
 
-    async def aclose(self) -> None:
+    async def close(self) -> None:
+        """Close the session (named as the SDK clients' ``close``, so the backend closes either alike)."""
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
