@@ -102,3 +102,19 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "codet").is_dir():
         _missing(f"shared data not found at {SHARED_DATA} (set HARNESS_SHARED_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def base_image() -> str:
+    """The image task images are built on: ``$HARNESS_TASK_BASE_IMAGE``, else the sandbox's Python image."""
+    name = os.environ.get("HARNESS_TASK_BASE_IMAGE")
+    if name:
+        return name
+    from harness.errors import HarnessError
+    from harness.sandbox import images
+
+    try:
+        return images.python_image()
+    except HarnessError as exc:
+        _missing(str(exc))
+        raise  # unreachable: _missing skips or fails

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from patch_fixtures import not_applying
 
 import harness.ensemble._ensemble as ens_mod
 from harness.ensemble import Ensemble, Settings, SystemPatch, choose_instance, strict_sandbox
-from harness.errors import HarnessError
 from harness.evaluation import Evaluator
 from harness.sandbox._types import ExecResult
 from harness.tasks import PublicRepoTask, RepoTask, load_local_task
@@ -32,30 +32,7 @@ pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parents[1]
 TASK = ROOT / "tasks" / "local" / "daterange"
 POISON = "POISONED-HIDDEN-7f3a"
-NOT_APPLYING = """\
-diff --git a/daterange/merge.py b/daterange/merge.py
---- a/daterange/merge.py
-+++ b/daterange/merge.py
-@@ -1,3 +1,3 @@
--this line is not in the file
-+neither is this one
- nor this
-"""
-
-
-@pytest.fixture(scope="module")
-def base_image() -> str:
-    name = os.environ.get("HARNESS_TASK_BASE_IMAGE")
-    if name:
-        return name
-    from harness.sandbox import images
-
-    try:
-        return images.python_image()
-    except HarnessError as exc:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"CI=true but {exc}", pytrace=False)
-        pytest.skip(str(exc))
+NOT_APPLYING = not_applying("daterange/merge.py")
 
 
 @pytest.fixture(scope="module")

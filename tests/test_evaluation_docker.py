@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import HarnessError
 from harness.evaluation import Evaluator, InstanceReport
 from harness.tasks import RepoSource, RepoTask, load_swebench
 from harness.tasks.images import TaskImages
@@ -89,21 +88,6 @@ def _diff(repo: Path, rel: str, content: str) -> str:
     else:
         path.write_text(old)
     return diff
-
-
-@pytest.fixture(scope="module")
-def base_image() -> str:
-    name = os.environ.get("HARNESS_TASK_BASE_IMAGE")
-    if name:
-        return name
-    from harness.sandbox import images
-
-    try:
-        return images.python_image()
-    except HarnessError as exc:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"CI=true but {exc}", pytrace=False)
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")

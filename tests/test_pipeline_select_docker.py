@@ -9,14 +9,13 @@ crashes.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from patch_fixtures import not_applying
 
-from harness.errors import HarnessError
 from harness.models import Message, load
 from harness.pipeline.edits import EditBlock, apply_edits, to_diff
 from harness.pipeline.selection_agent import select_patch
@@ -54,30 +53,7 @@ print(got)
 sys.exit(0 if got == [Decimal("3.34"), Decimal("6.66")] else 2)
 """
 CRASH = "raise RuntimeError('boom')\n"
-NOT_APPLYING = """\
-diff --git a/money/amount.py b/money/amount.py
---- a/money/amount.py
-+++ b/money/amount.py
-@@ -1,3 +1,3 @@
--this line is not in the file
-+neither is this one
- nor this
-"""
-
-
-@pytest.fixture(scope="module")
-def base_image() -> str:
-    name = os.environ.get("HARNESS_TASK_BASE_IMAGE")
-    if name:
-        return name
-    from harness.sandbox import images
-
-    try:
-        return images.python_image()
-    except HarnessError as exc:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"CI=true but {exc}", pytrace=False)
-        pytest.skip(str(exc))
+NOT_APPLYING = not_applying("money/amount.py")
 
 
 @pytest.fixture(scope="module")
