@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from harness.cli._common import InputFile, OutputDir, RunId, console, friendly_errors, print_json
+from harness.cli._common import (
+    InputFile,
+    OutputDir,
+    RunId,
+    console,
+    friendly_errors,
+    log_file,
+    print_json,
+    progress_bar,
+)
 from harness.cli._values import ClusterAddress, ImageNamespace
 
 
@@ -61,15 +70,17 @@ def register(app: typer.Typer) -> None:
         cfg, base = load_config(config)
         rid = check_run_id(run_id or new_run_id("pipeline"))
         console.print(f"run {rid}")
-        data = run_pipeline(
-            cfg,
-            base,
-            results_dir=results_dir or default_results_dir(),
-            run_id=rid,
-            progress=None if as_json else console.print,
-            cluster=cluster,
-            registry=registry,
-        )
+        results = results_dir or default_results_dir()
+        with log_file(results / rid / "harness.log", f"run {rid}"), progress_bar(not as_json) as progress:
+            data = run_pipeline(
+                cfg,
+                base,
+                results_dir=results,
+                run_id=rid,
+                progress=progress,
+                cluster=cluster,
+                registry=registry,
+            )
         if as_json:
             print_json(data)
             return

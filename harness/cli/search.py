@@ -24,7 +24,9 @@ from harness.cli._common import (
     Url,
     console,
     friendly_errors,
+    log_file,
     print_json,
+    progress_bar,
     seconds,
 )
 from harness.cli._values import ClusterAddress, json_or_text, parse_settings
@@ -260,7 +262,7 @@ def register(app: typer.Typer) -> None:
             overrides=overrides,
             task_ids=[t.task_id for t in all_tasks],
         )
-        from harness.search._run import run_comparison
+        from harness.search._run import run_comparison, show_summary
 
         model_options = _model_options(model_option or [])
         # Only passed when given, so a stand-in ``_make_model(spec, base_url, max_dollars)`` still fits.
@@ -276,6 +278,9 @@ def register(app: typer.Typer) -> None:
             extra["model_options"] = model_options
         visible_tests = _visible_tests(suite, visible, cfg.task_ids)
 
+        results = results_dir or default_results_dir()
+        bar = progress_bar(not as_json)
+
         async def compare(on: Any = None) -> dict[str, Any]:
             return await run_comparison(
                 cfg,
@@ -283,19 +288,22 @@ def register(app: typer.Typer) -> None:
                 made,
                 lambda: _executor(executor, timeout, concurrency, rid, on),
                 visible=visible_tests,
-                results_dir=results_dir or default_results_dir(),
+                results_dir=results,
                 run_id=rid,
                 extra_config=extra,
                 plot_png=plot,
                 concurrency=concurrency,
-                progress=None if as_json else console,
+                progress=bar,
             )
 
-        if cluster is None:
-            summary = asyncio.run(compare())
-        else:
-            from harness.cluster import run_on_cluster
+        with log_file(results / rid / "harness.log", f"search run {rid}"), bar:
+            if cluster is None:
+                summary = asyncio.run(compare())
+            else:
+                from harness.cluster import run_on_cluster
 
-            summary = run_on_cluster(cluster, compare, run_id=rid)
+                summary = run_on_cluster(cluster, compare, run_id=rid)
         if as_json:
             print_json(summary)
+        else:
+            show_summary(console, summary)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness._progress import Progress, as_progress
 from harness.errors import ConfigError
 from harness.models import Budget, BudgetLimits, CostMeter, load
 from harness.pipeline._config import STAGES, PipelineConfig
@@ -14,6 +16,8 @@ from harness.pipeline._records import summary, write_summary
 from harness.pipeline.run import Deps, Pipeline, StageModelSet, cluster_deps, docker_deps
 from harness.store import ConfigDefaults, Run, TaskOutcome
 from harness.tasks import RepoTask, load_suite
+
+log = logging.getLogger(__name__)
 
 
 def select_tasks(cfg: PipelineConfig, base: Path) -> list[RepoTask]:
@@ -61,14 +65,16 @@ def run_pipeline(
     results_dir: Path,
     run_id: str,
     deps: Deps | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | Callable[[str], None] | None = None,
     cluster: str | None = None,
     registry: str | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the pipeline; returns the summary also written to ``summary.json``.
 
     ``cluster`` (else the config's ``cluster``): every sandbox on the nodes of that Ray cluster, the
-    rest here; ``registry`` (else the config's): images pushed there for the nodes to pull. The summary's ``retries`` counts the units tried again after their sandbox failed."""
+    rest here; ``registry`` (else the config's): images pushed there for the nodes to pull. The summary's ``retries`` counts the units tried again after their sandbox failed.
+    ``progress``: a :class:`~harness._progress.Progress`, or a callable that gets its notes."""
+    bar = as_progress(progress)
     tasks = select_tasks(cfg, base)
     models = load_models(cfg, base)
     address = cluster or cfg.cluster
@@ -76,9 +82,9 @@ def run_pipeline(
     try:
         if deps is None and address is not None:
             reg = registry or cfg.registry
-            pipeline, outcomes = _on_cluster(address, reg, cfg, tasks, run, models, progress)
+            pipeline, outcomes = _on_cluster(address, reg, cfg, tasks, run, models, bar)
         else:
-            pipeline = Pipeline(cfg, tasks, run, models, deps or docker_deps(cfg, run_id), progress=progress)
+            pipeline = Pipeline(cfg, tasks, run, models, deps or docker_deps(cfg, run_id), progress=bar)
             outcomes = asyncio.run(pipeline())
         data = summary(outcomes, pipeline.stage_totals())
         data["run_id"] = run_id
@@ -87,6 +93,10 @@ def run_pipeline(
         data["retries"] = sum(pipeline.retries.values())
         data["retried_units"] = dict(sorted(pipeline.retries.items()))
         write_summary(run, data)
+        log.info(
+            "run %s: resolved %s of %d tasks, $%.4f, %d units tried again",
+            run_id, data.get("resolved"), len(tasks), data.get("cost_usd", 0.0), data["retries"],
+        )  # fmt: skip
         run.finish("done")
     except BaseException:
         run.finish("failed")
@@ -103,7 +113,7 @@ def _on_cluster(
     tasks: list[RepoTask],
     run: Run,
     models: StageModelSet,
-    progress: Callable[[str], None] | None,
+    progress: Progress,
 ) -> tuple[Pipeline, list[TaskOutcome]]:
     from harness.cluster import Cluster, run_on_cluster
 

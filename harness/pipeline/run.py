@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from harness._progress import Progress, SilentProgress
 from harness.errors import SandboxError
 from harness.evaluation._instance import SandboxFactory, default_sandbox, evaluate_patch
 from harness.evaluation._report import InstanceReport
@@ -76,6 +78,7 @@ if TYPE_CHECKING:
     from harness.sandbox._container import EvalSandbox
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger(__name__)
 R = TypeVar("R")
 PIPELINE_STAGES = ("context", "testing", "editing", "selection", "evaluation")
 
@@ -207,10 +210,12 @@ class Pipeline:
         models: StageModelSet,
         deps: Deps,
         *,
-        progress: Callable[[str], None] | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.cfg, self.tasks, self.run, self.models, self.deps = cfg, list(tasks), run, models, deps
-        self.progress = progress or (lambda _msg: None)
+        self.progress = progress or SilentProgress()
+        """Counts units (a task's context, each trajectory, its selection, its evaluation); notes say
+        what each found."""
         self._traj_gate = asyncio.Semaphore(cfg.limits.trajectories)
         self._images: dict[str, str] = {}
         self.retries: dict[str, int] = {}
@@ -221,7 +226,7 @@ class Pipeline:
         if cfg.ensemble:
             hit = [t.instance_id for t in self.tasks if self._external.get(t.instance_id)]
             n = sum(len(self._external[t]) for t in hit)
-            self.progress(
+            self.progress.note(
                 f"ensemble: {n} external candidates for {len(hit)} of {len(self.tasks)} tasks "
                 f"from {len(cfg.ensemble)} predictions file(s)"
             )
@@ -233,7 +238,8 @@ class Pipeline:
     def _done(self, stage: str, unit: str, rel: str) -> bool:
         done = self.run.unit_done(stage, unit) and self.run.path(rel).exists()
         if done:
-            self.progress(f"{unit}: {stage}: done earlier, read back")
+            self.progress.note(f"{unit}: {stage}: done earlier, read back")
+            self.progress.advance()
         return done
 
     def _log(self, key: str, name: str, *, fresh: bool) -> TrajectoryLog:
@@ -245,7 +251,9 @@ class Pipeline:
 
     async def _image(self, task: RepoTask) -> str:
         if task.instance_id not in self._images:
-            self._images[task.instance_id] = await asyncio.to_thread(self.deps.image, task)
+            t0 = time.monotonic()
+            self._images[task.instance_id] = image = await asyncio.to_thread(self.deps.image, task)
+            log.info("%s: image %s (%.1f s)", task.instance_id, image, time.monotonic() - t0)
         return self._images[task.instance_id]
 
     async def _retrying(self, unit: str, attempt: Callable[[str], Awaitable[R]]) -> R:
@@ -263,7 +271,7 @@ class Pipeline:
                     ) from exc
                 self.retries[unit] = tried + 1
                 note = f"retry {tried + 1} of {self.cfg.retries} after: {exc}"
-                self.progress(f"{unit}: sandbox failed ({exc}); {note.split(' after')[0]}")
+                self.progress.note(f"{unit}: sandbox failed ({exc}); {note.split(' after')[0]}")
         raise AssertionError("unreachable")
 
     # -- stages ----------------------------------------------------------------------------------
@@ -301,7 +309,8 @@ class Pipeline:
             log.close()
         self.run.write_json(rel, result.model_dump(mode="json"))
         self.run.mark("context", tid, "done")
-        self.progress(f"{tid}: context: {len(result.relevant)} relevant, {len(result.included)} shown")
+        self.progress.advance()
+        self.progress.note(f"{tid}: context: {len(result.relevant)} relevant, {len(result.included)} shown")
         return result
 
     async def trajectory(self, task: RepoTask, index: int, ctx: ContextResult) -> TrajectoryRecord:
@@ -320,7 +329,8 @@ class Pipeline:
         self.run.write_json(rel, record.model_dump(mode="json"))
         self.run.mark("trajectory", unit, "done")
         verdict = {0: "fixed", 2: "not fixed", None: "no test"}.get(record.edited_exit, "crashed")
-        self.progress(
+        self.progress.advance()
+        self.progress.note(
             f"{tid}: trajectory {index}: {len(record.patch.splitlines())} diff lines, test {verdict}"
         )
         return record
@@ -446,7 +456,10 @@ class Pipeline:
         self.run.mark("selection", tid, "done")
         origin = cands[chosen].provenance if 0 <= chosen < len(cands) else None
         source = f" from {origin.source}" + (f" ({origin.model})" if origin.model else "") if origin else ""
-        self.progress(f"{tid}: selection ({method}): candidate {chosen} of {len(v.dedup.unique)}{source}")
+        self.progress.advance()
+        self.progress.note(
+            f"{tid}: selection ({method}): candidate {chosen} of {len(v.dedup.unique)}{source}"
+        )
         return record
 
     async def evaluation(self, task: RepoTask, sel: SelectionRecord) -> EvalRecord:
@@ -485,7 +498,8 @@ class Pipeline:
         )
         self.run.write_json(rel, record.model_dump(mode="json"))
         self.run.mark("evaluation", tid, "done")
-        self.progress(f"{tid}: evaluation: {'RESOLVED' if record.resolved else 'not resolved'}")
+        self.progress.advance()
+        self.progress.note(f"{tid}: evaluation: {'RESOLVED' if record.resolved else 'not resolved'}")
         return record
 
     async def _evaluate(
@@ -528,6 +542,8 @@ class Pipeline:
         # A finished task is rebuilt from its artefacts on a rerun, into the same outcome: only a
         # new or changed one is appended, so rerunning a finished run leaves outcomes.jsonl as it was.
         appender = OutcomeAppender(self.run.dir)
+        per_task = 2 + self.cfg.n_trajectories + (1 if self.cfg.evaluate else 0)
+        self.progress.start(per_task * len(self.tasks), f"{len(self.tasks)} tasks: stages done")
 
         async def one(task: RepoTask) -> TaskOutcome:
             async with gate:

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness._progress import Progress, SilentProgress
 from harness.models._types import Model
-from harness.search._compare import CompareConfig, Comparison, UnitRecord
+from harness.search._compare import STAGE, CompareConfig, Comparison, UnitRecord, is_internal, unit_id
 from harness.search._evaluate import CodeRunner, RunnerEvaluator
 from harness.search._executor import Executor, VisibleTest
-from harness.search._report import budget_grid, curves, plot, report_json, summarise
+from harness.search._report import SystemSummary, budget_grid, curves, plot, report_json
 from harness.search._spend import RunSpend, run_spend, stage_totals
 from harness.store import ConfigDefaults, Run, write_stages
 from harness.tasks._function import FunctionTask
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+log = logging.getLogger(__name__)
 
 
 async def run_comparison(
@@ -32,7 +36,7 @@ async def run_comparison(
     visible: Mapping[str, Sequence[VisibleTest]] | None = None,
     extra_config: Mapping[str, Any] | None = None,
     plot_png: bool = True,
-    progress: Console | None = None,
+    progress: Progress | None = None,
     concurrency: int = 1,
 ) -> dict[str, Any]:
     """Run (or resume) a comparison; write ``search/summary.json`` and ``search/budget.png`` under
@@ -40,19 +44,26 @@ async def run_comparison(
 
     ``stages.json`` and the summary's ``spend`` count what every attempt paid for, in this process
     and earlier ones, each answered request once, failed attempts labelled apart
-    (:mod:`harness.search._spend`); ``stages.json`` is written also when the run ends with an error."""
+    (:mod:`harness.search._spend`); ``stages.json`` is written also when the run ends with an error.
+    ``progress`` counts the units and notes each one's result; :func:`show_summary` prints the table."""
     config = {**cfg.model_dump(mode="json"), **dict(extra_config or {})}
     defaults = ConfigDefaults.of(type(cfg))
     run = Run(results_dir, run_id, "search", config, seeds=list(range(cfg.seeds)), defaults=defaults)
     started = time.monotonic()
+    bar = progress or SilentProgress()
 
     def on_unit(r: UnitRecord) -> None:
-        if progress is not None:
-            mark = "correct" if r.resolved else ("oracle" if r.oracle else "wrong")
-            progress.print(
-                f"{r.task_id:<18} {r.system:<22} seed {r.seed}  {mark:<8} "
-                f"programs {r.spent.programs:>3}  calls {r.spent.calls:>3}  tokens {r.spent.tokens:>7}"
-            )
+        mark = "correct" if r.resolved else ("oracle" if r.oracle else "wrong")
+        bar.note(
+            f"{r.task_id:<18} {r.system:<22} seed {r.seed}  {mark:<8} "
+            f"programs {r.spent.programs:>3}  calls {r.spent.calls:>3}  tokens {r.spent.tokens:>7}"
+        )
+        if not is_internal(r.system):  # the adaptive split's probes and extras are not units of their own
+            bar.advance()
+
+    units = [unit_id(t.task_id, s, seed) for seed in range(cfg.seeds) for t in tasks for s in cfg.strategies]
+    bar.start(len(units), f"search units ({cfg.allocation} allocation)")
+    bar.advance(sum(run.unit_done(STAGE, uid) for uid in units))
 
     try:
         async with executor_factory() as executor:
@@ -85,12 +96,15 @@ async def run_comparison(
             cv = curves(records, axis, budget_grid(limit, axis))
             title = f"{cfg.suite} · {cfg.model} · {len(tasks)} tasks × {cfg.seeds} seeds"
             summary["plot"] = str(plot(run.dir / "search" / "budget.png", cv, records, axis, title))
-        if progress is not None:
-            progress.print(_table(records))
-            progress.print(f"results: {run.dir}")
-            for uid, err in comparison.failures.items():
-                progress.print(f"[yellow]failed unit[/] {uid}: {err[:300]} (rerun with --run-id {run_id})")
-            progress.print(_spend_line(spend))
+        log.info(
+            "search %s: %d units, %d failed; %s",
+            run_id,
+            len(records),
+            len(comparison.failures),
+            _spend_line(spend),
+        )
+        for uid, err in comparison.failures.items():
+            log.warning("failed unit %s: %s", uid, err)
         run.finish("failed" if comparison.failures else "done")
         return summary
     except BaseException:
@@ -102,6 +116,16 @@ async def run_comparison(
         raise
     finally:
         run.close()
+
+
+def show_summary(console: Console, summary: Mapping[str, Any]) -> None:
+    """The table of :func:`run_comparison`'s summary, where its results are, its failed units and what
+    it paid (what ``harness search`` prints on stderr without ``--json``)."""
+    console.print(_table([SystemSummary.model_validate(s) for s in summary["systems"]]))
+    console.print(f"results: {summary['run_dir']}")
+    for uid, err in summary["failed_units"].items():
+        console.print(f"[yellow]failed unit[/] {uid}: {err[:300]} (rerun with --run-id {summary['run_id']})")
+    console.print(_spend_line(RunSpend.model_validate(summary["spend"])))
 
 
 def _spend_line(spend: RunSpend) -> str:
@@ -121,7 +145,7 @@ def _fmt(x: float | None, digits: int = 1) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
-def _table(records: Sequence[UnitRecord]) -> Any:
+def _table(systems: Sequence[SystemSummary]) -> Any:
     from rich.table import Table
 
     table = Table(title="search strategies at equal budget")
@@ -137,7 +161,7 @@ def _table(records: Sequence[UnitRecord]) -> Any:
         "$",
     ):
         table.add_column(col, justify="left" if col == "system" else "right")
-    for s in summarise(records):
+    for s in systems:
         table.add_row(
             s.system,
             str(s.units),
