@@ -75,9 +75,16 @@ async def test_rerun_is_served_by_the_cache(shared_data: Path, tmp_path: Path) -
     async with Engine(EngineConfig(), cache=tmp_path) as first:
         built = await build_task_data(tasks, solutions, tests, engine=first)
         assert first.stats["batches"] > 0 and first.stats["cached"] == 0
+        cold = first.account()
+    # One child per program (chunk 1; the matrix and the ground truth), plus one for each hang that was
+    # killed; the cells' time within the workers' slot time, spent by children alive in the sandbox.
+    assert cold["children"] >= first.stats["programs"] == sum(2 * len(d.matrix.candidate_ids) for d in built.values())
+    assert 0 < cold["test_s"] + cold["timeout_s"] <= cold["slot_s"]
+    assert 0 < cold["spawn_s"] < cold["batch_s"] and cold["children_cpu_s"] > cold["worker_cpu_s"] > 0
     async with Engine(EngineConfig(), cache=tmp_path) as second:
         again = await build_task_data(tasks, solutions, tests, engine=second)
         assert second.stats["batches"] == 0 and second.stats["cached"] == second.stats["programs"] > 0
+        assert set(second.account().values()) == {0}  # cached cells cost nothing
         assert not second.started and not second._owned  # no sandbox was ever started
     for task_id, td in built.items():
         assert np.array_equal(td.matrix.cells, again[task_id].matrix.cells)

@@ -33,7 +33,9 @@ def run(*requests: dict[str, Any], env: dict[str, str] | None = None) -> dict[st
     assert proc.returncode == 0, proc.stderr
     rows: dict[str, dict[int, dict[str, Any]]] = {}
     done = set()
-    for line in proc.stdout.splitlines():
+    *lines, last = proc.stdout.splitlines()
+    assert set(json.loads(last)) == {"stats"}  # the worker's usage closes every answer
+    for line in lines:
         msg = json.loads(line)
         if msg.get("done"):
             done.add(msg["id"])
@@ -52,6 +54,26 @@ def run(*requests: dict[str, Any], env: dict[str, str] | None = None) -> dict[st
 
 def test_the_worker_ships_as_its_source() -> None:
     assert worker_source() == WORKER.read_text()
+
+
+def test_the_last_line_counts_the_children_and_their_cpu() -> None:
+    """One child per program with chunk 1, and one more for the program that exits in a test (a fresh
+    child goes on with the next); CPU seconds that include the busy tests' and the loop's."""
+    busy = "def f(x):\n    import time\n    t = time.process_time()\n    while time.process_time() - t < 0.3:\n        pass\n    return x\n"
+    exits = "def f(x):\n    import os\n    if x == 1:\n        os._exit(0)\n    return x\n"
+    programs = [F, busy, exits, "def f(x):\n    while True: pass\n"]
+    base = {"timeout": 0.5, "load_timeout": 1.0, "grace": 0.2, "memory_mb": 0, "parallel": 2, "chunk": 1}
+    req = {**base, "id": "a", "kind": "tests", "programs": programs, "tests": ["assert f(1) == 1", "assert f(2) == 2"]}
+    proc = subprocess.run(
+        [sys.executable, str(WORKER)], input=json.dumps(req) + "\n", capture_output=True, text=True,
+        timeout=60, env={"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    stats = json.loads(proc.stdout.splitlines()[-1])["stats"]
+    assert stats["children"] == 4 + 1  # the child that exits in a test is replaced once to go on
+    assert stats["children_cpu_s"] >= 0.3 * 2  # the two busy tests at the least
+    assert 0 < stats["worker_cpu_s"] < stats["children_cpu_s"]
+    assert stats["spawn_s"] > 0
 
 
 def test_each_failure_costs_only_its_own_cell() -> None:

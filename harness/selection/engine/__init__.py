@@ -17,7 +17,9 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import math
 import os
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,8 @@ BOOT = (
 """``python3 -s -c BOOT``: the worker's source comes first on stdin (its length in bytes on a line, then
 the source), its requests after it. Nothing of the worker is ever on disk, where a program could rewrite
 it for the next batch."""
+TIMES = ("batch_s", "slot_s", "test_s", "timeout_s", "spawn_s", "worker_cpu_s", "children_cpu_s")
+"""The keys of :meth:`Engine.account`'s seconds."""
 Progress = Callable[[int], None]
 """Called with the number of programs just finished (cached ones included)."""
 LaneFactory = Callable[[str | None, SandboxProfile], Awaitable[Sandbox]]
@@ -114,7 +118,9 @@ class Engine:
         self._privsep = sandbox is None
         """Programs run under uids of their own (the engine's own supervisor sandbox). A sandbox given by
         the caller is used as it is: its programs share the worker's uid (for trusted programs only)."""
-        self.stats = {"programs": 0, "cached": 0, "batches": 0, "retries": 0}
+        self.stats = {"programs": 0, "cached": 0, "batches": 0, "retries": 0, "children": 0}
+        self.times = {k: 0.0 for k in TIMES}
+        """Where the engine's time went, summed over batches (see :data:`TIMES`)."""
 
     async def __aenter__(self) -> Engine:
         return self
@@ -184,6 +190,9 @@ class Engine:
                 for (ri, pi), res in zip(batch, results, strict=True):
                     out[ri][pi] = res
                     fresh.append((keys[ri][pi], res))
+                    timed_out = res.cells == Cell.TIMEOUT
+                    self.times["test_s"] += float(res.ms[~timed_out].sum()) / 1000.0
+                    self.times["timeout_s"] += float(res.ms[timed_out].sum()) / 1000.0
                 self.cache.put_many(fresh)
                 if progress is not None:
                     progress(len(batch))
@@ -405,6 +414,7 @@ class Engine:
         if self._privsep:
             env["HARNESS_WORKER_UID_BASE"] = str(UID_BASE)
         source = self._source
+        started = time.perf_counter()
         try:
             res = await sandbox.run(
                 ["python3", "-s", "-c", BOOT],
@@ -418,6 +428,8 @@ class Engine:
                 raise
             raise _LaneLost(exc) from exc
         self.stats["batches"] += 1
+        self.times["batch_s"] += time.perf_counter() - started
+        self.times["slot_s"] += (time.perf_counter() - started) * self._parallel()
         rows: dict[tuple[int, int], _Row] = {}
         for ri, pi in batch:
             r = requests[ri]
@@ -436,12 +448,37 @@ class Engine:
                 continue  # a killed worker's last line may be cut short
             if msg.get("done"):
                 continue
+            if "stats" in msg:
+                self._add_usage(msg["stats"])
+                continue
             ri = int(msg["id"])
             pi = position[msg["id"]][int(msg["program"])]
             rows[(ri, pi)].fill(msg)
         if res.status != "ok" and res.status != "killed":
             raise self._failed(res, sum(not row.complete() for row in rows.values()), len(batch))
         return res, rows
+
+    def _add_usage(self, usage: Any) -> None:
+        """The worker's last line (its forks and CPU seconds); a malformed one is ignored: it is the
+        sandbox's output, and what it says changes no cell."""
+        try:
+            children = int(usage["children"])
+            spent = {k: float(usage[k]) for k in ("spawn_s", "worker_cpu_s", "children_cpu_s")}
+        except (KeyError, TypeError, ValueError):
+            return
+        if children < 0 or not all(math.isfinite(v) and v >= 0 for v in spent.values()):
+            return
+        self.stats["children"] += children
+        for key, value in spent.items():
+            self.times[key] += value
+
+    def account(self) -> dict[str, float]:
+        """The engine's time, in seconds: ``batch_s`` (wall time of the worker runs, summed over lanes),
+        ``slot_s`` (that times the children each lane runs at once), of which ``test_s`` ran tests that
+        ended and ``timeout_s`` waited out tests that timed out (the cells' own times); the workers'
+        ``spawn_s`` (starting children), ``worker_cpu_s`` and ``children_cpu_s`` (CPU seconds), and the
+        children forked. Cached cells cost nothing and count nowhere."""
+        return {k: round(v, 3) for k, v in self.times.items()} | {"children": self.stats["children"]}
 
     @staticmethod
     def _failed(res: ExecResult, missing: int, total: int) -> EngineError:

@@ -17,7 +17,8 @@ crashed the interpreter), 3 timeout. ``out[j]`` is a signed 64-bit hash of ``rep
 also has ``"detail": [text, ...]``: ``repr(LHS)[:300]`` for a failing ``assert LHS == RHS``, ``Type: message``
 for an error (the program's own, when it did not load), ``timed out after Xs`` for a timer's timeout, ``""``
 otherwise or where the parent filled the cell (a crash, the watchdog). ``program_name``: the program's
-``__name__`` (default ``"__main__"``).
+``__name__`` (default ``"__main__"``). The last line, once every request is answered, is
+``{"stats": {"children", "spawn_s", "worker_cpu_s", "children_cpu_s"}}`` (see :func:`usage`).
 
 Kinds:
 
@@ -1029,6 +1030,23 @@ def _children(lines, left, emit_done):
                 yield _Child([_Job(req, i, order) for i in range(start, stop)])
 
 
+STATS = {"children": 0, "spawn_s": 0.0}
+"""What a batch cost the worker besides its programs: children forked, and the wall time the parent spent
+starting them (fork, buffers, descriptors), during which no new child runs."""
+
+
+def usage():
+    """The last protocol line: the worker's own counts and CPU seconds (its own, and its children's)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "children": STATS["children"],
+        "spawn_s": round(STATS["spawn_s"], 4),
+        "worker_cpu_s": round(own.ru_utime + own.ru_stime, 4),
+        "children_cpu_s": round(kids.ru_utime + kids.ru_stime, 4),
+    }
+
+
 def run_batch(lines, emit, emit_done):
     """Run every program of every request (JSON lines); ``emit(job)`` per job, ``emit_done(req)`` per
     request once its last job is in."""
@@ -1048,7 +1066,10 @@ def run_batch(lines, emit, emit_done):
             job.req.pop("_prepared", None)
 
     def start(child):
+        t0 = time.perf_counter()
         _spawn(child)
+        STATS["children"] += 1
+        STATS["spawn_s"] += time.perf_counter() - t0
         active[child.pidfd] = child
         poller.register(child.pidfd, select.POLLIN)
 
@@ -1113,6 +1134,7 @@ def main():
 
     run_batch(sys.stdin, emit, emit_done)
     _sweep(force=True)
+    proto.write(json.dumps({"stats": usage()}) + "\n")
     proto.flush()
 
 
