@@ -31,7 +31,7 @@ pytestmark = pytest.mark.ray
 POOLS = "HumanEval_codegen16B_temp0.8_topp0.95_num100_max300"
 BATCH = 25
 """Programs per engine batch: 3 tasks x 100 candidates make 12 batches, enough for four lanes."""
-VOLATILE = ("run_id", "run_dir", "timings_s", "resumed", "cluster")
+VOLATILE = ("run_id", "run_dir", "timings_s", "engine", "resumed", "cluster")
 
 
 def _engine_config(cfg: Any) -> EngineConfig:

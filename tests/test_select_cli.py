@@ -62,6 +62,11 @@ def test_select_json_files_report_and_resume(
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)  # exactly one JSON object on stdout
     assert summary["n_tasks"] == 3 and summary["matrices_built"] == 3
+    # Where the matrices' time went: a child per program run (tests and ground truth), cells' times
+    # within the workers' slot time.
+    engine = summary["engine"]
+    assert engine["children"] >= summary["programs_run"] > 0
+    assert 0 < engine["test_s"] + engine["timeout_s"] <= engine["slot_s"]
     assert set(summary["protocols"]) == {"codet", "b4"}
     codet = summary["protocols"]["codet"]
     assert codet["label"].startswith("CodeT")
@@ -140,6 +145,7 @@ def test_select_resume_rebuilds_only_missing_matrices(
     # counts say so (before: matrices_built 1).
     assert summary["matrices_reused"] == 1 and summary["matrices_cached"] == 1
     assert summary["matrices_built"] == 0 and summary["programs_run"] == 0
+    assert summary["engine"]["children"] == 0 and summary["engine"]["slot_s"] == 0  # no worker ran
     assert summary["protocols"] == json.loads(first.stdout)["protocols"]
     # The table (not JSON) names both protocols and the oracle.
     table = _invoke(

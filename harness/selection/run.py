@@ -264,9 +264,11 @@ async def _matrices(
     progress: Progress,
     cache: Path | None,
     counts: dict[str, int] | None = None,
+    account: dict[str, float] | None = None,
 ) -> tuple[dict[str, TaskData], int, int]:
     """Every task's :class:`TaskData`: loaded when its unit is done, else built (then saved, marked);
-    how many were built, and how many batches ran again after their lane's sandbox was lost."""
+    how many were built, and how many batches ran again after their lane's sandbox was lost.
+    ``account``: filled with where the engine's time went (:meth:`Engine.account`)."""
     out: dict[str, TaskData] = {}
     todo: list[FunctionTask] = []
     retries = 0
@@ -301,6 +303,8 @@ async def _matrices(
             )
         finally:
             retries = engine.stats["retries"]
+            if account is not None:
+                account.update(engine.account())
             await engine.close()
             if cluster is not None:
                 try:
@@ -384,9 +388,10 @@ def run_select(
             run.finish("done")
             return SelectReport(summary, result, run.dir)
         counts: dict[str, int] = {}
+        account: dict[str, float] = {}
         data, n_built, retries = asyncio.run(
             _matrices(run, cfg, tasks, (pools[0], tests), build=build or _default_build(), progress=progress,
-                      cache=cache, counts=counts)
+                      cache=cache, counts=counts, account=account)
         )  # fmt: skip
         matrix_s = time.monotonic() - started
         t0 = time.monotonic()
@@ -413,6 +418,8 @@ def run_select(
             "selection": round(select_s, 3),
             "curves": round(curve_s, 3),
         }
+        if account:
+            summary["engine"] = account  # where the matrices' time went (docs/selection.md)
         log.info(
             "select %s: %d tasks; matrices %d built, %d from the engine's cache, %d reused (%.1f s); "
             "selection %.1f s, curves %.1f s",
