@@ -141,14 +141,14 @@ def log_file(path: Path, what: str = "") -> Iterator[Path]:
 
 
 @contextmanager
-def unit_log(path: Path | None, name: str) -> Iterator[logging.Logger]:
-    """A logger named ``name`` (below ``harness``) whose records also go, every level, to ``path``
-    (written afresh), as SWE-bench's ``run_instance.log``. ``path`` None: no file of its own.
+def unit_log(path: Path | None, parent: str, unit: str) -> Iterator[logging.Logger]:
+    """A logger ``<parent>.<unit>`` whose records also go, every level, to ``path`` (written afresh),
+    as SWE-bench's ``run_instance.log``. ``path`` None: no file of its own.
 
     The logger is not registered with :mod:`logging` (thousands of instances would stay in its table);
-    its records reach the ``harness`` handlers (the run's log, the terminal) all the same."""
-    logger = logging.Logger(name)
-    logger.parent = logging.getLogger(name.rsplit(".", 1)[0] if "." in name else ROOT)
+    its records reach ``parent``'s handlers and the ``harness`` ones (the run's log, the terminal)."""
+    logger = logging.Logger(f"{parent}.{unit}")
+    logger.parent = logging.getLogger(parent)
     handler = _file_handler(path, logging.DEBUG, "w") if path is not None else None
     if handler is not None:
         logger.addHandler(handler)

@@ -283,6 +283,16 @@ def test_eval_cli_writes_reports_and_resumes(
         "PASSED tests/test_hidden.py::test_mean_of_nothing"
         in (out / task.instance_id / "test_output.txt").read_text()
     )
+    # One log per instance, as SWE-bench's run_instance.log; the command's own log beside the reports.
+    instance_log = (out / task.instance_id / "run_instance.log").read_text()
+    for said in (
+        "patch applied with git apply",
+        "test command: ",
+        "tests ended: ",
+        "exit ",
+        "verdict: resolved",
+    ):
+        assert said in instance_log, said
     summary = json.loads((out / "summary.json").read_text())
     assert summary["resolved_ids"] == [task.instance_id]
     stamp = report_path.stat().st_mtime_ns

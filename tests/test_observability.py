@@ -248,7 +248,7 @@ def test_unit_log_writes_every_level_and_reaches_the_run_log(
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
     with (
         _log.log_file(tmp_path / "harness.log"),
-        _log.unit_log(tmp_path / "i" / "run.log", "harness.x.i1") as lg,
+        _log.unit_log(tmp_path / "i" / "run.log", "harness.x", "i1") as lg,
     ):
         lg.debug("detail %s", KEY)
         lg.info("verdict")

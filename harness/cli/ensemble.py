@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import typer
@@ -15,7 +14,9 @@ from harness.cli._common import (
     OutputDir,
     console,
     friendly_errors,
+    log_file,
     print_json,
+    progress_bar,
     seconds,
 )
 from harness.cli.tasks import _IMAGES, _NAMESPACE, _REPOS, _images, _select
@@ -73,18 +74,17 @@ def ensemble_cmd(
         tasks = prepare_tasks(tasks, repos=repos, only={t.instance_id for t in tasks})
     settings = Settings(selector=selector, max_test_files=max_test_files, test_timeout=test_timeout)  # type: ignore[arg-type]
 
-    def progress(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    ens = Ensemble(
-        settings,
-        Evaluator(_images(None, images, image_namespace), concurrency=concurrency),
-        out,
-        cache=cache or default_cache_dir() / "ensemble",
-        concurrency=concurrency,
-        progress=progress,
-    )
-    summary = asyncio.run(ens.run(tasks, systems, cands))
+    # The ensemble stage says its progress in lines: they are the bar's notes (and the log's).
+    with log_file(out / "harness.log", f"ensemble of {len(systems)} systems"), progress_bar() as bar:
+        ens = Ensemble(
+            settings,
+            Evaluator(_images(None, images, image_namespace, notify=bar.note), concurrency=concurrency),
+            out,
+            cache=cache or default_cache_dir() / "ensemble",
+            concurrency=concurrency,
+            progress=bar.note,
+        )
+        summary = asyncio.run(ens.run(tasks, systems, cands))
     for err in summary.errors:
         console.print(f"{err.instance_id}: error: {err.error}", markup=False, highlight=False, soft_wrap=True)
     console.print(

@@ -16,7 +16,9 @@ from harness.cli._common import (
     RunId,
     console,
     friendly_errors,
+    log_file,
     print_json,
+    progress_bar,
     seconds,
 )
 
@@ -29,21 +31,13 @@ sandbox_app = typer.Typer(help="Sandbox images and leaked containers.", no_args_
 @sandbox_app.command("build")
 @friendly_errors
 def build(force: bool = typer.Option(False, "--force", help="Rebuild even when the tags exist.")) -> None:
-    """Build the sandbox images (base, Python runner) when their recipe changed; quick otherwise."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
+    """Build the sandbox images (base, Python runner) when their recipe changed; quick otherwise.
+    Logs to ``~/.cache/harness/sandbox/build-logs/harness.log`` (each build's own output beside it)."""
     from harness.sandbox import images
 
     start = time.monotonic()
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("checking sandbox images", total=None)
-        tags = images.build_images(force=force, progress=lambda msg: bar.update(task, description=msg))
+    with log_file(images.log_dir() / "harness.log", "sandbox build"), progress_bar() as bar:
+        tags = images.build_images(force=force, progress=bar)
     console.print(f"sandbox images ready ({time.monotonic() - start:.1f} s): {', '.join(tags)}")
 
 

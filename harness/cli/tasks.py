@@ -17,13 +17,15 @@ from harness.cli._common import (
     OutputDir,
     console,
     friendly_errors,
+    log_file,
     print_json,
+    progress_bar,
     seconds,
 )
 from harness.cli._values import ClusterAddress, ImageNamespace, OneOf
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Callable
 
     from harness.cluster import Cluster
     from harness.evaluation import Evaluator, SystemsRun
@@ -124,8 +126,11 @@ def validate(
     tasks = prepare_tasks(tasks, repos=repos, eval_network=eval_network)
     unsupported = {t.instance_id: t.environment.unsupported for t in tasks if t.environment.unsupported}
     runnable = [t for t in tasks if t.instance_id not in unsupported]
-    evaluator = Evaluator(_images(base_image, images, image_namespace), concurrency=concurrency)
-    rows = asyncio.run(validate_tasks(runnable, evaluator, out)) if runnable else []
+    with log_file(_log_path(out, "tasks-validate"), f"tasks validate {suite}"), progress_bar() as bar:
+        evaluator = Evaluator(
+            _images(base_image, images, image_namespace, notify=bar.note), concurrency=concurrency
+        )
+        rows = asyncio.run(validate_tasks(runnable, evaluator, out, bar)) if runnable else []
     if json_out:
         print_json(
             [{**r.model_dump(), "ok": r.ok} for r in rows]
@@ -234,19 +239,22 @@ def eval_cmd(
         preds = [p for p in preds if p.instance_id in kept]
     # Only the predicted instances get environments: reading a spec's requirements may need GitHub.
     tasks = prepare_tasks(tasks, repos=repos, eval_network=eval_network, only={p.instance_id for p in preds})
-    evaluator = Evaluator(
-        _images(base_image, images, image_namespace), concurrency=concurrency, test_timeout=test_timeout
-    )
-    if cluster is None:
-        summary = asyncio.run(evaluator.run_predictions(tasks, preds, out))
-    else:
-        from harness.cluster import run_on_cluster
+    with log_file(_log_path(None, "eval"), f"eval {predictions[0]} into {out}"), progress_bar() as bar:
+        evaluator = Evaluator(
+            _images(base_image, images, image_namespace, notify=bar.note),
+            concurrency=concurrency,
+            test_timeout=test_timeout,
+        )
+        if cluster is None:
+            summary = asyncio.run(evaluator.run_predictions(tasks, preds, out, bar))
+        else:
+            from harness.cluster import run_on_cluster
 
-        def on(c: Cluster) -> Awaitable[dict[str, object]]:
-            _to_cluster(c, evaluator, registry, retries, (base_image, images, image_namespace))
-            return evaluator.run_predictions(tasks, preds, out)
+            def on(c: Cluster) -> Awaitable[dict[str, object]]:
+                _to_cluster(c, evaluator, registry, retries, (base_image, images, image_namespace, bar.note))
+                return evaluator.run_predictions(tasks, preds, out, bar)
 
-        summary = run_on_cluster(cluster, on)
+            summary = run_on_cluster(cluster, on)
     # One line per instance swebench counts as an error, with its cause and log, before the totals.
     for line in failures(evaluator.reports):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -284,27 +292,35 @@ def _eval_systems(
     wanted = {p.instance_id for _, preds in systems for p in preds}
     tasks = prepare_tasks(tasks, repos=repos, eval_network=eval_network, only=wanted)
     base_image, images, namespace, concurrency, test_timeout = evaluator_args
-    evaluator = Evaluator(
-        _images(base_image, images, namespace), concurrency=concurrency, test_timeout=test_timeout
-    )
 
     def notify(line: str) -> None:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     names = ", ".join(s.name for s, _ in systems)
     notify(f"{len(systems)} systems ({names}) on {len(wanted)} instances")
-    if cluster is None:
-        run = asyncio.run(run_systems(evaluator, tasks, systems, out, notify=notify))
-    else:
-        from harness.cluster import run_on_cluster
+    what = f"eval of {len(systems)} systems ({names}) into {out}"
+    with log_file(_log_path(None, "eval"), what), progress_bar() as bar:
+        evaluator = Evaluator(
+            _images(base_image, images, namespace, notify=bar.note),
+            concurrency=concurrency,
+            test_timeout=test_timeout,
+        )
+        if cluster is None:
+            run = asyncio.run(run_systems(evaluator, tasks, systems, out, progress=bar))
+        else:
+            from harness.cluster import run_on_cluster
 
-        def on(c: Cluster) -> Awaitable[SystemsRun]:
-            _to_cluster(c, evaluator, on_cluster[1], on_cluster[0], (base_image, images, namespace))
-            return run_systems(evaluator, tasks, systems, out, notify=notify)
+            def on(c: Cluster) -> Awaitable[SystemsRun]:
+                _to_cluster(
+                    c, evaluator, on_cluster[1], on_cluster[0], (base_image, images, namespace, bar.note)
+                )
+                return run_systems(evaluator, tasks, systems, out, progress=bar)
 
-        run = run_on_cluster(cluster, on)
-        if evaluator.retried:  # evaluations tried again after their sandbox failed (a lost node)
-            notify(f"retried: {json.dumps(dict(sorted(evaluator.retried.items())))}")
+            run = run_on_cluster(cluster, on)
+    if (
+        cluster is not None and evaluator.retried
+    ):  # evaluations tried again after their sandbox failed (a lost node)
+        notify(f"retried: {json.dumps(dict(sorted(evaluator.retried.items())))}")
     result = run.evaluation
     infra = 0
     for system, _ in systems:
@@ -330,7 +346,7 @@ def _to_cluster(
     evaluator: Evaluator,
     registry: str | None,
     retries: int,
-    image_args: tuple[str | None, str, str],
+    image_args: tuple[str | None, str, str, Callable[[str], None]],
 ) -> None:
     """Evaluate in containers on the nodes of ``c``, trying an instance whose sandbox failed (a lost
     node) ``retries`` more times. With ``registry`` the images are built here and pulled there; else
@@ -345,12 +361,14 @@ def _to_cluster(
 
 
 def _images(
-    base_image: str | None, source: str, namespace: str, kind: type[TaskImages] | None = None
+    base_image: str | None,
+    source: str,
+    namespace: str,
+    notify: Callable[[str], None],
+    kind: type[TaskImages] | None = None,
 ) -> TaskImages:
+    """The task images of ``--images``; ``notify`` gets their build lines (a progress's notes)."""
     from harness.tasks.images import TaskImages
-
-    def notify(line: str) -> None:
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     return (kind or TaskImages)(
         base_image=base_image,
@@ -358,6 +376,17 @@ def _images(
         namespace=namespace,
         notify=notify,
     )
+
+
+def _log_path(out: Path | None, command: str) -> Path:
+    """``OUT/harness.log``, or ``$HARNESS_CACHE_DIR/logs/<command>.log`` (appended) without one. ``eval``
+    keeps its ``--out`` to SWE-bench's layout (reports, ``summary.json``): its command log is the cache's,
+    and each instance's story is its ``run_instance.log``."""
+    if out is not None:
+        return out / "harness.log"
+    from harness.tasks._loaders import cache_dir
+
+    return cache_dir() / "logs" / f"{command}.log"
 
 
 def _select(tasks: list[RepoTask], ids: list[str]) -> list[RepoTask]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -29,13 +30,16 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from harness._progress import Progress, SilentProgress
 from harness.errors import DataError, HarnessError
-from harness.evaluation._instance import SandboxFactory, default_sandbox, evaluate_patch
+from harness.evaluation._instance import INSTANCE_LOG, SandboxFactory, default_sandbox, evaluate_patch
 from harness.evaluation._report import InstanceReport, patch_sha256
 from harness.store import atomic_write_json
 from harness.tasks._pipbuild import UnsupportedEnvironment
 from harness.tasks._repo import RepoTask
 from harness.tasks.images import TaskImages
+
+log = logging.getLogger(__name__)
 
 SUMMARY_VERSION = 2
 SWEBENCH_SCHEMA_VERSION = 2
@@ -144,10 +148,18 @@ class Evaluator:
                 self._env_tags[key] = await asyncio.to_thread(self.images.env_image, task.environment)
                 build.env_s = round(time.time() - t0, 1)
                 build.env_cached = not await asyncio.to_thread(self._created_since, self._env_tags[key], t0)
+                log.info(
+                    "%s: environment image %s %s (%.1f s)", task.instance_id, self._env_tags[key],
+                    "cached" if build.env_cached else "built", build.env_s,
+                )  # fmt: skip
             t0 = time.time()
             tag = await asyncio.to_thread(self.images.instance_image, task, self._env_tags[key])
             build.instance_s = round(time.time() - t0, 1)
             build.instance_cached = not await asyncio.to_thread(self._created_since, tag, t0)
+            log.info(
+                "%s: instance image %s %s (%.1f s)", task.instance_id, tag,
+                "cached" if build.instance_cached else "built", build.instance_s,
+            )  # fmt: skip
             return tag
 
     def _created_since(self, tag: str, t0: float) -> bool:
@@ -200,6 +212,8 @@ class Evaluator:
             if tried == self.retries or not (report.error or "").startswith("SandboxError:"):
                 break
             self.retried[task.instance_id] = tried + 1
+            log.warning("%s: its sandbox failed (%s); try %d of %d", task.instance_id, report.error,
+                        tried + 2, self.retries + 1)  # fmt: skip
         return report
 
     def _image_error(
@@ -208,6 +222,10 @@ class Evaluator:
         """The report of an instance without an image: ``unsupported`` (with the reason alone) when its
         environment cannot be built here, else an infrastructure error."""
         unsupported = isinstance(exc, UnsupportedEnvironment)
+        if unsupported:
+            log.info("%s: unsupported here: %s", task.instance_id, exc)
+        else:
+            log.error("%s: no image: %s: %s", task.instance_id, type(exc).__name__, exc)
         return InstanceReport(
             instance_id=task.instance_id,
             model_name_or_path=model_name,
@@ -244,7 +262,7 @@ class Evaluator:
         key = (pred.instance_id, patch_sha256(pred.model_patch), image or "")
         if done is not None and not done.is_infra_error and done.resume_key() == key:
             return done, False
-        for name in ("patch.diff", "apply.log", "eval.sh", "test_output.txt"):
+        for name in ("patch.diff", "apply.log", "eval.sh", "test_output.txt", INSTANCE_LOG):
             (folder / name).unlink(missing_ok=True)  # a new run's logs only
         rep = await self.evaluate(
             task, pred.model_patch, model_name=pred.model_name_or_path, log_dir=folder, image=image
@@ -252,9 +270,14 @@ class Evaluator:
         return rep, True
 
     async def run_predictions(
-        self, tasks: Sequence[RepoTask], predictions: Iterable[Prediction], out_dir: Path
+        self,
+        tasks: Sequence[RepoTask],
+        predictions: Iterable[Prediction],
+        out_dir: Path,
+        progress: Progress | None = None,
     ) -> dict[str, object]:
-        """Evaluate every prediction whose instance is in ``tasks``; write reports and the summary."""
+        """Evaluate every prediction whose instance is in ``tasks``; write reports and the summary.
+        ``progress`` counts the predictions and notes each one's outcome."""
         _check_out_dir(out_dir)
         by_id = {t.instance_id: t for t in tasks}
         preds = list(predictions)
@@ -271,13 +294,22 @@ class Evaluator:
                 "folders to evaluate them again"
             )
         sem = asyncio.Semaphore(self.concurrency)
+        bar = progress or SilentProgress()
+        bar.start(len(preds), "instances evaluated")
+        done = 0
 
         async def one(pred: Prediction) -> InstanceReport:
+            nonlocal done
             folder = out_dir / pred.instance_id
             async with sem:
+                t0 = time.monotonic()
                 rep, new = await self._resume(by_id[pred.instance_id], pred, folder)
             if new:
                 atomic_write_json(folder / "report.json", rep.to_swebench())
+            how = f"evaluated in {time.monotonic() - t0:.0f} s" if new else "reused"
+            done += 1
+            bar.advance()
+            bar.note(f"[{done}/{len(preds)}] {pred.instance_id}: {rep.outcome}, {how}")
             return rep
 
         reports = await asyncio.gather(*(one(p) for p in preds))

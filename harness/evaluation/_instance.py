@@ -12,17 +12,19 @@ outcomes; failures of images, the engine or the harness are ``outcome="error"``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from harness._log import unit_log
 from harness.errors import HarnessError, SandboxError
 from harness.evaluation import _swebench
 from harness.evaluation._apply import applied_method, apply_failure, apply_script
 from harness.evaluation._report import InstanceReport, TestsStatus, grade, patch_sha256
-from harness.evaluation._script import TEST_PATCH_FAILED, eval_script, test_output
+from harness.evaluation._script import TEST_PATCH_FAILED, eval_script, test_command, test_output
 from harness.evaluation.parsers import get_parser
 from harness.sandbox._container import EvalContainer, EvalSandbox
 from harness.store import atomic_write_text
@@ -33,6 +35,10 @@ SandboxFactory = Callable[..., Awaitable[EvalSandbox]]
 """Makes the sandbox of one evaluation: called as ``factory(image)``, or ``factory(image, network=True)``
 when the instance is evaluated with network."""
 WORK = "/tmp/harness-eval"
+INSTANCE_LOG = "run_instance.log"
+"""The story of one evaluation in its log folder, as SWE-bench's: what was applied, the test command,
+how it ended, timings and the verdict (every level; its INFO lines also reach the run's log)."""
+log = logging.getLogger(__name__)
 
 
 async def default_sandbox(image: str, *, network: bool = False) -> EvalSandbox:
@@ -78,18 +84,41 @@ async def evaluate_patch(
     )
     if not report.patch_exists and not run_empty:
         report.outcome = "empty_patch"
+        log.info("%s: empty patch, not evaluated", task.instance_id)
         return report
     limit = deadline if deadline is not None else test_timeout + 600
-    try:
-        await asyncio.wait_for(
-            _evaluate(task, patch or "", image, report, sandbox_factory, test_timeout, log_dir), limit
-        )
-    except TimeoutError:
-        report.outcome, report.error = "error", f"the evaluation outlived its deadline of {limit:.0f} s"
-    except (HarnessError, OSError) as exc:
-        report.outcome, report.error = "error", f"{type(exc).__name__}: {exc}"
-    report.duration_s = round(time.monotonic() - start, 3)
+    path = log_dir / INSTANCE_LOG if log_dir is not None else None
+    with unit_log(path, "harness.evaluation", task.instance_id) as ilog:
+        ilog.info(
+            "evaluating %s: patch sha256 %s (%d lines) in image %s, network %s, test timeout %.0f s",
+            model_name or "a patch", report.patch_sha256, len((patch or "").splitlines()), image,
+            report.network, test_timeout,
+        )  # fmt: skip
+        try:
+            await asyncio.wait_for(
+                _evaluate(task, patch or "", image, report, sandbox_factory, test_timeout, log_dir, ilog),
+                limit,
+            )
+        except TimeoutError:
+            report.outcome, report.error = "error", f"the evaluation outlived its deadline of {limit:.0f} s"
+        except (HarnessError, OSError) as exc:
+            report.outcome, report.error = "error", f"{type(exc).__name__}: {exc}"
+        report.duration_s = round(time.monotonic() - start, 3)
+        _verdict(ilog, report)
     return report
+
+
+def _verdict(ilog: logging.Logger, report: InstanceReport) -> None:
+    """The last line of an instance's log: its outcome, the hidden tests' counts and the time."""
+    ts = report.tests_status
+    counts = (
+        f"FAIL_TO_PASS {len(ts.FAIL_TO_PASS.success)}/{len(ts.FAIL_TO_PASS.success) + len(ts.FAIL_TO_PASS.failure)}, "
+        f"PASS_TO_PASS {len(ts.PASS_TO_PASS.success)}/{len(ts.PASS_TO_PASS.success) + len(ts.PASS_TO_PASS.failure)}"
+    )
+    if report.outcome == "error":
+        ilog.error("verdict: error after %.1f s: %s", report.duration_s, report.error)
+    else:
+        ilog.info("verdict: %s (%s) after %.1f s", report.outcome, counts, report.duration_s)
 
 
 async def _open(factory: SandboxFactory, image: str, network: bool) -> EvalSandbox:
@@ -109,28 +138,39 @@ async def _evaluate(
     sandbox_factory: SandboxFactory,
     test_timeout: float,
     log_dir: Path | None,
+    ilog: logging.Logger,
 ) -> None:
     logs: dict[str, str] = {}
     if patch:
         logs["patch.diff"] = patch
+    t0 = time.monotonic()
     sandbox = await _open(sandbox_factory, image, report.network)
+    ilog.info("container up in %.1f s", time.monotonic() - t0)
     try:
         if patch.strip():
             await sandbox.write_file(f"{WORK}/model.patch", patch)
             res = await sandbox.run(apply_script(f"{WORK}/model.patch"), cwd=TESTBED, timeout=300)
             logs["apply.log"] = res.stdout + res.stderr
+            ilog.debug("apply output:\n%s", logs["apply.log"].rstrip())
             report.apply_method = applied_method(res.stdout, patch)
             if report.apply_method is None:
                 report.outcome, report.error = "patch_failed", apply_failure(res.stdout, patch)
                 report.log = _where(log_dir, "apply.log")
+                ilog.info("the patch did not apply (%.1f s): %s", res.duration_ms / 1000, report.error)
                 return
+            ilog.info("patch applied with %s (%.1f s)", report.apply_method, res.duration_ms / 1000)
         report.patch_successfully_applied = report.patch_exists
         script = eval_script(task)
         logs["eval.sh"] = script
         await sandbox.write_file(f"{WORK}/test.patch", task.test_patch)
         await sandbox.write_file(f"{WORK}/eval.sh", script)
         cmd = f"bash {WORK}/eval.sh {WORK}/test.patch 2>&1"
+        ilog.info("test command: %s (in eval.sh, timeout %.0f s)", test_command(task), test_timeout)
         res = await sandbox.run(cmd, cwd=TESTBED, timeout=test_timeout)
+        ilog.info(
+            "tests ended: %s, exit %s, %.1f s, %d bytes of output",
+            res.status, res.exit_code, res.duration_ms / 1000, len(res.stdout) + len(res.stderr),
+        )  # fmt: skip
         log = res.stdout + res.stderr
         if res.status == "timeout":
             log += f"\n\nTimeout error: {test_timeout:.0f} seconds exceeded.\n"
@@ -147,7 +187,9 @@ async def _evaluate(
         report.tests_status, report.resolved = _grade(task, patch, log)
         report.outcome = "resolved" if report.resolved else "unresolved"
     finally:
+        t0 = time.monotonic()
         await sandbox.close()
+        ilog.debug("container removed in %.1f s", time.monotonic() - t0)
         if log_dir is not None:
             for name, text in logs.items():
                 atomic_write_text(log_dir / name, text)

@@ -55,7 +55,7 @@ def eval_script(task: RepoTask) -> str:
     of its own, so the same script runs wherever the repository is."""
     env = task.environment
     base = shlex.quote(task.base_commit)
-    modified, created, directives = _files(task)
+    modified, created, _ = _files(task)
     reset = f"git checkout {base} -- {' '.join(map(shlex.quote, modified))}" if modified else ":"
     lines = ["#!/bin/bash", "set -uxo pipefail", 'TEST_PATCH="$1"', 'REPO="$PWD"', ACTIVATE]
     lines += list(getattr(env, "eval_commands", ()))
@@ -72,10 +72,15 @@ def eval_script(task: RepoTask) -> str:
         lines.append(f"rm -rf -- {' '.join(map(shlex.quote, created))}")
     lines.append(f'git apply -v "$TEST_PATCH" || echo {TEST_PATCH_FAILED}')
     lines.append(f": '{START_TEST_OUTPUT}'")
-    lines.append(" ".join([env.test_cmd, *map(shlex.quote, directives)]))
+    lines.append(test_command(task))
     lines.append(f": '{END_TEST_OUTPUT}'")
     lines.append(reset)
     return "\n".join(lines) + "\n"
+
+
+def test_command(task: RepoTask) -> str:
+    """The command :func:`eval_script` runs the hidden tests with: the test command on the directives."""
+    return " ".join([task.environment.test_cmd, *map(shlex.quote, _files(task)[2])])
 
 
 def test_output(log: str) -> str:

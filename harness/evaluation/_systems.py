@@ -27,13 +27,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness._progress import Progress, SilentProgress
 from harness.errors import DataError
 from harness.evaluation._batch import (
     Evaluator,
@@ -216,12 +217,12 @@ async def run_systems(
     systems: Sequence[tuple[System, Sequence[Prediction]]],
     out_dir: Path,
     *,
-    notify: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> SystemsRun:
     """Evaluate every system's predictions on ``tasks`` into ``out_dir`` (see the module docstring).
 
     Predictions for instances outside ``tasks`` are an error, as in single-file eval; filter the suite
-    (``-i``) and the predictions together."""
+    (``-i``) and the predictions together. ``progress`` counts the distinct patches evaluated."""
     _check_out_dir(out_dir)
     by_id = {t.instance_id: t for t in tasks}
     _check_predictions(systems, by_id, out_dir)
@@ -229,6 +230,8 @@ async def run_systems(
     sem = asyncio.Semaphore(evaluator.concurrency)
     reports: dict[tuple[str, str], InstanceReport] = {}
     to_run = sum(1 for (_, key) in groups if not key.startswith("empty:"))
+    bar = progress or SilentProgress()
+    bar.start(to_run, "distinct patches evaluated")
     done = 0
 
     async def group(iid: str, members: list[_Member]) -> None:
@@ -258,11 +261,12 @@ async def run_systems(
             if _changed(target, copy):
                 atomic_write_json(target, copy.to_swebench())
             reports[(m.system, iid)] = copy
-        if notify is not None and rep.patch_exists:
-            done += 1
+        if rep.patch_exists:
             names = ", ".join(m.system for m in members)
             how = "evaluated" if new else "reused"
-            notify(
+            done += 1
+            bar.advance()
+            bar.note(
                 f"[{done}/{to_run}] {iid} ({names}): {rep.outcome}, {how} in {time.monotonic() - t0:.0f} s"
             )
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness._progress import Progress, SilentProgress
 from harness.errors import HarnessError
 from harness.evaluation._batch import Evaluator, ImageBuild
 from harness.evaluation._report import InstanceReport
@@ -94,10 +95,16 @@ def judge(
 
 
 async def validate_tasks(
-    tasks: Sequence[RepoTask], evaluator: Evaluator, out_dir: Path | None = None
+    tasks: Sequence[RepoTask],
+    evaluator: Evaluator,
+    out_dir: Path | None = None,
+    progress: Progress | None = None,
 ) -> list[ValidationRow]:
-    """Validate every task, ``evaluator.concurrency`` evaluations at a time; rows in task order."""
+    """Validate every task, ``evaluator.concurrency`` evaluations at a time; rows in task order.
+    ``progress`` counts the tasks and notes each one's verdict."""
     sem = asyncio.Semaphore(evaluator.concurrency)
+    bar = progress or SilentProgress()
+    bar.start(len(tasks), "tasks validated")
 
     async def run(task: RepoTask, patch: str, kind: str, image: str | None) -> InstanceReport:
         log_dir = out_dir / task.instance_id / kind if out_dir else None
@@ -110,6 +117,14 @@ async def validate_tasks(
         return rep
 
     async def one(task: RepoTask) -> ValidationRow:
+        row = await judged(task)
+        bar.advance()
+        bar.note(
+            f"{row.instance_id}: gold {row.gold}, empty {row.empty}: " + ("; ".join(row.problems) or "ok")
+        )
+        return row
+
+    async def judged(task: RepoTask) -> ValidationRow:
         # Build the image before the two runs, so they do not both wait on the build lock, and time it.
         image: str | None = None
         if not task.environment.unsupported:

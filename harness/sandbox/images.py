@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness._progress import Progress, SilentProgress
 from harness.errors import EngineUnavailable, ImageError
 
 RECIPES = Path(os.environ.get("HARNESS_SANDBOX_RECIPES", Path(__file__).resolve().parents[2] / "sandboxes"))
@@ -37,7 +39,9 @@ REGISTRY_BASE = "debian:bookworm-slim"
 PATH_ENV = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _RECIPE_VERSION = "1"
 
-Progress = Callable[[str], None]
+Say = Callable[[str], None]
+"""Where a build's output lines go, one at a time (``harness sandbox build``: the DEBUG log)."""
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -130,40 +134,44 @@ def build_images(*, force: bool = False, progress: Progress | None = None) -> li
     """Build what is missing (all with ``force``); return the tags of both images.
 
     Idempotent and quick when the tags exist. Holds a file lock so concurrent builds do not race.
-    Raises :class:`ImageError` (with the log's path) when a build fails.
+    Raises :class:`ImageError` (with the log's path) when a build fails. ``progress`` gets a step per
+    image built; the builds' output lines go to the DEBUG log (and to their build logs).
     """
-    say = progress or (lambda _msg: None)
+    bar = progress or SilentProgress()
     client = docker_client()
     log_dir().mkdir(parents=True, exist_ok=True)
     base, py = base_spec(), python_spec()
+    bar.start(None, "checking sandbox images")
     with open(cache_dir() / "build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if force or not image_exists(client, base.tag):
-            _build_base(client, base, say)
+            _build_base(client, base, bar)
         _tag(client, base.tag, base.alias)
         if force or not image_exists(client, py.tag):
-            say(f"building {py.tag} on {base.tag}")
-            _docker_build(client, py, {"BASE": base.tag}, say)
+            bar.start(None, f"building {py.tag} on {base.tag}")
+            _docker_build(client, py, {"BASE": base.tag}, logger.debug)
         _tag(client, py.tag, py.alias)
+    logger.info("sandbox images: %s, %s", base.tag, py.tag)
     return [base.tag, py.tag]
 
 
-def _build_base(client: Any, spec: ImageSpec, say: Progress) -> None:
-    method = os.environ.get("HARNESS_BASE_METHOD") or _pick_method(client, say)
+def _build_base(client: Any, spec: ImageSpec, bar: Progress) -> None:
+    method = os.environ.get("HARNESS_BASE_METHOD") or _pick_method(client, bar)
     if method == "registry":
-        say(f"building {spec.tag} from {REGISTRY_BASE}")
-        _docker_build(client, spec, {}, say)
+        bar.start(None, f"building {spec.tag} from {REGISTRY_BASE}")
+        _docker_build(client, spec, {}, logger.debug)
     elif method == "debootstrap":
-        _debootstrap_base(spec, say)
+        bar.start(None, f"building {spec.tag} from Debian {SUITE} with debootstrap")
+        _debootstrap_base(spec, logger.debug)
     else:
         raise ImageError(f"HARNESS_BASE_METHOD={method!r}: use 'registry' or 'debootstrap'")
 
 
-def _pick_method(client: Any, say: Progress) -> str:
+def _pick_method(client: Any, bar: Progress) -> str:
     """``registry`` when ``debian:bookworm-slim`` is local or can be pulled within 20 s."""
     if image_exists(client, REGISTRY_BASE):
         return "registry"
-    say(f"probing the registry for {REGISTRY_BASE} (20 s at most)")
+    bar.start(None, f"probing the registry for {REGISTRY_BASE} (20 s at most)")
     try:
         proc = subprocess.run(
             ["docker", "pull", "-q", REGISTRY_BASE], capture_output=True, timeout=20, check=False
@@ -173,7 +181,7 @@ def _pick_method(client: Any, say: Progress) -> str:
     return "registry" if proc.returncode == 0 else "debootstrap"
 
 
-def _debootstrap_base(spec: ImageSpec, say: Progress) -> None:
+def _debootstrap_base(spec: ImageSpec, say: Say) -> None:
     log = log_dir() / f"{spec.name}-{spec.digest[:12]}.log"
     debootstrap_image(spec.tag, SUITE, packages(), log, say)
 
@@ -183,7 +191,7 @@ def debootstrap_image(
     suite: str,
     include: list[str],
     log: Path,
-    say: Progress,
+    say: Say,
     *,
     components: tuple[str, ...] = ("main",),
 ) -> None:
@@ -221,7 +229,7 @@ def debootstrap_image(
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _stream(cmd: list[str], fh: Any, say: Progress, what: str) -> None:
+def _stream(cmd: list[str], fh: Any, say: Say, what: str) -> None:
     fh.write(f"$ {' '.join(cmd)}\n")
     fh.flush()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -234,10 +242,11 @@ def _stream(cmd: list[str], fh: Any, say: Progress, what: str) -> None:
         raise ImageError(f"{what} failed (exit {proc.returncode})")
 
 
-def _docker_build(client: Any, spec: ImageSpec, buildargs: dict[str, str], say: Progress) -> None:
+def _docker_build(client: Any, spec: ImageSpec, buildargs: dict[str, str], say: Say) -> None:
     import docker.errors
 
     log = log_dir() / f"{spec.name}-{spec.digest[:12]}.log"
+    logger.info("building %s, its build log: %s", spec.tag, log)
     with open(log, "w") as fh:
         try:
             for chunk in client.api.build(

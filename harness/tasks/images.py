@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -54,6 +55,7 @@ ImageSource = Literal["local", "swebench"]
 TESTBED = "/testbed"
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _LOCK = threading.Lock()
+logger = logging.getLogger(__name__)
 
 _INSTALL_WHEELS = (
     "import site, sys, zipfile, pathlib; "
@@ -252,6 +254,7 @@ class TaskImages:
             return tag
         with _LOCK:
             if not self.exists(tag):
+                logger.info("building environment image %s (pip, in a container)", tag)
                 run_and_commit(
                     self.client,
                     base,
@@ -271,6 +274,7 @@ class TaskImages:
             return tag
         with tempfile.TemporaryDirectory(prefix="harness-inst-") as ctx_dir:
             checkout_at(task, Path(ctx_dir) / "repo")
+            logger.info("building instance image %s of %s (pip, in a container)", tag, task.instance_id)
             run_and_commit(
                 self.client,
                 env_tag,
@@ -286,6 +290,7 @@ class TaskImages:
     def _build(self, ctx: Path, tag: str, *, log_name: str, network: bool = False) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{log_name}.log"
+        logger.info("building image %s (network %s), its build log: %s", tag, network, log_path)
         error: str | None = None
         with log_path.open("w", encoding="utf-8") as log:
             try:
