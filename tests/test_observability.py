@@ -26,6 +26,9 @@ from harness._progress import (
     as_progress,
 )
 from harness.cli import app
+from harness.models import HarnessModel, Message, Price, RetryPolicy
+from harness.models._errors import TransientFailure
+from harness.models._types import Completion, SampleParams
 from harness.selection import PassMatrix
 from harness.selection.experiment import TaskData
 from harness.tasks import FunctionTask, Pool, PoolRecord, load_function_suite, write_pool
@@ -257,3 +260,81 @@ def test_unit_log_writes_every_level_and_reaches_the_run_log(
     run = (tmp_path / "harness.log").read_text()
     assert "harness.x.i1: verdict" in run and "detail" not in run
     assert "harness.x.i1" not in logging.Logger.manager.loggerDict  # not kept for ever
+
+
+# -- what the stages log -------------------------------------------------------------------------------
+
+
+class _Flaky:
+    """A backend whose first request fails as a 503 whose message holds the key."""
+
+    provider, model_id, native_n, cache_by_default, default_concurrency = "stub", "flaky", True, False, 1
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def generate(self, messages: Sequence[Message], params: SampleParams) -> list[Completion]:
+        self.calls += 1
+        if self.calls == 1:
+            raise TransientFailure(f"HTTP 503 (sent with {KEY})", status=503)
+        return [Completion(text="ok")]
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_a_model_call_retry_is_a_warning_without_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    model = HarnessModel(_Flaky(), name="stub:flaky", price=Price(), retry=RetryPolicy(backoff_base=0.001))
+    with _log.log_file(tmp_path / "harness.log"):
+        (answer,) = await model.sample([Message(role="user", content="hi")])
+    assert answer.text == "ok"
+    log = (tmp_path / "harness.log").read_text()
+    assert "WARNING harness.models._wrapper: stub:flaky: attempt 1 of 6 failed (TransientFailure" in log
+    assert "HTTP 503 (sent with ***)" in log and KEY not in log
+
+
+def test_commands_without_a_folder_of_their_own_log_to_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.cli.tasks import _log_path
+
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    assert _log_path(tmp_path / "out", "tasks-validate") == tmp_path / "out" / "harness.log"
+    assert _log_path(None, "eval") == tmp_path / "cache" / "logs" / "eval.log"
+
+
+def test_search_writes_harness_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.cli.search as cli_search
+
+    def policy(messages: Sequence[Message], _rng: Any) -> str:
+        return "```python\ndef f():\n    return 1\n```"
+
+    from test_search_fakes import ScriptedModel
+
+    model = ScriptedModel(policy)
+    monkeypatch.setattr(cli_search, "_make_model", lambda spec, base_url, max_dollars: model)
+    args = [
+        "search", "--model", "scripted", "--suite", "humaneval-pypi", "--limit-tasks", "1",
+        "--strategies", "best_of_n", "--budget", "programs=2", "--executor", "local",
+        "--results-dir", str(tmp_path), "--run-id", "s1", "--no-plot", "--json",
+    ]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    log = (tmp_path / "s1" / "harness.log").read_text()
+    assert "search run s1" in log.splitlines()[0]
+    assert "search units (uniform allocation): 1/1 done in" in log
+    assert "search s1: 1 units, 0 failed; paid: " in log
+
+
+@pytest.mark.docker
+def test_sandbox_build_shows_progress_and_logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.sandbox import images
+
+    res = CliRunner().invoke(app, ["sandbox", "build"])
+    assert res.exit_code == 0, res.output
+    assert "checking sandbox images" in res.stderr  # the step, as lines off a terminal
+    tail = (images.log_dir() / "harness.log").read_text().splitlines()[-4:]
+    assert any("sandbox images: harness-base:" in line for line in tail)

@@ -27,6 +27,7 @@ Retries: :class:`TransientFailure` (429, 5xx, timeouts, dropped connections) up 
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ from harness.models._cache import FlightAbandoned, InFlight, ResponseCache, cach
 from harness.models._errors import TransientFailure
 from harness.models._pricing import Price
 from harness.models._types import Completion, Message, SampleParams, Usage
+
+log = logging.getLogger(__name__)
 
 
 class RetryPolicy(BaseModel):
@@ -327,6 +330,14 @@ class HarnessModel:
                 delay = max(delay, min(float(after), policy.max_retry_after))
             return delay
 
+        def said(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            wait_s = state.next_action.sleep if state.next_action is not None else 0.0
+            log.warning(
+                "%s: attempt %d of %d failed (%s: %s); again in %.1f s",
+                self.name, state.attempt_number, policy.attempts, type(exc).__name__, exc, wait_s,
+            )  # fmt: skip
+
         sem = self._shared.semaphore(self.max_concurrency)
         try:
             async for attempt in AsyncRetrying(
@@ -334,6 +345,7 @@ class HarnessModel:
                 wait=wait,
                 retry=should_retry,
                 sleep=self.sleep,
+                before_sleep=said,
                 reraise=True,
             ):
                 with attempt:

@@ -10,6 +10,7 @@ served one at a time (a lock), so use several sandboxes (a :class:`SandboxPool`)
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,8 @@ from harness.sandbox._client import ServerChannel, ServerLost
 from harness.sandbox._config import base_env, command_env, container_kwargs
 from harness.sandbox._types import ExecResult, ExecStatus, SandboxProfile
 from harness.sandbox.images import docker_client, python_image
+
+log = logging.getLogger(__name__)
 
 GRACE_S = 10.0
 """How long past a command's timeout the host waits for the server before it rebuilds the container."""
@@ -62,6 +65,7 @@ class DockerSandbox:
         self._channel: ServerChannel | None = None
         self._lock = asyncio.Lock()
         self.closed = False
+        self._started: float | None = None
 
     @classmethod
     async def create(
@@ -77,13 +81,19 @@ class DockerSandbox:
         client = self._client = self._client or await asyncio.to_thread(shared_client)
         if self.image is None:
             self.image = await asyncio.to_thread(python_image, client)
+        t0 = time.monotonic()
         try:
             await self._start_container()
             await self._connect()
             await self._call({"op": "reset"})
-        except BaseException:
+        except BaseException as exc:
+            log.debug("sandbox from %s did not start: %s: %s", self.image, type(exc).__name__, exc)
             await self.close()
             raise
+        self._started = time.monotonic()
+        log.debug(
+            "sandbox %s up from %s in %.1f s (run %s)", self.name, self.image, self._started - t0, self.run_id
+        )
 
     async def _start_container(self) -> None:
         import docker.errors
@@ -255,6 +265,8 @@ class DockerSandbox:
         if self._channel is not None:
             await self._channel.close()
         await self._remove_container()
+        if self._started is not None:
+            log.debug("sandbox %s removed after %.1f s", self.name, time.monotonic() - self._started)
 
     async def _remove_container(self) -> None:
         if self.id:
