@@ -283,7 +283,7 @@ def test_eval_cli_writes_reports_and_resumes(
         "PASSED tests/test_hidden.py::test_mean_of_nothing"
         in (out / task.instance_id / "test_output.txt").read_text()
     )
-    # One log per instance, as SWE-bench's run_instance.log; the command's own log beside the reports.
+    # One log per instance beside its report, as SWE-bench's run_instance.log.
     instance_log = (out / task.instance_id / "run_instance.log").read_text()
     for said in (
         "patch applied with git apply",
