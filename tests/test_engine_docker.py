@@ -78,7 +78,11 @@ async def test_rerun_is_served_by_the_cache(shared_data: Path, tmp_path: Path) -
         cold = first.account()
     # One child per program (chunk 1; the matrix and the ground truth), plus one for each hang that was
     # killed; the cells' time within the workers' slot time, spent by children alive in the sandbox.
-    assert cold["children"] >= first.stats["programs"] == sum(2 * len(d.matrix.candidate_ids) for d in built.values())
+    assert (
+        cold["children"]
+        >= first.stats["programs"]
+        == sum(2 * len(d.matrix.candidate_ids) for d in built.values())
+    )
     assert 0 < cold["test_s"] + cold["timeout_s"] <= cold["slot_s"]
     assert 0 < cold["spawn_s"] < cold["batch_s"] and cold["children_cpu_s"] > cold["worker_cpu_s"] > 0
     async with Engine(EngineConfig(), cache=tmp_path) as second:

@@ -63,7 +63,13 @@ def test_the_last_line_counts_the_children_and_their_cpu() -> None:
     exits = "def f(x):\n    import os\n    if x == 1:\n        os._exit(0)\n    return x\n"
     programs = [F, busy, exits, "def f(x):\n    while True: pass\n"]
     base = {"timeout": 0.5, "load_timeout": 1.0, "grace": 0.2, "memory_mb": 0, "parallel": 2, "chunk": 1}
-    req = {**base, "id": "a", "kind": "tests", "programs": programs, "tests": ["assert f(1) == 1", "assert f(2) == 2"]}
+    req = {
+        **base,
+        "id": "a",
+        "kind": "tests",
+        "programs": programs,
+        "tests": ["assert f(1) == 1", "assert f(2) == 2"],
+    }
     proc = subprocess.run(
         [sys.executable, str(WORKER)], input=json.dumps(req) + "\n", capture_output=True, text=True,
         timeout=60, env={"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin"},
