@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import time
 from pathlib import Path
 
 import pytest
@@ -26,11 +28,13 @@ from harness.search import (
     extract_program,
 )
 from harness.search._best_first import priority
+from harness.search._executor import engine_config
 from harness.search._prompts import DIRECTIONS, parse_directions, parse_insights
 from harness.search._sfs import has_better_child, unvisited_directions
 from harness.search._uct import backup_max, backup_mean, best_uct_child, uct
 from harness.search._visible import docstring_tests, parse_generated_tests
 from harness.selection._types import Cell
+from harness.selection.engine import Engine, EngineConfig, Request
 
 
 def _tree(*scores: float) -> tuple[Tree, list[Node]]:
@@ -322,3 +326,36 @@ async def test_cancelling_a_local_run_leaves_no_process_behind(tmp_path: Path) -
             break
         await asyncio.sleep(0.01)
     assert not _alive(child)
+
+
+async def test_local_executor_texts_of_cells_the_worker_could_not_describe_and_of_odd_tests() -> None:
+    # A test that kills its own process has no text from the worker (its parent fills the cell); one that
+    # does not compile says why; a program's ``if __name__ == "__main__":`` block never runs.
+    program = "import os\ndef f(x):\n    return x\nif __name__ == '__main__':\n    raise SystemExit('ran')\n"
+    tests = ["assert f(1) == 1", "os.kill(os.getpid(), 9)", "assert f(", "assert f([1]) == [2]"]
+    report = await LocalExecutor(timeout_s=2.0).run(program, [VisibleTest(code=c) for c in tests])
+    assert report.cells == [Cell.PASS, Cell.ERROR, Cell.ERROR, Cell.FAIL]
+    details = [o.detail for o in report.outcomes]
+    assert details[1] == "the test process died" and details[2].startswith("SyntaxError: ")
+    assert details[3] == "[1]" and "assert f([1]) == [2] # output: [1]" in report.feedback()
+
+
+async def test_hung_tests_of_one_program_wait_out_their_timeouts_side_by_side() -> None:
+    program = "def f(x):\n    while x > 5: pass\n    return 2 * x\n"
+    tests = [VisibleTest(code=f"assert f({i}) == {2 * i}") for i in range(10)]
+    t0 = time.monotonic()
+    report = await LocalExecutor(timeout_s=1.0).run(program, tests)
+    assert report.cells == [Cell.PASS] * 6 + [Cell.TIMEOUT] * 4
+    assert report.outcomes[9].detail == "timed out after 1.0s"
+    assert time.monotonic() - t0 < 3.5  # one after another it took 4 s and more
+
+
+def test_search_engine_options_are_off_by_default_and_keep_the_engine_s_keys() -> None:
+    # Search's options (detail, program_name) change neither the payload nor the cache keys of the
+    # requests the selection stage sends: its matrices and figures stay as they were.
+    plain = json.loads(Engine(EngineConfig())._settings("tests"))
+    assert not {"detail", "program_name"} & set(plain)
+    ours = json.loads(Engine(engine_config(3.0))._settings("tests"))
+    assert ours["detail"] is True and ours["program_name"] == "__candidate__"
+    payload, _ = Engine(EngineConfig())._payload([Request("tests", ["x = 1"], ["assert x == 1"])], [(0, 0)])
+    assert not {"detail", "program_name"} & set(json.loads(payload))

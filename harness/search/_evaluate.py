@@ -2,9 +2,9 @@
 
 Strategies never import this module; the comparison calls it after a search has returned, on the
 programs of the finished tree. :class:`RunnerEvaluator` runs HumanEval-style ``check(entry_point)``
-hidden tests through the same isolated runner as the visible tests (in the Docker sandbox for real
-runs). When the selection engine's ground-truth path is wired in, it can replace this behind the
-:class:`HiddenEvaluator` seam.
+hidden tests through the executor that runs the visible tests (the selection engine's worker, in the
+Docker sandbox for real runs). The engine's ground-truth path (kind ``whole``) could replace this behind
+the :class:`HiddenEvaluator` seam.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ class HiddenEvaluator(Protocol):
 
 
 class RunnerEvaluator:
-    """Runs the hidden tests with an executor's isolated runner; distinct programs run once."""
+    """Runs the hidden tests with an executor (each test statement in a process of its own); distinct
+    programs run once."""
 
     def __init__(self, runner: CodeRunner, *, timeout_s: float = 10.0) -> None:
         self.runner = runner
