@@ -5,7 +5,6 @@ is evaluated once, a rerun evaluates nothing, and ``harness report`` reads the f
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -18,28 +17,12 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.errors import HarnessError
 
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "tasks" / "local"
 TASK_DIRS = sorted(d for d in SUITE.iterdir() if (d / "task.json").is_file())
-
-
-@pytest.fixture(scope="module")
-def base_image() -> str:
-    name = os.environ.get("HARNESS_TASK_BASE_IMAGE")
-    if name:
-        return name
-    from harness.sandbox import images
-
-    try:
-        return images.python_image()
-    except HarnessError as exc:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"CI=true but {exc}", pytrace=False)
-        pytest.skip(str(exc))
 
 
 def _write(path: Path, rows: list[tuple[str, str | None]]) -> Path:
@@ -119,6 +102,8 @@ def test_three_systems_share_an_evaluation_and_resume(base_image: str, tmp_path:
     assert (own["resolved"], own["tests_status"]) == (copied["resolved"], copied["tests_status"])
     assert own["harness"]["apply_method"] == copied["harness"]["apply_method"] == "git apply --verbose"
 
+    # The command's log sits beside the systems' folders; harness report reads past it.
+    assert "eval of 3 systems (alpha, beta, gamma)" in (out / "harness.log").read_text()
     rep = CliRunner().invoke(app, ["report", str(out), "--json"])
     assert rep.exit_code == 0, rep.output
     data = json.loads(rep.stdout)
@@ -180,5 +165,8 @@ def test_one_file_keeps_its_layout_and_takes_instance_filters(base_image: str, t
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["resolved_ids"] == [one["instance_id"]] and summary["total_instances"] == 1
-    assert sorted(p.name for p in out.iterdir()) == sorted([one["instance_id"], "summary.json"])
+    # SWE-bench's layout, and the command's log beside it.
+    files = sorted(p.name for p in out.iterdir())
+    assert files == sorted([one["instance_id"], "summary.json", "harness.log"])
+    assert f"eval {preds} into {out}" in (out / "harness.log").read_text().splitlines()[0]
     assert "evaluated_as" not in _report(out, "", one["instance_id"])["harness"]

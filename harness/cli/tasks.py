@@ -185,7 +185,7 @@ def eval_cmd(
         Path("eval"),
         "--out",
         parser=OutputDir("--out folder"),
-        help="Reports go to OUT/<instance_id>/report.json.",
+        help="Reports go to OUT/<instance_id>/report.json, the command's log to OUT/harness.log.",
     ),
     base_image: str | None = _BASE,
     concurrency: int = _CONC,
@@ -239,7 +239,7 @@ def eval_cmd(
         preds = [p for p in preds if p.instance_id in kept]
     # Only the predicted instances get environments: reading a spec's requirements may need GitHub.
     tasks = prepare_tasks(tasks, repos=repos, eval_network=eval_network, only={p.instance_id for p in preds})
-    with log_file(_log_path(None, "eval"), f"eval {predictions[0]} into {out}"), progress_bar() as bar:
+    with log_file(_log_path(out, "eval"), f"eval {predictions[0]} into {out}"), progress_bar() as bar:
         evaluator = Evaluator(
             _images(base_image, images, image_namespace, notify=bar.note),
             concurrency=concurrency,
@@ -299,7 +299,7 @@ def _eval_systems(
     names = ", ".join(s.name for s, _ in systems)
     notify(f"{len(systems)} systems ({names}) on {len(wanted)} instances")
     what = f"eval of {len(systems)} systems ({names}) into {out}"
-    with log_file(_log_path(None, "eval"), what), progress_bar() as bar:
+    with log_file(_log_path(out, "eval"), what), progress_bar() as bar:
         evaluator = Evaluator(
             _images(base_image, images, namespace, notify=bar.note),
             concurrency=concurrency,
@@ -379,9 +379,9 @@ def _images(
 
 
 def _log_path(out: Path | None, command: str) -> Path:
-    """``OUT/harness.log``, or ``$HARNESS_CACHE_DIR/logs/<command>.log`` (appended) without one. ``eval``
-    keeps its ``--out`` to SWE-bench's layout (reports, ``summary.json``): its command log is the cache's,
-    and each instance's story is its ``run_instance.log``."""
+    """``OUT/harness.log``, or ``$HARNESS_CACHE_DIR/logs/<command>.log`` (appended) without one (``tasks
+    validate``). ``eval``'s ``OUT/harness.log`` sits beside SWE-bench's layout (reports, ``summary.json``),
+    which nothing reading the folder lists; each instance's story is its ``run_instance.log``."""
     if out is not None:
         return out / "harness.log"
     from harness.tasks._loaders import cache_dir
