@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import DataError, HarnessError
+from harness.errors import DataError
 from harness.evaluation import patch_files
 from harness.tasks import RepoTask, commit_tree, load_local_task, load_suite
 
@@ -124,21 +123,6 @@ def test_task_repos_use_only_stdlib_and_pytest() -> None:
                 for name in names:
                     top = name.split(".")[0]
                     assert top in allowed | own, f"{path}: imports {name}"
-
-
-@pytest.fixture(scope="module")
-def base_image() -> str:
-    name = os.environ.get("HARNESS_TASK_BASE_IMAGE")
-    if name:
-        return name
-    from harness.sandbox import images
-
-    try:
-        return images.python_image()
-    except HarnessError as exc:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"CI=true but {exc}", pytrace=False)
-        pytest.skip(str(exc))
 
 
 @pytest.mark.docker

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from harness.errors import HarnessError
 from harness.evaluation import Evaluator, patch_files
 from harness.tasks import load_suite
 from harness.tasks.images import TaskImages
@@ -19,21 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "tasks" / "local"
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture(scope="module")
-def base_image() -> str:
-    name = os.environ.get("HARNESS_TASK_BASE_IMAGE")
-    if name:
-        return name
-    from harness.sandbox import images
-
-    try:
-        return images.python_image()
-    except HarnessError as exc:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"CI=true but {exc}", pytrace=False)
-        pytest.skip(str(exc))
 
 
 def test_eval_prints_one_line_per_failed_instance_with_cause_and_log(base_image: str, tmp_path: Path) -> None:
