@@ -11,6 +11,7 @@ so that a failure names the loop.
 from __future__ import annotations
 
 import ast
+import gc
 import re
 from collections import defaultdict
 from collections.abc import Iterator
@@ -90,13 +91,29 @@ def _imports(tree: ast.AST, nested: bool = False) -> Iterator[tuple[ast.Import |
             yield from _imports(node, nested)
 
 
+def _parse(source: str, filename: str = "<unknown>") -> ast.Module:
+    """``ast.parse`` with the cyclic garbage collector paused. Python 3.11's AST converter keeps one
+    recursion counter per interpreter (CPython gh-106905): a collection inside it runs finalizers, and a
+    finalizer that fails (an aiohttp session left open by another test, its ResourceWarning an error
+    here) reaches pytest's unraisable hook, whose traceback formatting parses again and leaves that
+    counter off: ``SystemError: AST constructor recursion depth mismatch``. Between parses such garbage
+    is collected as usual, where a nested parse is harmless."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return ast.parse(source, filename=filename)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 @cache
 def import_edges() -> tuple[Edge, ...]:
     """Every import of one harness package by another, with where it stands."""
     edges = []
     for path in sorted(ROOT.rglob("*.py")):
         module = _module_name(path)
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        tree = _parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node, nested in _imports(tree):
             for target in _imported(node, module, path.name == "__init__.py"):
                 if target != "harness" and not target.startswith("harness."):
@@ -168,7 +185,7 @@ def test_the_checker_sees_local_and_type_checking_imports() -> None:
         "if TYPE_CHECKING:\n    from harness.cli import x\n"
         "def f():\n    from ..report import _load\n"
     )
-    found = [(n, nested) for n, nested in _imports(ast.parse(source)) if n.module != "typing"]
+    found = [(n, nested) for n, nested in _imports(_parse(source)) if n.module != "typing"]
     assert [nested for _, nested in found] == [True, True]
     imports = [n for n, _ in found]
     assert _imported(imports[1], "harness.selection.run", False) == ["harness.report"]
