@@ -16,7 +16,7 @@ import pytest
 from harness.sandbox import DockerSandbox, SandboxProfile
 from harness.selection._types import Cell
 from harness.selection.build import build_task_data, task_inputs
-from harness.selection.engine import Engine, EngineConfig, Request
+from harness.selection.engine import TIMES, Engine, EngineConfig, Request
 from harness.selection.experiment import TaskData
 from harness.selection.extraction import ExtractionOptions
 from harness.selection.reference import reference_cells
@@ -83,12 +83,12 @@ async def test_rerun_is_served_by_the_cache(shared_data: Path, tmp_path: Path) -
         >= first.stats["programs"]
         == sum(2 * len(d.matrix.candidate_ids) for d in built.values())
     )
-    assert 0 < cold["test_s"] + cold["timeout_s"] <= cold["slot_s"]
+    assert 0 < cold["test_s"] + cold["timeout_s"] <= cold["alive_s"] <= cold["slot_s"]
     assert 0 < cold["spawn_s"] < cold["batch_s"] and cold["children_cpu_s"] > cold["worker_cpu_s"] > 0
     async with Engine(EngineConfig(), cache=tmp_path) as second:
         again = await build_task_data(tasks, solutions, tests, engine=second)
         assert second.stats["batches"] == 0 and second.stats["cached"] == second.stats["programs"] > 0
-        assert set(second.account().values()) == {0}  # cached cells cost nothing
+        assert {second.account()[k] for k in (*TIMES, "children")} == {0}  # cached cells cost nothing
         assert not second.started and not second._owned  # no sandbox was ever started
     for task_id, td in built.items():
         assert np.array_equal(td.matrix.cells, again[task_id].matrix.cells)
@@ -165,3 +165,24 @@ async def test_a_program_killing_the_worker_costs_only_its_own_cells(tmp_path: P
     assert [r.ran for r in rows] == [True, True, False, True]
     assert ["".join(map(str, r.cells)) for r in whole] == ["1", "2", "0"]
     assert [r.ran for r in whole] == [True, False, True]
+
+
+async def test_the_worker_outranks_its_programs_which_run_at_its_starting_priority(tmp_path: Path) -> None:
+    """In the supervisor sandbox (CAP_SYS_NICE) the worker runs at niceness -10, so that starting children
+    never waits behind them; every program runs at the niceness the worker started with (0), with no
+    capability to raise its own (refused) or to lower its parent's."""
+    f = (
+        "import os\n"
+        "def nice(pid):\n"
+        "    with open(f'/proc/{pid}/stat') as fh:\n"
+        "        return int(fh.read().rsplit(')', 1)[1].split()[16])\n"
+    )
+    tests = [
+        "assert nice(os.getpid()) == 0",
+        "assert nice(os.getppid()) == -10",
+        "os.setpriority(os.PRIO_PROCESS, 0, -5)",  # raising its own priority: refused
+        "os.setpriority(os.PRIO_PROCESS, os.getppid(), 19)",  # another uid's process: refused
+    ]
+    async with Engine(EngineConfig(), cache=tmp_path) as engine:
+        (row,) = (await engine.run([Request("tests", [f], tests)]))[0]
+    assert "".join(map(str, row.cells)) == "1122"

@@ -66,7 +66,7 @@ class SandboxProfile(BaseModel):
     """Per stream; beyond it the head and tail are kept and ``truncated`` is set."""
     env: dict[str, str] = Field(default_factory=dict)
     """The *only* environment the sandbox sees (never the host's)."""
-    cap_add: list[Literal["SETUID", "SETGID", "KILL"]] = Field(default_factory=list)
+    cap_add: list[Literal["SETUID", "SETGID", "KILL", "SYS_NICE"]] = Field(default_factory=list)
     """Capabilities kept (the strict profile drops all others). Only for a supervisor that runs as root
     and starts untrusted code under uids of its own (the pass-matrix worker: :meth:`supervisor`)."""
 
@@ -77,10 +77,12 @@ class SandboxProfile(BaseModel):
     @classmethod
     def supervisor(cls, **overrides: object) -> SandboxProfile:
         """Strict, but the command server and its commands run as root with only ``CAP_SETUID``,
-        ``CAP_SETGID`` and ``CAP_KILL``: a supervisor inside (the pass-matrix worker) runs each untrusted
-        program under a fresh uid of its own, which can neither signal nor trace the supervisor, nor
-        write what it runs or reads."""
-        base: dict[str, object] = {"name": "strict", "user": "0:0", "cap_add": ["SETUID", "SETGID", "KILL"]}
+        ``CAP_SETGID``, ``CAP_KILL`` and ``CAP_SYS_NICE``: a supervisor inside (the pass-matrix worker)
+        runs each untrusted program under a fresh uid of its own, which can neither signal nor trace the
+        supervisor, nor write what it runs or reads; the supervisor keeps a higher CPU priority than its
+        programs (which have no capability left), so that starting them never waits behind them."""
+        caps = ["SETUID", "SETGID", "KILL", "SYS_NICE"]
+        base: dict[str, object] = {"name": "strict", "user": "0:0", "cap_add": caps}
         return cls.model_validate({**base, **overrides})
 
     @classmethod

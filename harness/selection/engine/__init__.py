@@ -55,7 +55,7 @@ BOOT = (
 """``python3 -s -c BOOT``: the worker's source comes first on stdin (its length in bytes on a line, then
 the source), its requests after it. Nothing of the worker is ever on disk, where a program could rewrite
 it for the next batch."""
-TIMES = ("batch_s", "slot_s", "test_s", "timeout_s", "spawn_s", "worker_cpu_s", "children_cpu_s")
+TIMES = ("batch_s", "slot_s", "alive_s", "test_s", "timeout_s", "spawn_s", "worker_cpu_s", "children_cpu_s")
 """The keys of :meth:`Engine.account`'s seconds."""
 Progress = Callable[[int], None]
 """Called with the number of programs just finished (cached ones included)."""
@@ -162,7 +162,7 @@ class Engine:
         self.stats["cached"] += len(flat) - len(todo)
         if progress is not None and len(flat) > len(todo):
             progress(len(flat) - len(todo))
-        queue = _batches(todo, self.config.batch_programs)
+        queue = _batches(todo, self._batch_size(len(todo)))
         queue.reverse()
         drained = asyncio.Event()
         """Set while no batch waits: a lane still waiting for its sandbox then gives up."""
@@ -205,6 +205,12 @@ class Engine:
         return [[r for r in row if r is not None] for row in out]
 
     # -- internals --------------------------------------------------------------------------------
+
+    def _batch_size(self, n: int) -> int:
+        """``batch_programs``, or less for a run of fewer programs: at least 4 batches per lane (down to
+        :data:`MIN_BATCH` programs), so that no lane sits idle while another has two batches, and a
+        batch's slowest program (a tail the other lanes fill) is a small part of the run."""
+        return max(1, min(self.config.batch_programs, max(MIN_BATCH, -(-n // (4 * self._lanes)))))
 
     def _settings(self, kind: RequestKind) -> str:
         c = self.config
@@ -463,7 +469,7 @@ class Engine:
         sandbox's output, and what it says changes no cell."""
         try:
             children = int(usage["children"])
-            spent = {k: float(usage[k]) for k in ("spawn_s", "worker_cpu_s", "children_cpu_s")}
+            spent = {k: float(usage[k]) for k in ("spawn_s", "alive_s", "worker_cpu_s", "children_cpu_s")}
         except (KeyError, TypeError, ValueError):
             return
         if children < 0 or not all(math.isfinite(v) and v >= 0 for v in spent.values()):
@@ -474,11 +480,16 @@ class Engine:
 
     def account(self) -> dict[str, float]:
         """The engine's time, in seconds: ``batch_s`` (wall time of the worker runs, summed over lanes),
-        ``slot_s`` (that times the children each lane runs at once), of which ``test_s`` ran tests that
-        ended and ``timeout_s`` waited out tests that timed out (the cells' own times); the workers'
-        ``spawn_s`` (starting children), ``worker_cpu_s`` and ``children_cpu_s`` (CPU seconds), and the
-        children forked. Cached cells cost nothing and count nowhere."""
-        return {k: round(v, 3) for k, v in self.times.items()} | {"children": self.stats["children"]}
+        ``slot_s`` (that times the children each lane runs at once), of which children were alive for
+        ``alive_s``, ran tests that ended for ``test_s`` and waited out tests that timed out for
+        ``timeout_s`` (the cells' own times); the workers' ``spawn_s`` (starting children), ``worker_cpu_s`` and ``children_cpu_s`` (CPU seconds); the
+        children forked, the lanes and the children run at once over all lanes (``slots``). Cached cells
+        cost nothing and count nowhere."""
+        return {k: round(v, 3) for k, v in self.times.items()} | {
+            "children": self.stats["children"],
+            "lanes": self._lanes,
+            "slots": self._parallel() * self._lanes,
+        }
 
     @staticmethod
     def _failed(res: ExecResult, missing: int, total: int) -> EngineError:
@@ -518,6 +529,11 @@ class _Row:
 
     def result(self) -> ProgramResult:
         return ProgramResult(cells=self.cells, ms=self.ms, out=self.out, ran=self.ran, detail=self.detail)
+
+
+MIN_BATCH = 100
+"""Programs per worker run at the least when a run is cut finer than ``batch_programs`` (a worker's start
+costs ~0.1 s)."""
 
 
 def _batches(todo: list[tuple[int, int]], size: int) -> list[list[tuple[int, int]]]:

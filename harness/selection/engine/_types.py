@@ -62,7 +62,9 @@ class EngineConfig(BaseModel):
     """Batches run again on another lane when their lane's sandbox failed under them (its node of a Ray
     cluster was lost, its container died), at most this many in all; counted in ``Engine.stats``."""
     batch_programs: int = Field(default=1500, ge=1)
-    """Programs per worker invocation: the progress bar's grain and what a killed run can lose."""
+    """Programs per worker invocation at the most: the progress bar's grain and what a killed run can lose.
+    A run of fewer than ``4 * lanes * batch_programs`` programs is cut finer (4 batches per lane, 100
+    programs at the least), so that every lane has work and tails are short."""
     image: str | None = None
     """Sandbox image; None is the Python runner image (``harness sandbox build``)."""
     cpus: float = 0
