@@ -3,16 +3,19 @@
 Runs the command itself, cold (a fresh results folder and engine cache), on the pool of
 ``benchmarks/heavy_pool.py`` (made first if missing) with ``--test-limit 0``, and splits its wall time T:
 
-- **running tests**: the cells' own times (tests that ended), over the children the engine runs at once
-  (``slots``): the wall time the tests would take with every slot always busy running one;
-- **waiting out timeouts**: the same for the cells that timed out (each holds its slot for its timer);
-- **everything else**: T minus those two: reading the pools and extracting, starting sandboxes and
-  workers, starting and ending a process per program (matrix and ground truth), slots left empty
-  (the parent starting children, a batch's tail, lanes without a batch), programs' definitions,
-  selection, curves, writing the run.
+``harness select`` ran on the machine's cores for T seconds: T x cores core-seconds, split into
+- **running tests**: the CPU of the tests (and ground-truth scripts) that ended, as each child measures
+  it around each test;
+- **waiting out timeouts**: the CPU the tests that timed out burned until their timers fired (a test that
+  spins holds a core; one that sleeps holds only its slot, see the slots' view);
+- **everything else**: the rest of what harness used: a process per program (start, uid, defining the
+  program, end), the workers (forking, reading records, reaping) and ``harness select`` itself (pools,
+  extraction, the cache, selection, curves, writing the run);
+- idle, or other processes (Docker, the OS, other jobs).
 
 The figures come from ``summary.engine`` (``Engine.account``). ``--write-docs`` puts the table in
-docs/selection.md between its markers.
+docs/selection.md between its markers (``selection_heavy``, or ``selection_heavy_chunkN`` with
+``--chunk N``).
 
 Usage: ``.venv/bin/python benchmarks/selection_heavy.py [--chunk N] [--write-docs] [--json]``.
 """
@@ -23,6 +26,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -33,7 +37,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 POOL = ROOT / "results" / "heavy-pool"
 DOC = ROOT / "docs" / "selection.md"
-BEGIN, END = "<!-- selection_heavy:begin -->", "<!-- selection_heavy:end -->"
 
 
 def ensure_pool() -> None:
@@ -51,74 +54,95 @@ def cold_run(extra: list[str]) -> tuple[float, dict[str, Any]]:
             "--pool-tests", str(POOL / "tests.jsonl"), "--test-limit", "0", "--results-dir", tmp,
             "--cache-dir", str(Path(tmp) / "cache"), "--json", *extra,
         ]  # fmt: skip
-        t0 = time.perf_counter()
+        t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        wall = time.perf_counter() - t0
+        wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"harness select failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return wall, json.loads(proc.stdout)
+    summary = json.loads(proc.stdout)
+    summary["driver_cpu_s"] = r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
+    return wall, summary
 
 
 def account(wall: float, summary: dict[str, Any]) -> dict[str, Any]:
+    """The run's core-seconds (wall x CPUs), by what used them; and the slots' view of the engine."""
     e, t = summary["engine"], summary["timings_s"]
+    cores = os.cpu_count() or 1
+    offered = wall * cores
+    tests, timeouts = e["ended_cpu_s"], e["timeout_cpu_s"]
+    processes = e["children_cpu_s"] - tests - timeouts  # starting, defining programs, ending
+    harness = e["worker_cpu_s"] + processes + summary["driver_cpu_s"]
+    idle = offered - tests - timeouts - harness
     slots = e["slots"]
-    tests, timeouts = e["test_s"] / slots, e["timeout_s"] / slots
-    rest = wall - tests - timeouts
-    phases = t["matrices"] + t["selection"] + t["curves"]
     return {
+        "measured_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "wall_s": round(wall, 1),
-        "running_tests_s": round(tests, 1),
-        "waiting_out_timeouts_s": round(timeouts, 1),
-        "everything_else_s": round(rest, 1),
-        "everything_else_share": round(rest / wall, 3),
-        "else_breakdown_s": {
-            "engine_besides_cells": round(t["matrices"] - tests - timeouts, 1),
-            "of_which_starting_children_per_lane": round(e["spawn_s"] / e["lanes"], 1),
-            "selection": round(t["selection"], 1),
-            "curves": round(t["curves"], 1),
-            "pools_extraction_start_and_writing": round(wall - phases, 1),
+        "cores": cores,
+        "core_s": {
+            "running_tests": round(tests, 1),
+            "waiting_out_timeouts": round(timeouts, 1),
+            "everything_else": round(harness, 1),
+            "idle_or_other_processes": round(idle, 1),
         },
+        "everything_else_breakdown_core_s": {
+            "a_process_per_program": round(processes, 1),
+            "workers": round(e["worker_cpu_s"], 1),
+            "driver": round(summary["driver_cpu_s"], 1),
+        },
+        "everything_else_share_of_used": round(harness / (tests + timeouts + harness), 3),
+        "slots_view_s": {
+            "slots": slots,
+            "cells_that_ended": round(e["test_s"] / slots, 1),
+            "cells_that_timed_out": round(e["timeout_s"] / slots, 1),
+            "children_alive": round(e["alive_s"] / slots, 1),
+            "lanes_running": round(e["slot_s"] / slots, 1),
+            "starting_children_per_lane": round(e["spawn_s"] / e["lanes"], 1),
+        },
+        "phases_s": {k: round(v, 1) for k, v in t.items()},
         "programs_run": summary["programs_run"],
         "children": e["children"],
-        "slots": slots,
-        "cpu_s": {"workers": e["worker_cpu_s"], "children": e["children_cpu_s"]},
         "load_average": [round(x, 1) for x in os.getloadavg()],
     }
 
 
 def table(a: dict[str, Any], extra: list[str]) -> str:
-    b = a["else_breakdown_s"]
-    w = a["wall_s"]
+    c, b, v = a["core_s"], a["everything_else_breakdown_core_s"], a["slots_view_s"]
+    offered = a["wall_s"] * a["cores"]
 
-    def row(name: str, s: float) -> str:
-        return f"| {name} | {s:.1f} | {100 * s / w:.0f}% |"
+    def row(name: str, x: float) -> str:
+        return f"| {name} | {x:.1f} | {100 * x / offered:.0f}% |"
 
-    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return "\n".join([
-        f"Measured {when} with `.venv/bin/python benchmarks/selection_heavy.py {' '.join(extra)}`".rstrip()
-        + f" (load average after the run {a['load_average']}; {a['programs_run']:,} programs run, "
-        f"{a['children']:,} children, {a['slots']} at once):",
+        f"Measured {a['measured_at']} with `{' '.join(['.venv/bin/python benchmarks/selection_heavy.py', *extra])}`"
+        + f", cold, {a['wall_s']:.1f} s on {a['cores']} cores ({a['programs_run']:,} programs run in "
+        f"{a['children']:,} processes, {v['slots']} at once; load average after the run {a['load_average']}):",
         "",
-        "| where the cold run's time went | seconds | share |",
+        "| where the cold run's core-seconds went | core-s | share |",
         "|---|---:|---:|",
-        row("running tests", a["running_tests_s"]),
-        row("waiting out timeouts", a["waiting_out_timeouts_s"]),
-        row("**everything else**", a["everything_else_s"]),
-        row("&nbsp;&nbsp;engine besides the cells (process per program, empty slots, tails)",
-            b["engine_besides_cells"]),
-        row("&nbsp;&nbsp;selection (every selector, both protocols)", b["selection"]),
-        row("&nbsp;&nbsp;pool-size curves", b["curves"]),
-        row("&nbsp;&nbsp;pools, extraction, start, writing the run", b["pools_extraction_start_and_writing"]),
-        f"| total (wall) | {w:.1f} | 100% |",
+        row("running tests (CPU of the tests and ground-truth scripts that ended)", c["running_tests"]),
+        row("waiting out timeouts (CPU the timed-out tests burned until their timers fired)",
+            c["waiting_out_timeouts"]),
+        row("**everything else**", c["everything_else"]),
+        row("&nbsp;&nbsp;a process per program: start, uid, define the program, end", b["a_process_per_program"]),
+        row("&nbsp;&nbsp;the workers (forking, reading records, reaping)", b["workers"]),
+        row("&nbsp;&nbsp;`harness select` itself (pools, extraction, cache, selection, curves, writing)",
+            b["driver"]),
+        row("idle, or other processes (Docker, the OS, other jobs)", c["idle_or_other_processes"]),
+        f"| total ({a['wall_s']:.1f} s x {a['cores']} cores) | {offered:.1f} | 100% |",
         "",
-        f"The workers' parents spent {b['of_which_starting_children_per_lane']:.1f} s per lane starting "
-        f"children; CPU seconds: workers {a['cpu_s']['workers']:.1f}, children {a['cpu_s']['children']:.1f}.",
+        f"Everything else is {100 * a['everything_else_share_of_used']:.0f}% of the core-seconds harness used. "
+        f"Seen from the engine's {v['slots']} slots (wall seconds per slot): cells that ended "
+        f"{v['cells_that_ended']}, cells that timed out {v['cells_that_timed_out']}, children alive "
+        f"{v['children_alive']}, lanes running {v['lanes_running']}; each lane's worker spent "
+        f"{v['starting_children_per_lane']} s starting children. Phases: {a['phases_s']}.",
     ])  # fmt: skip
 
 
-def write_docs(text: str) -> None:
+def write_docs(text: str, marker: str) -> None:
+    """Put ``text`` between ``<!-- MARKER:begin -->`` and ``<!-- MARKER:end -->`` in docs/selection.md."""
     doc = DOC.read_text()
-    start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
+    begin, end_mark = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
+    start, end = doc.index(begin) + len(begin), doc.index(end_mark)
     DOC.write_text(doc[:start] + "\n" + text + "\n" + doc[end:])
 
 
@@ -127,17 +151,21 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=None, help="harness select --chunk (default: its own)")
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--from-json", type=Path, help="render a --json result again (no run)")
     args = parser.parse_args()
-    ensure_pool()
     extra = ["--chunk", str(args.chunk)] if args.chunk else []
-    wall, summary = cold_run(extra)
-    a = account(wall, summary)
+    if args.from_json:
+        a = json.loads(args.from_json.read_text())
+    else:
+        ensure_pool()
+        wall, summary = cold_run(extra)
+        a = account(wall, summary)
     if args.json:
         print(json.dumps(a))
     else:
         print(table(a, extra))
     if args.write_docs:
-        write_docs(table(a, extra))
+        write_docs(table(a, extra), "selection_heavy" + (f"_chunk{args.chunk}" if args.chunk else ""))
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ async def test_rerun_is_served_by_the_cache(shared_data: Path, tmp_path: Path) -
     )
     assert 0 < cold["test_s"] + cold["timeout_s"] <= cold["alive_s"] <= cold["slot_s"]
     assert 0 < cold["spawn_s"] < cold["batch_s"] and cold["children_cpu_s"] > cold["worker_cpu_s"] > 0
+    assert 0 < cold["ended_cpu_s"] + cold["timeout_cpu_s"] < cold["children_cpu_s"]
     async with Engine(EngineConfig(), cache=tmp_path) as second:
         again = await build_task_data(tasks, solutions, tests, engine=second)
         assert second.stats["batches"] == 0 and second.stats["cached"] == second.stats["programs"] > 0

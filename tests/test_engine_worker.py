@@ -78,6 +78,9 @@ def test_the_last_line_counts_the_children_and_their_cpu() -> None:
     stats = json.loads(proc.stdout.splitlines()[-1])["stats"]
     assert stats["children"] == 4 + 1  # the child that exits in a test is replaced once to go on
     assert stats["children_cpu_s"] >= 0.3 * 2  # the two busy tests at the least
+    # as the children report them: the busy tests ended, the loop spun until its timer fired
+    assert 0.3 * 2 <= stats["ended_cpu_s"] < stats["children_cpu_s"]
+    assert 0 < stats["timeout_cpu_s"] <= 2 * (0.5 + 0.1)  # its two tests
     assert 0 < stats["worker_cpu_s"] < stats["children_cpu_s"]
     assert stats["spawn_s"] > 0
 

@@ -282,19 +282,26 @@ def register(app: typer.Typer) -> None:
         bar = progress_bar(not as_json)
 
         async def compare(on: Any = None) -> dict[str, Any]:
-            return await run_comparison(
-                cfg,
-                all_tasks,
-                made,
-                lambda: _executor(executor, timeout, concurrency, rid, on),
-                visible=visible_tests,
-                results_dir=results,
-                run_id=rid,
-                extra_config=extra,
-                plot_png=plot,
-                concurrency=concurrency,
-                progress=bar,
-            )
+            try:
+                return await run_comparison(
+                    cfg,
+                    all_tasks,
+                    made,
+                    lambda: _executor(executor, timeout, concurrency, rid, on),
+                    visible=visible_tests,
+                    results_dir=results,
+                    run_id=rid,
+                    extra_config=extra,
+                    plot_png=plot,
+                    concurrency=concurrency,
+                    progress=bar,
+                )
+            finally:
+                # The model's HTTP session and connections close on the loop that opened them (left to
+                # the garbage collector, an SDK client warns, or worse, mid-parse: CPython gh-106905).
+                close = getattr(made, "aclose", None)
+                if close is not None:
+                    await close()
 
         with log_file(results / rid / "harness.log", f"search run {rid}"), bar:
             if cluster is None:

@@ -55,7 +55,10 @@ BOOT = (
 """``python3 -s -c BOOT``: the worker's source comes first on stdin (its length in bytes on a line, then
 the source), its requests after it. Nothing of the worker is ever on disk, where a program could rewrite
 it for the next batch."""
-TIMES = ("batch_s", "slot_s", "alive_s", "test_s", "timeout_s", "spawn_s", "worker_cpu_s", "children_cpu_s")
+TIMES = (
+    "batch_s", "slot_s", "alive_s", "test_s", "timeout_s", "spawn_s",
+    "worker_cpu_s", "children_cpu_s", "ended_cpu_s", "timeout_cpu_s",
+)  # fmt: skip
 """The keys of :meth:`Engine.account`'s seconds."""
 Progress = Callable[[int], None]
 """Called with the number of programs just finished (cached ones included)."""
@@ -469,7 +472,7 @@ class Engine:
         sandbox's output, and what it says changes no cell."""
         try:
             children = int(usage["children"])
-            spent = {k: float(usage[k]) for k in ("spawn_s", "alive_s", "worker_cpu_s", "children_cpu_s")}
+            spent = {k: float(usage[k]) for k in TIMES[2:] if k not in ("test_s", "timeout_s")}
         except (KeyError, TypeError, ValueError):
             return
         if children < 0 or not all(math.isfinite(v) and v >= 0 for v in spent.values()):
@@ -482,9 +485,11 @@ class Engine:
         """The engine's time, in seconds: ``batch_s`` (wall time of the worker runs, summed over lanes),
         ``slot_s`` (that times the children each lane runs at once), of which children were alive for
         ``alive_s``, ran tests that ended for ``test_s`` and waited out tests that timed out for
-        ``timeout_s`` (the cells' own times); the workers' ``spawn_s`` (starting children), ``worker_cpu_s`` and ``children_cpu_s`` (CPU seconds); the
-        children forked, the lanes and the children run at once over all lanes (``slots``). Cached cells
-        cost nothing and count nowhere."""
+        ``timeout_s`` (the cells' own times); the workers' ``spawn_s`` (starting children); CPU seconds:
+        ``worker_cpu_s``, ``children_cpu_s``, and of the latter, the tests that ended ``ended_cpu_s`` and
+        those that timed out ``timeout_cpu_s`` (as the children report them). Also the children forked,
+        the lanes and the children run at once over all lanes (``slots``). Cached cells cost nothing and
+        count nowhere."""
         return {k: round(v, 3) for k, v in self.times.items()} | {
             "children": self.stats["children"],
             "lanes": self._lanes,

@@ -18,7 +18,8 @@ also has ``"detail": [text, ...]``: ``repr(LHS)[:300]`` for a failing ``assert L
 for an error (the program's own, when it did not load), ``timed out after Xs`` for a timer's timeout, ``""``
 otherwise or where the parent filled the cell (a crash, the watchdog). ``program_name``: the program's
 ``__name__`` (default ``"__main__"``). The last line, once every request is answered, is
-``{"stats": {"children", "spawn_s", "alive_s", "worker_cpu_s", "children_cpu_s"}}`` (see :func:`usage`).
+``{"stats": {"children", "spawn_s", "alive_s", "ended_cpu_s", "timeout_cpu_s", "worker_cpu_s",
+"children_cpu_s"}}`` (see :func:`usage`).
 
 Kinds:
 
@@ -77,7 +78,7 @@ except ImportError:  # pragma: no cover - a Python built without it
 FAIL, PASS, ERROR, TIMEOUT = 0, 1, 2, 3
 RECORD = struct.Struct("<iiBdq")  # unit in the child, test index (or a marker below), cell, ms, hash
 LHS_NAME = "_harness_lhs_"
-LOADED, LOAD_FAILED, FAITHFUL_DONE, RESPAWN = -2, -1, -3, -4
+LOADED, LOAD_FAILED, FAITHFUL_DONE, RESPAWN, USAGE = -2, -1, -3, -4, -5
 PRELOAD = ("math", "string", "typing")
 """Imported by the parent, so that children start with them: a program that imports a module its child
 did not hold makes the child leave after it (see ``_Modules``), and HumanEval's prompts import ``typing``."""
@@ -260,6 +261,22 @@ def _put(j, cell, ms, out, text=""):
         _Detail.write(mm, n, text)
     _CHANNEL.n = n + 1
     COUNT.pack_into(mm, 0, n + 1)
+
+
+class _Usage:
+    """In a child: CPU seconds of its tests (and ground-truth scripts) that ended, and of those that timed
+    out (a spinning test burns CPU until its timer fires), reported once as a ``USAGE`` record."""
+
+    ended = 0.0
+    timed_out = 0.0
+
+    @staticmethod
+    def add(cell, since):
+        spent = time.process_time() - since
+        if cell == TIMEOUT:
+            _Usage.timed_out += spent
+        else:
+            _Usage.ended += spent
 
 
 def _detach():
@@ -544,7 +561,9 @@ def _child_tests(program, tests, order, req):
     _put(LOADED, PASS, ms, 0)
     lhs_cache: dict[str, tuple[int, object, int, float]] = {}
     for j in order:
+        cpu = time.process_time()
         cell, ms, out = _run_test(tests[j], env, req, lhs_cache)
+        _Usage.add(cell, cpu)
         text = _Detail.text(cell, env, req["timeout"], req["tests"][j]) if _Detail.on else ""
         env.pop(LHS_NAME, None)
         _put(j, cell, ms, out, text)
@@ -562,7 +581,9 @@ def _child_whole(program, req):
     except BaseException:
         _put(0, ERROR, 0.0, 0)
         return
+    cpu = time.process_time()
     cell, _, ms = _timed_exec(code, env, req["timeout"])
+    _Usage.add(cell, cpu)
     _put(0, cell, ms, 0)
 
 
@@ -861,7 +882,7 @@ def _child_main(child):
 
 def _spawn(child):
     req = child.req
-    slots = sum(len(job.order) + 4 for job in child.jobs)
+    slots = sum(len(job.order) + 4 for job in child.jobs) + 1  # and its CPU (USAGE)
     mm = mmap.mmap(-1, COUNT.size + slots * (RECORD.size + (TEXT if req.get("detail") else 0)))
     rfd, wfd = os.pipe() if not _PIDFDS else (-1, -1)
     uid = _next_uid()
@@ -876,6 +897,8 @@ def _spawn(child):
             _Detail.on = bool(req.get("detail")) and req["kind"] == "tests"
             _child_main(child)
         finally:
+            with contextlib.suppress(BaseException):  # a forked copy of a program's has no buffer
+                _put(USAGE, PASS, _Usage.ended * 1000.0, int(_Usage.timed_out * 1e6))
             os._exit(0)
     _BUFFERS[pid] = mm
     # The parent sees the child's exit on a pidfd (readable once it exited, zombie or not). Not EOF on a
@@ -947,7 +970,9 @@ def _drain(child):
         unit, j, cell, ms, out = RECORD.unpack_from(child.mm, COUNT.size + k * RECORD.size)
         job = child.current()
         at = child.jobs.index(job) if job is not None else len(child.jobs)
-        if j == RESPAWN:  # honoured only after progress (see _on_eof_or_deadline)
+        if j == USAGE:  # the child's word on its CPU; it changes no cell
+            _add_usage(ms, out)
+        elif j == RESPAWN:  # honoured only after progress (see _on_eof_or_deadline)
             child.respawn = True
         elif job is None or unit != at or not (0 <= cell <= TIMEOUT):
             continue
@@ -1056,10 +1081,18 @@ def _children(lines, left, emit_done):
                 yield _Child([_Job(req, i, order) for i in range(start, stop)])
 
 
-STATS = {"children": 0, "spawn_s": 0.0, "alive_s": 0.0}
+STATS = {"children": 0, "spawn_s": 0.0, "alive_s": 0.0, "ended_cpu_s": 0.0, "timeout_cpu_s": 0.0}
 """What a batch cost the worker besides its programs: children forked, the wall time the parent spent
-starting them (fork, buffers, descriptors), during which no new child runs, and the children's lifetimes
-(from their start to the parent's noticing their end), summed."""
+starting them (fork, buffers, descriptors), during which no new child runs, the children's lifetimes
+(from their start to the parent's noticing their end), summed, and the CPU seconds of the tests that
+ended and of those that timed out, as the children report them (a child killed by the watchdog reports
+nothing: its CPU is only in ``children_cpu_s``)."""
+
+
+def _add_usage(ended_ms, timed_out_us):
+    if math.isfinite(ended_ms) and 0 <= ended_ms <= 3.6e6 and 0 <= timed_out_us <= 3.6e9:
+        STATS["ended_cpu_s"] += ended_ms / 1000.0
+        STATS["timeout_cpu_s"] += timed_out_us / 1e6
 
 
 def usage():
@@ -1070,6 +1103,8 @@ def usage():
         "children": STATS["children"],
         "spawn_s": round(STATS["spawn_s"], 4),
         "alive_s": round(STATS["alive_s"], 4),
+        "ended_cpu_s": round(STATS["ended_cpu_s"], 4),
+        "timeout_cpu_s": round(STATS["timeout_cpu_s"], 4),
         "worker_cpu_s": round(own.ru_utime + own.ru_stime, 4),
         "children_cpu_s": round(kids.ru_utime + kids.ru_stime, 4),
     }
