@@ -131,7 +131,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 parser=Int(1, 64),
                 help="Candidates per forked child. 1 (default): each has a process and a uid of its own, "
-                "so none can touch another's cells. Above 1 is about 2.8x faster on the full HumanEval "
+                "so none can touch another's cells. Above 1 is about 1.7x faster on the full HumanEval "
                 "pools, for trusted pools only: a hostile candidate can forge the rows of those after it "
                 "in its child (docs/security.md).",
             ),
