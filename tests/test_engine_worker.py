@@ -338,3 +338,39 @@ def test_a_program_changing_interpreter_state_in_place_does_not_reach_the_next_o
     assert pids[0] == pids[1] and pids[2] == pids[3]  # the checker changes nothing itself
     assert outs[0] != 0 and outs[1] != outs[0]  # the change shows in the changer itself
     assert outs[2] == outs[3] == outs[0]
+
+
+def _children_and_rows(req: dict[str, Any]) -> tuple[int, dict[int, str]]:
+    base = {"timeout": 0.1, "load_timeout": 1.0, "grace": 0.5, "memory_mb": 0, "parallel": 4, "chunk": 1}
+    proc = subprocess.run(
+        [sys.executable, str(WORKER)], input=json.dumps({**base, **req}) + "\n", capture_output=True,
+        text=True, timeout=120, env={"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    *lines, last = proc.stdout.splitlines()
+    cells: dict[int, dict[int, str]] = {}
+    for line in lines:
+        msg = json.loads(line)
+        if "cells" in msg:
+            cells.setdefault(msg["program"], {}).update(zip(msg["tests"], msg["cells"], strict=True))
+    rows = {p: "".join(c[j] for j in sorted(c)) for p, c in cells.items()}
+    return json.loads(last)["stats"]["children"], rows
+
+
+def test_a_program_that_timed_out_hands_its_other_tests_to_children_side_by_side() -> None:
+    """With ``split``, the rest of a program that timed out runs in fresh children at once (after the group
+    sharing the timed-out left side): the same cells as one child running them all, in more children."""
+    hangs = "def f(x):\n    while x > 0:\n        pass\n    return x\n"  # hangs on positive inputs only
+    tests = [
+        f"assert f({k}) == {k}" for k in (0, 1, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6, -6, 7, -7, 8, -8, 9)
+    ]
+    tests[2] = "assert f(1) == 2"  # shares the timed-out left side f(1): stays in the first child
+    req = {"id": "a", "kind": "tests", "programs": [hangs, "def f(x):\n    return x\n"], "tests": tests}
+    one, rows = _children_and_rows(req)
+    split, split_rows = _children_and_rows({**req, "split": True})
+    expected = "".join(
+        "3" if t.startswith("assert f(") and int(t[9:].split(")")[0]) > 0 else "1" for t in tests
+    )
+    assert rows[0] == split_rows[0] == expected
+    assert rows[1] == split_rows[1]  # a program that never times out is not split
+    assert one == 2 and split > 2

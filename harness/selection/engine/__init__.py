@@ -341,6 +341,7 @@ class Engine:
                 "demote_ms": c.demote_ms,
                 "shard": c.shard,
                 "chunk": c.chunk,
+                "split": True,
             }
             if r.kind == "tests" and c.detail:
                 req["detail"] = True

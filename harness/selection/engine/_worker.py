@@ -8,7 +8,7 @@ finished job, then ``{"id": ..., "done": true}`` when a request's last job is in
     {"id": str, "kind": "tests" | "faithful" | "whole", "programs": [src, ...], "tests": [src, ...],
      "timeout": s, "load_timeout": s, "grace": s, "memory_mb": int, "reuse_lhs": bool, "parallel": int,
      "shard": int, "chunk": int, "clock": "wall" | "cpu", "demote_ms": float,
-     "detail": bool, "program_name": str}
+     "detail": bool, "program_name": str, "split": bool}
 
 is answered per job (a program and a shard of the tests, see ``shard``) by ``{"id", "program": i,
 "tests": [j, ...], "cells": "0132...", "ms": [...], "out": [...], "ran": bool}``, aligned with ``tests``. Cell codes: 0 fail (AssertionError), 1 pass, 2 error (raised, did not compile, exited,
@@ -28,7 +28,10 @@ Kinds:
   watchdog or kills its interpreter costs only its own cell: the parent kills the child and forks a fresh
   one that continues with the next test. With ``reuse_lhs`` the left side of ``assert LHS == RHS`` is
   evaluated once per distinct LHS text and program; tests that share it reuse the value (or its
-  exception / timeout).
+  exception / timeout). With ``split``, a child whose test timed out leaves once the group sharing that
+  left side is done, when at least ``SPLIT_MIN`` tests are left, and fresh children run the rest side by
+  side (each defines the program again): a program that hangs on every test waits out its timers in
+  parallel, not one after another.
 * ``faithful``: CodeT's released executor, reimplemented: the program and every test are packed into one
   check program (each test in ``try: with time_limit(t): ... except Exception``), run with CodeT's
   reliability guard, killed after ``t * n_tests + 0.1`` s. If it does not compile, raises past the
@@ -78,7 +81,12 @@ except ImportError:  # pragma: no cover - a Python built without it
 FAIL, PASS, ERROR, TIMEOUT = 0, 1, 2, 3
 RECORD = struct.Struct("<iiBdq")  # unit in the child, test index (or a marker below), cell, ms, hash
 LHS_NAME = "_harness_lhs_"
-LOADED, LOAD_FAILED, FAITHFUL_DONE, RESPAWN, USAGE = -2, -1, -3, -4, -5
+LOADED, LOAD_FAILED, FAITHFUL_DONE, RESPAWN, USAGE, SPLIT = -2, -1, -3, -4, -5, -6
+SPLIT_MIN = 8
+"""A program's child that timed out leaves when at least this many of its tests are left (after the group
+sharing the timed-out test's left side), and the parent hands them to several fresh children at once:
+a program that hangs on every test then waits out its timers side by side instead of one after another
+(up to 20 s in one child on the heavy pool, while its batch waited)."""
 PRELOAD = ("math", "string", "typing")
 """Imported by the parent, so that children start with them: a program that imports a module its child
 did not hold makes the child leave after it (see ``_Modules``), and HumanEval's prompts import ``typing``."""
@@ -560,13 +568,19 @@ def _child_tests(program, tests, order, req):
         return False
     _put(LOADED, PASS, ms, 0)
     lhs_cache: dict[str, tuple[int, object, int, float]] = {}
-    for j in order:
+    hung = None  # the left side of the first test that timed out here (or the test itself)
+    for n, j in enumerate(order):
+        if hung is not None and (tests[j][2] is None or tests[j][2] != hung) and len(order) - n >= SPLIT_MIN:
+            _put(SPLIT, PASS, 0.0, 0)
+            return True
         cpu = time.process_time()
         cell, ms, out = _run_test(tests[j], env, req, lhs_cache)
         _Usage.add(cell, cpu)
         text = _Detail.text(cell, env, req["timeout"], req["tests"][j]) if _Detail.on else ""
         env.pop(LHS_NAME, None)
         _put(j, cell, ms, out, text)
+        if cell == TIMEOUT and hung is None and req.get("split"):
+            hung = tests[j][2] or ""
         if _Clock.demoted:  # the rest deserve a child at normal priority
             _put(RESPAWN, PASS, 0.0, 0)
             return True
@@ -712,6 +726,7 @@ class _Child:
         self.seen = 0
         self.deadline = 0.0
         self.born = 0.0
+        self.split = False
         self.respawn = False
         self.uid = -1
         self.mark = (0, 0)
@@ -972,8 +987,9 @@ def _drain(child):
         at = child.jobs.index(job) if job is not None else len(child.jobs)
         if j == USAGE:  # the child's word on its CPU; it changes no cell
             _add_usage(ms, out)
-        elif j == RESPAWN:  # honoured only after progress (see _on_eof_or_deadline)
+        elif j in (RESPAWN, SPLIT):  # honoured only after progress (see _on_eof_or_deadline)
             child.respawn = True
+            child.split = j == SPLIT
         elif job is None or unit != at or not (0 <= cell <= TIMEOUT):
             continue
         elif (j >= 0 and _expected(job, j)) or j in (LOADED, LOAD_FAILED, FAITHFUL_DONE):
@@ -1033,6 +1049,27 @@ def _on_eof_or_deadline(child, timed_out):
     j = job.order[job.next]
     job.cells[j], job.ms[j], job.out[j] = cell, 0.0, 0
     job.next += 1
+
+
+def _split(job, left):
+    """Cut the tests ``job`` has left into parts (never inside a group sharing one left side), one new
+    job each, as many as the request runs children at once; ``job`` keeps the tests it has run."""
+    if job is None or job.req["kind"] != "tests" or len(job.order) - job.next < SPLIT_MIN:
+        return []
+    keys = [p[2] for p in job.req["_prepared"]]
+    rest = job.order[job.next :]
+    want = max(1, min(int(job.req.get("parallel", 1)), len(rest) // (SPLIT_MIN // 2)))
+    size = -(-len(rest) // want)
+    parts, start = [], 0
+    while start < len(rest):
+        end = min(len(rest), start + size)
+        while 0 < end < len(rest) and keys[rest[end]] is not None and keys[rest[end]] == keys[rest[end - 1]]:
+            end += 1
+        parts.append(rest[start:end])
+        start = end
+    job.order = job.order[: job.next]
+    left[job.req["id"]] += len(parts)
+    return [_Job(job.req, job.index, part) for part in parts]
 
 
 def _shards(req):
@@ -1142,7 +1179,11 @@ def run_batch(lines, emit, emit_done):
         del active[child.pidfd]
         STATS["alive_s"] += time.perf_counter() - child.born
         _reap(child)
+        mark = _progress(child)
         _on_eof_or_deadline(child, timed_out)
+        if child.split and not timed_out and mark != child.mark:
+            for job in _split(child.current(), left):
+                urgent.append(_Child([job]))
         for job in child.jobs:
             if job.finished() and not job.emitted:
                 finish(job)
@@ -1150,9 +1191,15 @@ def run_batch(lines, emit, emit_done):
         if rest:
             start(_Child(rest))
 
+    urgent: list[_Child] = []
+    """The parts of programs split after a timeout: started before any new program."""
     pending = next(children, None)
-    while pending is not None or active:
-        while pending is not None and len(active) < max(1, int(pending.req.get("parallel", 1))):
+    while pending is not None or active or urgent:
+        while urgent and len(active) < max(1, int(urgent[0].req.get("parallel", 1))):
+            start(urgent.pop(0))
+        while (
+            not urgent and pending is not None and len(active) < max(1, int(pending.req.get("parallel", 1)))
+        ):
             child, pending = pending, next(children, None)
             if not any(job.order for job in child.jobs):
                 for job in child.jobs:
