@@ -55,10 +55,9 @@ BOOT = (
 """``python3 -s -c BOOT``: the worker's source comes first on stdin (its length in bytes on a line, then
 the source), its requests after it. Nothing of the worker is ever on disk, where a program could rewrite
 it for the next batch."""
-TIMES = (
-    "batch_s", "slot_s", "alive_s", "test_s", "timeout_s", "spawn_s",
-    "worker_cpu_s", "children_cpu_s", "ended_cpu_s", "timeout_cpu_s",
-)  # fmt: skip
+WORKER_TIMES = ("spawn_s", "alive_s", "worker_cpu_s", "children_cpu_s", "ended_cpu_s", "timeout_cpu_s")
+"""The seconds of the worker's last line (its ``usage``)."""
+TIMES = ("batch_s", "slot_s", "test_s", "timeout_s", *WORKER_TIMES)
 """The keys of :meth:`Engine.account`'s seconds."""
 Progress = Callable[[int], None]
 """Called with the number of programs just finished (cached ones included)."""
@@ -438,8 +437,9 @@ class Engine:
                 raise
             raise _LaneLost(exc) from exc
         self.stats["batches"] += 1
-        self.times["batch_s"] += time.perf_counter() - started
-        self.times["slot_s"] += (time.perf_counter() - started) * self._parallel()
+        elapsed = time.perf_counter() - started
+        self.times["batch_s"] += elapsed
+        self.times["slot_s"] += elapsed * self._parallel()
         rows: dict[tuple[int, int], _Row] = {}
         for ri, pi in batch:
             r = requests[ri]
@@ -473,7 +473,7 @@ class Engine:
         sandbox's output, and what it says changes no cell."""
         try:
             children = int(usage["children"])
-            spent = {k: float(usage[k]) for k in TIMES[2:] if k not in ("test_s", "timeout_s")}
+            spent = {k: float(usage[k]) for k in WORKER_TIMES}
         except (KeyError, TypeError, ValueError):
             return
         if children < 0 or not all(math.isfinite(v) and v >= 0 for v in spent.values()):

@@ -1032,23 +1032,25 @@ def _progress(child):
 
 
 def _on_eof_or_deadline(child, timed_out):
-    """The child ended or hung. Leaving on purpose (after a cell: a program can write that record too,
-    and must not make its child start again for ever) costs nothing; otherwise the job it was on loses
-    the test it was running (kind ``tests``), or the whole program (not loaded yet, other kinds)."""
+    """The child ended or hung; True if it left on purpose. Leaving on purpose (after a cell: a program
+    can write that record too, and must not make its child start again for ever) costs nothing; otherwise
+    the job it was on loses the test it was running (kind ``tests``), or the whole program (not loaded
+    yet, other kinds)."""
     job = child.current()
     if job is None:
-        return
+        return False
     if child.respawn and not timed_out and _progress(child) != child.mark:
-        return
+        return True
     cell = TIMEOUT if timed_out else ERROR
     if job.req["kind"] != "tests" or not job.loaded:
         if job.req["kind"] == "faithful" or not job.loaded:
             job.ran = False
         job.fill_rest(cell)
-        return
+        return False
     j = job.order[job.next]
     job.cells[j], job.ms[j], job.out[j] = cell, 0.0, 0
     job.next += 1
+    return False
 
 
 def _split(job, left):
@@ -1056,17 +1058,9 @@ def _split(job, left):
     job each, as many as the request runs children at once; ``job`` keeps the tests it has run."""
     if job is None or job.req["kind"] != "tests" or len(job.order) - job.next < SPLIT_MIN:
         return []
-    keys = [p[2] for p in job.req["_prepared"]]
     rest = job.order[job.next :]
     want = max(1, min(int(job.req.get("parallel", 1)), len(rest) // (SPLIT_MIN // 2)))
-    size = -(-len(rest) // want)
-    parts, start = [], 0
-    while start < len(rest):
-        end = min(len(rest), start + size)
-        while 0 < end < len(rest) and keys[rest[end]] is not None and keys[rest[end]] == keys[rest[end - 1]]:
-            end += 1
-        parts.append(rest[start:end])
-        start = end
+    parts = _cut(rest, job.req["_prepared"], -(-len(rest) // want))
     job.order = job.order[: job.next]
     left[job.req["id"]] += len(parts)
     return [_Job(job.req, job.index, part) for part in parts]
@@ -1084,20 +1078,24 @@ def _shards(req):
         return [list(range(n))]
     req["_prepared"] = prepared = [prepare_test(src) for src in req["tests"]]
     order = sorted(range(n), key=lambda j: (prepared[j][2] or "", j))
-    size = max(1, int(req.get("shard") or n or 1))
-    shards = []
-    i = 0
+    return _cut(order, prepared, max(1, int(req.get("shard") or n or 1)))
+
+
+def _cut(order, prepared, size):
+    """``order`` in pieces of ``size`` tests, a piece growing past it rather than splitting a group of
+    adjacent tests sharing one left side (``reuse_lhs`` evaluates it once per child)."""
+    pieces, i, n = [], 0, len(order)
     while i < n:
         end = min(n, i + size)
         while (
             0 < end < n
             and prepared[order[end]][2] is not None
-            and (prepared[order[end]][2] == prepared[order[end - 1]][2])
+            and prepared[order[end]][2] == prepared[order[end - 1]][2]
         ):
-            end += 1  # never split a group sharing one left side
-        shards.append(order[i:end])
+            end += 1
+        pieces.append(order[i:end])
         i = end
-    return shards
+    return pieces
 
 
 def _children(lines, left, emit_done):
@@ -1179,9 +1177,7 @@ def run_batch(lines, emit, emit_done):
         del active[child.pidfd]
         STATS["alive_s"] += time.perf_counter() - child.born
         _reap(child)
-        mark = _progress(child)
-        _on_eof_or_deadline(child, timed_out)
-        if child.split and not timed_out and mark != child.mark:
+        if _on_eof_or_deadline(child, timed_out) and child.split:
             for job in _split(child.current(), left):
                 urgent.append(_Child([job]))
         for job in child.jobs:
