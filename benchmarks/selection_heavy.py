@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _docs import replace_section  # benchmarks/, this script's folder
+
 ROOT = Path(__file__).resolve().parents[1]
 POOL = ROOT / "results" / "heavy-pool"
 DOC = ROOT / "docs" / "selection.md"
@@ -138,14 +140,6 @@ def table(a: dict[str, Any], extra: list[str]) -> str:
     ])  # fmt: skip
 
 
-def write_docs(text: str, marker: str) -> None:
-    """Put ``text`` between ``<!-- MARKER:begin -->`` and ``<!-- MARKER:end -->`` in docs/selection.md."""
-    doc = DOC.read_text()
-    begin, end_mark = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
-    start, end = doc.index(begin) + len(begin), doc.index(end_mark)
-    DOC.write_text(doc[:start] + "\n" + text + "\n" + doc[end:])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunk", type=int, default=None, help="harness select --chunk (default: its own)")
@@ -165,7 +159,9 @@ def main() -> None:
     else:
         print(table(a, extra))
     if args.write_docs:
-        write_docs(table(a, extra), "selection_heavy" + (f"_chunk{args.chunk}" if args.chunk else ""))
+        replace_section(
+            DOC, "selection_heavy" + (f"_chunk{args.chunk}" if args.chunk else ""), table(a, extra)
+        )
 
 
 if __name__ == "__main__":

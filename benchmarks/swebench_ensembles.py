@@ -44,6 +44,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _docs import replace_section  # noqa: E402  (benchmarks/, this script's folder)
+
 from harness.evaluation._systems import SYSTEMS_FILE, SystemsEvaluation  # noqa: E402
 from harness.report._compare import bootstrap_diff  # noqa: E402
 from harness.report._systems import build_systems_report  # noqa: E402
@@ -53,7 +55,6 @@ SELECTORS = ("votes", "regression", "b4")
 ORDERS = ("", "-rev")
 """Each selector runs with the systems in the order given and reversed: ties go to the earlier system."""
 RUNS = [f"{sel}{o}" for sel in SELECTORS for o in ORDERS]
-BEGIN, END = "<!-- swebench_ensembles:begin -->", "<!-- swebench_ensembles:end -->"
 NETWORK_REPOS = ("psf/requests",)
 
 
@@ -301,15 +302,6 @@ def markdown(res: dict[str, Any], left: dict[str, list[str]], walls: dict[str, f
     return "\n".join(lines)
 
 
-def write_docs(docs: Path, body: str) -> None:
-    text = docs.read_text(encoding="utf-8")
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{docs} has no {BEGIN} ... {END} section to rewrite")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    docs.write_text(f"{head}{BEGIN}\n{body}\n{END}{tail}", encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preds", type=Path, default=DATA / "swebench" / "predictions")
@@ -358,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     res["walls_s"] = walls
     body = markdown(res, left, walls, "python benchmarks/swebench_ensembles.py")
     if not a.no_docs:
-        write_docs(a.docs, body)
+        replace_section(a.docs, "swebench_ensembles", body)
     print(json.dumps(res, indent=1) if a.json else body)
     return 0
 
