@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -79,10 +80,13 @@ class _LaneLost(Exception):
         self.error = error
 
 
+@functools.cache
 def worker_source() -> str:
+    """The worker's source, read once per process (``harness search`` starts an engine per program)."""
     return (Path(__file__).parent / "_worker.py").read_text(encoding="utf-8")
 
 
+@functools.cache
 def worker_version() -> str:
     return hashlib.sha256(worker_source().encode()).hexdigest()[:16]
 
