@@ -37,7 +37,7 @@ asyncio.run(main())
 
 
 def _containers(run_id: str) -> list[Any]:
-    return list(shared_client().containers.list(all=True, filters={"label": f"harness.run_id={run_id}"}))
+    return list(shared_client().containers.list(all=True, filters={"label": f"harness.run_id={run_id}"}, ignore_removed=True))
 
 
 def _owner(run_id: str) -> tuple[subprocess.Popen[str], str]:
@@ -65,7 +65,7 @@ def _cleanup(proc: subprocess.Popen[str], cid: str) -> None:
 
 
 def _exists(cid: str) -> bool:
-    return any(c.id.startswith(cid) for c in shared_client().containers.list(all=True))
+    return any(c.id.startswith(cid) for c in shared_client().containers.list(all=True, ignore_removed=True))
 
 
 def test_gc_removes_the_container_of_a_killed_evaluation() -> None:

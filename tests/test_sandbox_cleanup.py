@@ -53,7 +53,7 @@ def _owner(run_id: str, n: int, mode: str, env: dict[str, str] | None = None) ->
 
 def _containers(**labels: str) -> list[Any]:
     filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-    return list(shared_client().containers.list(all=True, filters=filters))
+    return list(shared_client().containers.list(all=True, filters=filters, ignore_removed=True))
 
 
 def _run_ids() -> Iterator[str]:

@@ -85,4 +85,4 @@ async def test_seeded_workspace_and_diff_of_changes(factory: SandboxFactory) -> 
         assert "new file mode" in patch and "b/new.py" in patch
     finally:
         await sb.close()
-    assert not shared_client().containers.list(all=True, filters={"label": f"harness.run_id={RUN_ID}"})
+    assert not shared_client().containers.list(all=True, filters={"label": f"harness.run_id={RUN_ID}"}, ignore_removed=True)

@@ -37,7 +37,7 @@ for p in sorted(os.listdir('/proc'), key=lambda x: (len(x), x)):
 async def pool() -> AsyncIterator[SandboxPool]:
     async with SandboxPool(2, run_id=RUN_ID) as p:
         yield p
-    leftovers = shared_client().containers.list(all=True, filters={"label": f"harness.run_id={RUN_ID}"})
+    leftovers = shared_client().containers.list(all=True, filters={"label": f"harness.run_id={RUN_ID}"}, ignore_removed=True)
     assert not leftovers, "closing the pool removes its containers"
 
 

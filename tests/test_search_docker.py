@@ -181,7 +181,7 @@ def _labelled(**labels: str) -> list[Any]:
     from harness.sandbox._docker import shared_client
 
     filters = {"label": ["harness.managed=1"] + [f"{k}={v}" for k, v in labels.items()]}
-    return list(shared_client().containers.list(all=True, filters=filters))
+    return list(shared_client().containers.list(all=True, filters=filters, ignore_removed=True))
 
 
 def test_a_killed_search_leaves_sandboxes_that_gc_collects_by_its_run_id(tmp_path: Path) -> None:

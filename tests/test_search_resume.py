@@ -156,14 +156,14 @@ def _sandboxes(run_id: str) -> list[Any]:
     from harness.sandbox._docker import shared_client
 
     filters = {"label": [f"harness.run_id={run_id}"]}
-    return list(shared_client().containers.list(all=True, filters=filters))
+    return list(shared_client().containers.list(all=True, filters=filters, ignore_removed=True))
 
 
 def _owned_by(pid: int) -> list[Any]:
     from harness.sandbox._docker import shared_client
 
     filters = {"label": ["harness.managed=1", f"harness.pid={pid}", f"harness.host={socket.gethostname()}"]}
-    return list(shared_client().containers.list(all=True, filters=filters))
+    return list(shared_client().containers.list(all=True, filters=filters, ignore_removed=True))
 
 
 @pytest.fixture

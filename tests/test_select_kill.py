@@ -239,7 +239,7 @@ def _docker() -> Any:
 def _owned_by(pid: int, start: str) -> list[Any]:
     """Every container (running or not) that the process ``pid`` started at ``start`` created."""
     filters = {"label": [f"harness.pid={pid}", f"harness.pid_start={start}"]}
-    return list(_docker().containers.list(all=True, filters=filters))
+    return list(_docker().containers.list(all=True, filters=filters, ignore_removed=True))
 
 
 @pytest.fixture

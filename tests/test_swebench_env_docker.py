@@ -170,7 +170,7 @@ def test_failed_build_step_is_an_image_error_with_its_log(tmp_path: Path) -> Non
         )
     assert str(tmp_path / "b.log") in str(info.value)
     assert not images.exists(tag)
-    left = client.containers.list(all=True, filters={"label": "harness.kind=task-build"})
+    left = client.containers.list(all=True, filters={"label": "harness.kind=task-build"}, ignore_removed=True)
     assert not [c for c in left if c.labels.get("harness.pid") == str(os.getpid())]
 
 
