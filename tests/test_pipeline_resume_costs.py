@@ -177,3 +177,50 @@ def test_a_trajectory_redone_after_a_sandbox_failure_keeps_the_first_attempts_co
     # sandbox died; the second, 2 and 4 (plan 1).
     assert paid["testing"] == 3 + 2 and paid["editing"] == 1 + 4
     _check_totals(tmp_path / "res" / "f", paid, summary)
+
+
+def test_calls_a_redone_trajectory_replays_from_the_response_cache_are_counted_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the response cache on (the default for hosted models), the attempt after a sandbox failure
+    sends its predecessor's requests again and the cache answers them: the finished attempt's record
+    counts those calls, and the abandoned log's copies of them are not counted a second time."""
+    ledger = tmp_path / "ledger.jsonl"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("PIPELINE_POLICY_LEDGER", str(ledger))
+    deps = host_deps(tmp_path / "sb")
+    real, made = deps.trajectory_sandbox, []
+
+    async def flaky(image: str) -> Any:
+        sandbox = await real(image)
+        made.append(sandbox)
+        if len(made) == 2:
+            run = sandbox.run
+
+            async def dies_in_editing(cmd: Any, **kw: Any) -> Any:
+                if "editing_1_edited" in str(cmd):
+                    raise SandboxError("container vanished")
+                return await run(cmd, **kw)
+
+            sandbox.run = dies_in_editing
+        return sandbox
+
+    deps.trajectory_sandbox = flaky
+    cfg = _config(n_trajectories=1)
+    cfg["models"]["default"]["options"].update(cache=True, cache_path=str(tmp_path / "responses.sqlite"))
+    summary = run_pipeline(parse_config(cfg), ROOT, results_dir=tmp_path / "res", run_id="c", deps=deps)
+    assert summary["resolved"] == 1 and len(made) == 3
+    run_dir = tmp_path / "res" / "c"
+    (kept,) = (run_dir / "abandoned" / TASK).glob("t0*.jsonl")
+    finished = run_dir / "trajectories" / TASK / "t0.jsonl"
+    replays = [e for e in iter_events(finished) if e.type == "model_response" and e.data.get("cached")]
+    # The first attempt's testing loop and editing turn were answered (and paid) once; the second
+    # attempt got them from the cache and went on from there.
+    paid = _ledger(ledger)
+    assert paid["testing"] == 3 and paid["editing"] >= 1
+    assert len(replays) == 4 and sum(1 for e in iter_events(kept) if e.type == "model_response") == 4
+    costs = _check_totals(run_dir, paid, summary)
+    # Dollars: the finished logs' (context's included), nothing of the abandoned one (all replayed).
+    assert abs(sum(costs.values()) - sum(_log_cost(p) for p in finished.parent.glob("*.jsonl"))) < 1e-6
+    (outcome,) = read_outcomes(run_dir)
+    assert outcome.extra["cost_abandoned"] == 0.0

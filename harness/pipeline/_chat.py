@@ -58,7 +58,8 @@ class Chat:
         if self.log is not None:
             self.log.append(
                 "model_response",
-                {"text": comp.text, "finish_reason": comp.finish_reason, "model": comp.model},
+                {"text": comp.text, "finish_reason": comp.finish_reason, "model": comp.model}
+                | ({"cached": True} if comp.cached else {}),
                 cost_usd=comp.cost_usd,
                 usage=comp.usage.model_dump(),
             )

@@ -81,11 +81,17 @@ def abandoned_spent(run_dir: Path, key: str) -> dict[str, Spend]:
     """Calls, tokens and dollars per stage of the task's abandoned attempts, read from their logs
     (every event carrying usage is an answered call). Seconds are not counted. In a trajectory's log the
     testing loop's conversation comes first, the editing loop's second (each opens with its system
-    message)."""
+    message).
+
+    Each answered call is counted once. A unit's next attempt (its next abandoned log, or the log of the
+    attempt that finished) sends the same requests, and the response cache answers those the abandoned
+    attempt had answered: that attempt's record counts them, so they are left out here. They are told by
+    the next attempt's responses marked ``cached``, matched on the answer's text."""
     out = {s: Spend() for s in ("context", "testing", "editing", "selection")}
     folder = run_dir / ABANDONED / key
     for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
         name = path.name.split(".", 1)[0]
+        replayed = _replayed(_next_attempt(run_dir, key, path))
         chats = 0
         for e in iter_events(path):
             if e.type == "model_request" and any(
@@ -93,6 +99,10 @@ def abandoned_spent(run_dir: Path, key: str) -> dict[str, Spend]:
             ):
                 chats += 1
             if e.usage is None and not e.cost_usd:
+                continue
+            answer = _answer(e.data)
+            if answer is not None and replayed.get(answer, 0) > 0:
+                replayed[answer] -= 1
                 continue
             stage = name if name in ("context", "selection") else ("testing" if chats <= 1 else "editing")
             u = e.usage
@@ -103,6 +113,34 @@ def abandoned_spent(run_dir: Path, key: str) -> dict[str, Spend]:
                 cost_usd=e.cost_usd,
             )
     return out
+
+
+def _answer(data: dict[str, Any]) -> str | None:
+    """The model's answer an event carries: a response's text, a relevance note's answer."""
+    text = data.get("text", data.get("answer"))
+    return text if isinstance(text, str) else None
+
+
+def _next_attempt(run_dir: Path, key: str, path: Path) -> Path:
+    """The attempt after the abandoned log ``path`` (``<name>.<n>.jsonl``): ``<name>.<n+1>.jsonl``, or the
+    unit's log in ``trajectories/`` (which may not exist)."""
+    name, n = path.name.split(".")[:2]
+    later = path.with_name(f"{name}.{int(n) + 1}.jsonl") if n.isdigit() else None
+    if later is not None and later.exists():
+        return later
+    return run_dir / "trajectories" / key / f"{name}.jsonl"
+
+
+def _replayed(path: Path) -> dict[str, int]:
+    """How many times each answer was served to the attempt logged at ``path`` by the response cache."""
+    counts: dict[str, int] = {}
+    if not path.exists():
+        return counts
+    for e in iter_events(path):
+        answer = _answer(e.data)
+        if e.data.get("cached") is True and answer is not None and (e.usage is not None or e.cost_usd):
+            counts[answer] = counts.get(answer, 0) + 1
+    return counts
 
 
 def task_outcome(

@@ -162,7 +162,9 @@ async def judge_relevance(
             verdict = FileVerdict(path=path, relevant=False, reason=f"off-format answer: {parsed}")
         else:
             verdict = FileVerdict(path=path, relevant=parsed[0], summary=parsed[1])
-        _note(log, verdict, comp.text, cost_usd=comp.cost_usd, usage=comp.usage.model_dump())
+        _note(
+            log, verdict, comp.text, cost_usd=comp.cost_usd, usage=comp.usage.model_dump(), cached=comp.cached
+        )
         return verdict
 
     verdicts = await asyncio.gather(*(one(p) for p in sorted(sources)))
@@ -176,12 +178,16 @@ def _note(
     *,
     cost_usd: float = 0.0,
     usage: dict[str, int] | None = None,
+    cached: bool = False,
 ) -> None:
-    """One relevance verdict (with the model's answer and its cost) as a ``note`` event."""
+    """One relevance verdict (with the model's answer, its cost, and whether the response cache served
+    it) as a ``note`` event."""
     if log is not None:
         data = verdict.model_dump()
         if answer is not None:
             data["answer"] = answer
+        if cached:
+            data["cached"] = True
         log.append("note", {"kind": "relevance", **data}, cost_usd=cost_usd, usage=usage)
 
 

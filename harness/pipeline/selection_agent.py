@@ -296,7 +296,8 @@ async def select_patch(
             if log is not None:
                 log.append(
                     "model_response",
-                    {"text": comp.text, "finish_reason": comp.finish_reason},
+                    {"text": comp.text, "finish_reason": comp.finish_reason}
+                    | ({"cached": True} if comp.cached else {}),
                     cost_usd=comp.cost_usd,
                     usage=comp.usage.model_dump(),
                 )

@@ -42,7 +42,8 @@ class TrajectoryEvent(BaseModel):
     """One step. ``data`` holds the type-specific payload:
 
     - ``model_request``: ``messages`` (list of {role, content}), ``params``
-    - ``model_response``: ``text``, ``finish_reason``, ``usage``, ``cost_usd``, ``model``
+    - ``model_response``: ``text``, ``finish_reason``, ``usage``, ``cost_usd``, ``model``; ``cached``
+      (true) when harness's response cache served it, e.g. replayed to an attempt tried again
     - ``tool_call``: ``name``, ``arguments``
     - ``command``: ``cmd``, ``status``, ``exit_code``, ``stdout``, ``stderr``, ``duration_ms``
     - ``edit``: ``path``, ``diff``
