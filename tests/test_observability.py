@@ -302,8 +302,9 @@ def test_commands_without_a_folder_of_their_own_log_to_the_cache(
     from harness.cli.tasks import _log_path
 
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    # `tasks validate --out OUT` logs beside its rows; without --out, into the cache (eval always has an OUT).
     assert _log_path(tmp_path / "out", "tasks-validate") == tmp_path / "out" / "harness.log"
-    assert _log_path(None, "eval") == tmp_path / "cache" / "logs" / "eval.log"
+    assert _log_path(None, "tasks-validate") == tmp_path / "cache" / "logs" / "tasks-validate.log"
 
 
 def test_search_writes_harness_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
