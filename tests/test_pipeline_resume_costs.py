@@ -145,9 +145,11 @@ def test_money_spent_before_a_kill_stays_in_the_resumed_totals(tmp_path: Path) -
     assert _check_totals(run_dir, paid, json.loads((run_dir / "summary.json").read_text())) == costs
 
 
-def test_a_trajectory_redone_after_a_sandbox_failure_keeps_the_first_attempts_cost(
+def _first_trajectory_dies_in_editing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> tuple[Any, list[Any], Path]:
+    """Host deps whose first trajectory's sandbox dies when its first edit is tested (after the testing
+    loop and one editing turn were answered); the sandboxes made, and the policy's ledger."""
     ledger = tmp_path / "ledger.jsonl"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("PIPELINE_POLICY_LEDGER", str(ledger))
@@ -169,6 +171,13 @@ def test_a_trajectory_redone_after_a_sandbox_failure_keeps_the_first_attempts_co
         return sandbox
 
     deps.trajectory_sandbox = flaky
+    return deps, made, ledger
+
+
+def test_a_trajectory_redone_after_a_sandbox_failure_keeps_the_first_attempts_cost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deps, made, ledger = _first_trajectory_dies_in_editing(tmp_path, monkeypatch)
     cfg = parse_config(_config(n_trajectories=1))
     summary = run_pipeline(cfg, ROOT, results_dir=tmp_path / "res", run_id="f", deps=deps)
     assert summary["resolved"] == 1 and len(made) == 3
@@ -185,27 +194,7 @@ def test_calls_a_redone_trajectory_replays_from_the_response_cache_are_counted_o
     """With the response cache on (the default for hosted models), the attempt after a sandbox failure
     sends its predecessor's requests again and the cache answers them: the finished attempt's record
     counts those calls, and the abandoned log's copies of them are not counted a second time."""
-    ledger = tmp_path / "ledger.jsonl"
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("PIPELINE_POLICY_LEDGER", str(ledger))
-    deps = host_deps(tmp_path / "sb")
-    real, made = deps.trajectory_sandbox, []
-
-    async def flaky(image: str) -> Any:
-        sandbox = await real(image)
-        made.append(sandbox)
-        if len(made) == 2:
-            run = sandbox.run
-
-            async def dies_in_editing(cmd: Any, **kw: Any) -> Any:
-                if "editing_1_edited" in str(cmd):
-                    raise SandboxError("container vanished")
-                return await run(cmd, **kw)
-
-            sandbox.run = dies_in_editing
-        return sandbox
-
-    deps.trajectory_sandbox = flaky
+    deps, made, ledger = _first_trajectory_dies_in_editing(tmp_path, monkeypatch)
     cfg = _config(n_trajectories=1)
     cfg["models"]["default"]["options"].update(cache=True, cache_path=str(tmp_path / "responses.sqlite"))
     summary = run_pipeline(parse_config(cfg), ROOT, results_dir=tmp_path / "res", run_id="c", deps=deps)
