@@ -477,7 +477,9 @@ def test_eval_with_a_worker_lost_retries_the_instance_elsewhere(
     on_cluster = json.loads((tmp_path / "cluster" / "summary.json").read_text())
     assert "retried" in on_cluster, (res.output, printed, state)
     retried = on_cluster.pop("retried")
-    assert list(retried.values()) == [1] and next(iter(retried)) in {t.instance_id for t in tasks}
+    # One instance's evaluation is on the victim when it goes; on a loaded machine another's image step
+    # may be there too: each is tried once more elsewhere.
+    assert retried and set(retried.values()) == {1} and set(retried) <= {t.instance_id for t in tasks}
     assert on_cluster == json.loads((tmp_path / "local" / "summary.json").read_text())
     assert victim.node_id in spy.nodes[: state["opened"]]
     assert set(spy.nodes[state["opened"] :]) <= set(ray_cluster.workers) and spy.nodes[state["opened"] :]

@@ -242,6 +242,10 @@ def test_cli_writes_predictions_that_the_final_evaluation_resolves(
     assert "chose 1/1" in res.output
     log = (out / task.instance_id / "ensemble.log").read_text()
     assert "tests: 1 of 2 test files: tests/test_merge.py" in log and "chose delta" in log
+    # The run's log has the counted step over the instances, and each instance's lines as its notes.
+    run_log = (out / "harness.log").read_text()
+    assert f"ensemble of {len(files)} systems: 1/1 done in" in run_log
+    assert f"{task.instance_id}: chose delta" in run_log
     assert {p.name for p in (out / task.instance_id / "runs").iterdir()} >= {"base.log", "c3-delta.log"}
     choices = [json.loads(line) for line in (out / "choices.jsonl").read_text().splitlines()]
     assert [c["winner"]["system"] for c in choices] == ["delta"] and "patch" not in choices[0]

@@ -74,7 +74,6 @@ def ensemble_cmd(
         tasks = prepare_tasks(tasks, repos=repos, only={t.instance_id for t in tasks})
     settings = Settings(selector=selector, max_test_files=max_test_files, test_timeout=test_timeout)  # type: ignore[arg-type]
 
-    # The ensemble stage says its progress in lines: they are the bar's notes (and the log's).
     with log_file(out / "harness.log", f"ensemble of {len(systems)} systems"), progress_bar() as bar:
         ens = Ensemble(
             settings,
@@ -82,7 +81,7 @@ def ensemble_cmd(
             out,
             cache=cache or default_cache_dir() / "ensemble",
             concurrency=concurrency,
-            progress=bar.note,
+            progress=bar,
         )
         summary = asyncio.run(ens.run(tasks, systems, cands))
     for err in summary.errors:

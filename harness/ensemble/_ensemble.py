@@ -23,12 +23,13 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from harness._progress import Progress, SilentProgress
 from harness.ensemble._choice import CHOICE_VERSION, Choice, Settings, choose_instance
 from harness.ensemble._runs import RUNS_VERSION, RunSandboxFactory, strict_sandbox
 from harness.ensemble._votes import SystemPatch
@@ -105,12 +106,14 @@ class Ensemble:
         factory: RunSandboxFactory = strict_sandbox,
         cache: Path | None = None,
         concurrency: int = 1,
-        progress: Callable[[str], None] = lambda _line: None,
+        progress: Progress | None = None,
     ) -> None:
         if out.exists() and not out.is_dir():
             raise DataError(f"--out {out} is a file; choices go to a folder: name a folder or a new path")
         self.settings, self.evaluator, self.out, self.factory = settings, evaluator, out, factory
-        self.cache, self.concurrency, self.progress = cache, concurrency, progress
+        self.cache, self.concurrency = cache, concurrency
+        self.progress: Progress = progress or SilentProgress()
+        """A counted step over the instances; each instance's log lines are its notes."""
         self._keys: dict[str, str] = {}
         """Instance id -> the resume key of this run's choice (only those go into the outputs)."""
 
@@ -119,10 +122,9 @@ class Ensemble:
     ) -> Summary:
         summary = Summary(selector=self.settings.selector, systems=list(systems), instances=len(tasks))
         gate = asyncio.Semaphore(self.concurrency)
-        done = 0
+        self.progress.start(len(tasks), f"ensemble of {len(systems)} systems")
 
         async def one(task: RepoTask) -> None:
-            nonlocal done
             async with gate:
                 try:
                     await self._instance(task, cands.get(task.instance_id, []), summary)
@@ -131,10 +133,12 @@ class Ensemble:
                         InstanceError(instance_id=task.instance_id, error=f"{type(exc).__name__}: {exc}")
                     )
                     self._log(task.instance_id, f"error: {type(exc).__name__}: {exc}")
-            done += 1
-            self.progress(f"[{done}/{len(tasks)}] {task.instance_id} done")
+            self.progress.advance()
 
-        await asyncio.gather(*(one(t) for t in tasks))
+        try:
+            await asyncio.gather(*(one(t) for t in tasks))
+        finally:
+            self.progress.close()
         self._write_outputs([t.instance_id for t in tasks], summary)
         return summary
 
@@ -144,7 +148,7 @@ class Ensemble:
         stamp = time.strftime("%H:%M:%S")
         with (folder / "ensemble.log").open("a", encoding="utf-8") as fh:
             fh.write(f"{stamp} {line}\n")
-        self.progress(f"{instance_id}: {line}")
+        self.progress.note(f"{instance_id}: {line}")
 
     async def _instance(self, task: RepoTask, cands: list[SystemPatch], summary: Summary) -> None:
         iid = task.instance_id

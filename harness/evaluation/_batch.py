@@ -31,7 +31,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness._progress import Progress, SilentProgress
-from harness.errors import DataError, HarnessError
+from harness.errors import DataError, HarnessError, SandboxError
 from harness.evaluation._instance import INSTANCE_LOG, SandboxFactory, default_sandbox, evaluate_patch
 from harness.evaluation._report import InstanceReport, patch_sha256
 from harness.store import atomic_write_json
@@ -116,8 +116,9 @@ class Evaluator:
     ) -> None:
         self.images = images
         self.retries = retries
-        """How many more times an evaluation whose sandbox failed (``SandboxError``: a lost cluster
-        node) is tried, within the run; :attr:`retried` counts them and the summary's ``retried``."""
+        """How many more times an evaluation whose sandbox failed, or whose image could not be made
+        (``SandboxError``: a lost cluster node), is tried, within the run; :attr:`retried` counts them
+        and the summary's ``retried``."""
         self.retried: dict[str, int] = {}
         self.concurrency = concurrency
         self.sandbox_factory = sandbox_factory
@@ -192,11 +193,18 @@ class Evaluator:
             return self._image_error(
                 task, patch, model_name, UnsupportedEnvironment(task.environment.unsupported)
             )
-        if image is None:
+        for tried in range(self.retries + 1):
+            if image is not None:
+                break
             try:
                 image = await self.image_for(task)
+            except SandboxError as exc:  # the node making it was lost: another one makes it
+                if tried == self.retries:
+                    return self._image_error(task, patch, model_name, exc)
+                self._retry(task, f"making its image failed ({type(exc).__name__}: {exc})", tried)
             except HarnessError as exc:
                 return self._image_error(task, patch, model_name, exc)
+        assert image is not None
         for tried in range(self.retries + 1):
             report = await evaluate_patch(
                 task,
@@ -211,10 +219,13 @@ class Evaluator:
             )
             if tried == self.retries or not (report.error or "").startswith("SandboxError:"):
                 break
-            self.retried[task.instance_id] = tried + 1
-            log.warning("%s: its sandbox failed (%s); try %d of %d", task.instance_id, report.error,
-                        tried + 2, self.retries + 1)  # fmt: skip
+            self._retry(task, f"its sandbox failed ({report.error})", tried)
         return report
+
+    def _retry(self, task: RepoTask, why: str, tried: int) -> None:
+        """Count one more try of ``task`` (the summary's ``retried``) and say why."""
+        self.retried[task.instance_id] = self.retried.get(task.instance_id, 0) + 1
+        log.warning("%s: %s; try %d of %d", task.instance_id, why, tried + 2, self.retries + 1)
 
     def _image_error(
         self, task: RepoTask, patch: str | None, model_name: str, exc: HarnessError
