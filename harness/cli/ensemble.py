@@ -19,7 +19,7 @@ from harness.cli._common import (
     progress_bar,
     seconds,
 )
-from harness.cli.tasks import _IMAGES, _NAMESPACE, _REPOS, _images, _select
+from harness.cli._suites import IMAGES, NAMESPACE, REPOS, select_instances, task_images
 
 
 def ensemble_cmd(
@@ -54,9 +54,9 @@ def ensemble_cmd(
         parser=OutputDir("--cache folder"),
         help="Test runs by content (default ~/.cache/harness/ensemble).",
     ),
-    repos: Path | None = _REPOS,
-    images: str = _IMAGES,
-    image_namespace: str = _NAMESPACE,
+    repos: Path | None = REPOS,
+    images: str = IMAGES,
+    image_namespace: str = NAMESPACE,
 ) -> None:
     """Choose one patch per instance among several systems' predictions, without the hidden tests.
 
@@ -68,7 +68,7 @@ def ensemble_cmd(
     from harness.tasks._local import default_cache_dir
 
     systems, cands = load_systems(predictions)
-    tasks = _select(load_suite(suite, repos=repos), instance)
+    tasks = select_instances(load_suite(suite, repos=repos), instance)
     tasks = [t for t in tasks if t.instance_id in cands or instance]
     if selector != "votes":
         tasks = prepare_tasks(tasks, repos=repos, only={t.instance_id for t in tasks})
@@ -77,7 +77,7 @@ def ensemble_cmd(
     with log_file(out / "harness.log", f"ensemble of {len(systems)} systems"), progress_bar() as bar:
         ens = Ensemble(
             settings,
-            Evaluator(_images(None, images, image_namespace, notify=bar.note), concurrency=concurrency),
+            Evaluator(task_images(None, images, image_namespace, notify=bar.note), concurrency=concurrency),
             out,
             cache=cache or default_cache_dir() / "ensemble",
             concurrency=concurrency,

@@ -11,7 +11,6 @@ import typer
 
 from harness.cli._common import (
     ImageRef,
-    InputDir,
     InputFile,
     Int,
     OutputDir,
@@ -22,7 +21,8 @@ from harness.cli._common import (
     progress_bar,
     seconds,
 )
-from harness.cli._values import ClusterAddress, ImageNamespace, OneOf
+from harness.cli._suites import IMAGES, NAMESPACE, REPOS, select_instances, task_images
+from harness.cli._values import ClusterAddress, ImageNamespace
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from harness.cluster import Cluster
     from harness.evaluation import Evaluator, SystemsRun
     from harness.tasks import RepoTask
-    from harness.tasks.images import TaskImages
 
 tasks_app = typer.Typer(help="Repository task suites: validate them.", no_args_is_help=True)
 
@@ -43,27 +42,6 @@ _BASE = typer.Option(
 # Each instance is a Docker container of its own: more than 64 at once is a typo, not a plan.
 _CONC = typer.Option(2, "--concurrency", "-j", parser=Int(1, 64), help="Instances evaluated at a time.")
 _SUITE = InputFile("suite", dirs=True)
-_REPOS = typer.Option(
-    None,
-    "--repos",
-    parser=InputDir("--repos folder"),
-    help="Local git repositories of SWE-bench records: DIR/<name>.git or DIR/<owner>__<name>.git "
-    "(default: $HARNESS_SWEBENCH_REPOS, else GitHub).",
-)
-_IMAGES = typer.Option(
-    "local",
-    "--images",
-    parser=OneOf(("local", "swebench")),
-    help="local: build instance images here; swebench: run SWE-bench's prebuilt instance images "
-    "(pulled from --image-namespace when absent), falling back to the local build when none is served.",
-)
-_NAMESPACE = typer.Option(
-    "swebench",
-    "--image-namespace",
-    parser=ImageNamespace(),
-    help="Registry and namespace of SWE-bench's images with --images swebench (default: Docker Hub's "
-    "swebench; e.g. 127.0.0.1:5000/swebench).",
-)
 _CLUSTER = typer.Option(
     None,
     "--cluster",
@@ -75,8 +53,8 @@ _RETRIES = typer.Option(
     2,
     "--retries",
     parser=Int(0, 10),
-    help="With --cluster: how many more times an instance whose sandbox failed (a lost node) is "
-    "evaluated, on the other nodes; the summary's retried counts them.",
+    help="With --cluster: how many more times an instance whose sandbox or image step failed (a lost "
+    "node) is evaluated, on the other nodes; the summary's retried counts them.",
 )
 _REGISTRY = typer.Option(
     None,
@@ -108,10 +86,10 @@ def validate(
     base_image: str | None = _BASE,
     concurrency: int = _CONC,
     json_out: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
-    repos: Path | None = _REPOS,
+    repos: Path | None = REPOS,
     eval_network: bool = _EVAL_NET,
-    images: str = _IMAGES,
-    image_namespace: str = _NAMESPACE,
+    images: str = IMAGES,
+    image_namespace: str = NAMESPACE,
 ) -> None:
     """Check that every gold patch resolves its task and the empty patch resolves none.
 
@@ -122,13 +100,13 @@ def validate(
     from harness.evaluation import Evaluator, validate_tasks
     from harness.tasks import load_suite, prepare_tasks
 
-    tasks = _select(load_suite(suite, repos=repos), instance)
+    tasks = select_instances(load_suite(suite, repos=repos), instance)
     tasks = prepare_tasks(tasks, repos=repos, eval_network=eval_network)
     unsupported = {t.instance_id: t.environment.unsupported for t in tasks if t.environment.unsupported}
     runnable = [t for t in tasks if t.instance_id not in unsupported]
     with log_file(_log_path(out, "tasks-validate"), f"tasks validate {suite}"), progress_bar() as bar:
         evaluator = Evaluator(
-            _images(base_image, images, image_namespace, notify=bar.note), concurrency=concurrency
+            task_images(base_image, images, image_namespace, notify=bar.note), concurrency=concurrency
         )
         rows = asyncio.run(validate_tasks(runnable, evaluator, out, bar)) if runnable else []
     if json_out:
@@ -192,10 +170,10 @@ def eval_cmd(
     test_timeout: float = typer.Option(
         900.0, "--test-timeout", parser=seconds(), help="Seconds for one test run."
     ),
-    repos: Path | None = _REPOS,
+    repos: Path | None = REPOS,
     eval_network: bool = _EVAL_NET,
-    images: str = _IMAGES,
-    image_namespace: str = _NAMESPACE,
+    images: str = IMAGES,
+    image_namespace: str = NAMESPACE,
     cluster: str | None = _CLUSTER,
     retries: int = _RETRIES,
     registry: str | None = _REGISTRY,
@@ -217,7 +195,7 @@ def eval_cmd(
 
     tasks = load_suite(suite, repos=repos)
     if instance or local_repos_only:
-        tasks = _select(tasks, instance)
+        tasks = select_instances(tasks, instance)
         if local_repos_only:
             tasks = [t for t in tasks if t.source is not None and t.source.kind == "path"]
     if len(predictions) > 1 or predictions[0].is_dir():
@@ -241,7 +219,7 @@ def eval_cmd(
     tasks = prepare_tasks(tasks, repos=repos, eval_network=eval_network, only={p.instance_id for p in preds})
     with log_file(_log_path(out, "eval"), f"eval {predictions[0]} into {out}"), progress_bar() as bar:
         evaluator = Evaluator(
-            _images(base_image, images, image_namespace, notify=bar.note),
+            task_images(base_image, images, image_namespace, notify=bar.note),
             concurrency=concurrency,
             test_timeout=test_timeout,
         )
@@ -301,7 +279,7 @@ def _eval_systems(
     what = f"eval of {len(systems)} systems ({names}) into {out}"
     with log_file(_log_path(out, "eval"), what), progress_bar() as bar:
         evaluator = Evaluator(
-            _images(base_image, images, namespace, notify=bar.note),
+            task_images(base_image, images, namespace, notify=bar.note),
             concurrency=concurrency,
             test_timeout=test_timeout,
         )
@@ -355,27 +333,9 @@ def _to_cluster(
 
     pushing = None if registry is None else Registry(registry)
     if pushing is None:
-        evaluator.images = _images(*image_args, RecipeImages)
+        evaluator.images = task_images(*image_args, RecipeImages)
     on_nodes = evaluator.images if isinstance(evaluator.images, RecipeImages) else None
     evaluator.sandbox_factory, evaluator.retries = c.eval_sandboxes(pushing, on_nodes), retries
-
-
-def _images(
-    base_image: str | None,
-    source: str,
-    namespace: str,
-    notify: Callable[[str], None],
-    kind: type[TaskImages] | None = None,
-) -> TaskImages:
-    """The task images of ``--images``; ``notify`` gets their build lines (a progress's notes)."""
-    from harness.tasks.images import TaskImages
-
-    return (kind or TaskImages)(
-        base_image=base_image,
-        source="swebench" if source == "swebench" else "local",
-        namespace=namespace,
-        notify=notify,
-    )
 
 
 def _log_path(out: Path | None, command: str) -> Path:
@@ -387,17 +347,6 @@ def _log_path(out: Path | None, command: str) -> Path:
     from harness.tasks._loaders import cache_dir
 
     return cache_dir() / "logs" / f"{command}.log"
-
-
-def _select(tasks: list[RepoTask], ids: list[str]) -> list[RepoTask]:
-    if not ids:
-        return tasks
-    from harness.errors import ConfigError
-
-    missing = set(ids) - {t.instance_id for t in tasks}
-    if missing:
-        raise ConfigError(f"no such instances in the suite: {', '.join(sorted(missing))}")
-    return [t for t in tasks if t.instance_id in ids]
 
 
 def register(app: typer.Typer) -> None:
