@@ -193,18 +193,17 @@ class Evaluator:
             return self._image_error(
                 task, patch, model_name, UnsupportedEnvironment(task.environment.unsupported)
             )
-        for tried in range(self.retries + 1):
-            if image is not None:
-                break
+        tried = 0
+        while image is None:
             try:
                 image = await self.image_for(task)
             except SandboxError as exc:  # the node making it was lost: another one makes it
                 if tried == self.retries:
                     return self._image_error(task, patch, model_name, exc)
                 self._retry(task, f"making its image failed ({type(exc).__name__}: {exc})", tried)
+                tried += 1
             except HarnessError as exc:
                 return self._image_error(task, patch, model_name, exc)
-        assert image is not None
         for tried in range(self.retries + 1):
             report = await evaluate_patch(
                 task,

@@ -14,7 +14,7 @@ from harness.pipeline._trajectory import TrajectoryRecord
 from harness.pipeline.context import ContextResult
 from harness.selection._types import Ranking
 from harness.store import Run, StageTotals, TaskOutcome
-from harness.trajectory import iter_events
+from harness.trajectory import TrajectoryEvent, iter_events
 
 ABANDONED = "abandoned"
 """Folder of the run (``abandoned/<key>/<log>.<n>.jsonl``) holding the logs of attempts that did not
@@ -98,7 +98,7 @@ def abandoned_spent(run_dir: Path, key: str) -> dict[str, Spend]:
                 m.get("role") == "system" for m in e.data.get("messages", []) if isinstance(m, dict)
             ):
                 chats += 1
-            if e.usage is None and not e.cost_usd:
+            if not _answered(e):
                 continue
             answer = _answer(e.data)
             if answer is not None and replayed.get(answer, 0) > 0:
@@ -113,6 +113,11 @@ def abandoned_spent(run_dir: Path, key: str) -> dict[str, Spend]:
                 cost_usd=e.cost_usd,
             )
     return out
+
+
+def _answered(e: TrajectoryEvent) -> bool:
+    """Whether an event is an answered model call (it carries usage or a cost)."""
+    return e.usage is not None or bool(e.cost_usd)
 
 
 def _answer(data: dict[str, Any]) -> str | None:
@@ -138,7 +143,7 @@ def _replayed(path: Path) -> dict[str, int]:
         return counts
     for e in iter_events(path):
         answer = _answer(e.data)
-        if e.data.get("cached") is True and answer is not None and (e.usage is not None or e.cost_usd):
+        if e.data.get("cached") is True and answer is not None and _answered(e):
             counts[answer] = counts.get(answer, 0) + 1
     return counts
 
